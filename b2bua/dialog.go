@@ -1,0 +1,73 @@
+package b2bua
+
+import (
+	"github.com/emiago/sipgo/sip"
+)
+
+// dialog is one leg's dialog state as seen from the gateway (RFC 3261 12).
+type dialog struct {
+	callID       string
+	local        sip.Uri
+	localName    string
+	localTag     string
+	remote       sip.Uri
+	remoteName   string
+	remoteTag    string
+	remoteTarget sip.Uri
+	routes       []sip.Uri
+	cseq         uint32 // local CSeq of the last request we sent
+}
+
+// request builds an in-dialog request (RFC 3261 12.2.1.1). ACK takes the
+// CSeq number of the INVITE it acknowledges (seq), others the next one.
+func (d *dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
+	req := sip.NewRequest(method, *d.remoteTarget.Clone())
+	for _, r := range d.routes {
+		req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+	}
+	from := &sip.FromHeader{DisplayName: d.localName, Address: *d.local.Clone(), Params: sip.NewParams()}
+	from.Params.Add("tag", d.localTag)
+	req.AppendHeader(from)
+	to := &sip.ToHeader{DisplayName: d.remoteName, Address: *d.remote.Clone(), Params: sip.NewParams()}
+	if d.remoteTag != "" {
+		to.Params.Add("tag", d.remoteTag)
+	}
+	req.AppendHeader(to)
+	cid := sip.CallIDHeader(d.callID)
+	req.AppendHeader(&cid)
+	if method != sip.ACK && method != sip.CANCEL {
+		d.cseq++
+		seq = d.cseq
+	}
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	return req
+}
+
+// cancelOf builds the CANCEL of an INVITE we sent (RFC 3261 9.1): same
+// Request-URI, top Via, Call-ID, From, To and CSeq number.
+func cancelOf(inv *sip.Request) *sip.Request {
+	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	req.AppendHeader(sip.HeaderClone(inv.Via()))
+	for _, h := range inv.GetHeaders("Route") {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	req.AppendHeader(sip.HeaderClone(inv.From()))
+	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	seq, _ := cseqOf(inv)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.SetBody(nil)
+	return req
+}
+
+// remoteTargetOf is the Contact URI of a message, or fallback.
+func remoteTargetOf(msg sipMsg, fallback sip.Uri) sip.Uri {
+	if c := msg.Contact(); c != nil {
+		return *c.Address.Clone()
+	}
+	return fallback
+}

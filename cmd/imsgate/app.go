@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/b2bua"
+	"github.com/imsgate/imsgate/cmd/imsgate/democore"
+	"github.com/imsgate/imsgate/cmd/imsgate/webphone"
+	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/mediabridge"
+	"github.com/imsgate/imsgate/sipws"
+)
+
+// app is one running gateway: its listeners and the parts wired together.
+type app struct {
+	log   *zap.Logger
+	demo  *democore.Core
+	media *mediabridge.Engine
+	gw    *b2bua.Gateway
+	ws    *sipws.Server
+	wsLn  net.Listener
+	sipPC net.PacketConn
+
+	wg      sync.WaitGroup
+	serveMu sync.Mutex
+	served  error
+}
+
+// start binds every listener named in cfg and starts serving.
+func start(cfg configs.Config, log *zap.Logger) (a *app, err error) {
+	a = &app{log: log}
+	defer func() {
+		if err != nil {
+			a.close(context.Background())
+		}
+	}()
+	if cfg.Demo.Enabled {
+		if err := a.startDemo(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	a.media, err = mediabridge.NewEngine(cfg.Media, log.Named("media"))
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	pc, err := net.ListenPacket("udp", cfg.SIP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip.listen udp: %w", err)
+	}
+	a.sipPC = pc
+	// TCP on the same port the UDP socket got, so one Contact serves both.
+	tcp, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		return nil, fmt.Errorf("sip.listen tcp: %w", err)
+	}
+	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"))
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	var opts []sipws.Option
+	if cfg.WS.WebPhone {
+		opts = append(opts, sipws.WithHTTPHandler(webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone"))))
+	}
+	a.ws, err = sipws.NewServer(cfg.WS, a.gw, log.Named("ws"), opts...)
+	if err != nil {
+		return nil, err
+	}
+	a.gw.AttachWS(a.ws)
+	a.wsLn, err = net.Listen("tcp", cfg.WS.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ws.listen: %w", err)
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.ws.Serve(a.wsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.serveMu.Lock()
+			a.served = err
+			a.serveMu.Unlock()
+			log.Error("websocket server stopped", zap.Error(err))
+		}
+	}()
+	scheme := "ws"
+	if cfg.WS.TLSCert != "" {
+		scheme = "wss"
+	}
+	log.Info("imsgate ready", zap.String("ws", scheme+"://"+a.wsLn.Addr().String()+"/"),
+		zap.String("sip", pc.LocalAddr().String()), zap.String("webrtc", a.media.WebRTCAddr().String()),
+		zap.String("upstream", cfg.Upstream.Proxy), zap.Bool("web_phone", cfg.WS.WebPhone))
+	if cfg.WS.WebPhone {
+		log.Info("web phone page", zap.String("url", "http://"+a.wsLn.Addr().String()+"/"))
+	}
+	return a, nil
+}
+
+// startDemo runs the embedded core and points the upstream at it.
+func (a *app) startDemo(cfg *configs.Config) error {
+	demo, err := democore.New(democore.Options{Domain: cfg.Upstream.Domain, MediaIP: cfg.Media.PublicIP}, a.log.Named("democore"))
+	if err != nil {
+		return fmt.Errorf("demo core: %w", err)
+	}
+	pc, err := net.ListenPacket("udp", cfg.Demo.Listen)
+	if err != nil {
+		return fmt.Errorf("demo.listen udp: %w", err)
+	}
+	tcp, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("demo.listen tcp: %w", err)
+	}
+	if err := demo.Start(pc, tcp); err != nil {
+		pc.Close()
+		tcp.Close()
+		return fmt.Errorf("demo core: %w", err)
+	}
+	a.demo = demo
+	cfg.Upstream.Proxy = "sip:" + pc.LocalAddr().String() + ";transport=udp"
+	a.log.Warn("demo core enabled: registrations need no password and sip:echo@"+cfg.Upstream.Domain+" echoes audio; set demo.enabled: false in production",
+		zap.String("listen", pc.LocalAddr().String()))
+	return nil
+}
+
+// WSAddr is the bound WebSocket address.
+func (a *app) WSAddr() string { return a.wsLn.Addr().String() }
+
+// drain refuses new registrations' calls and upgrades, then waits up to
+// timeout for the calls in progress to end.
+func (a *app) drain(ctx context.Context, timeout time.Duration) {
+	a.ws.Drain()
+	a.gw.Drain()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for a.gw.Calls() > 0 {
+		a.log.Info("draining", zap.Int("calls", a.gw.Calls()), zap.Int("connections", a.ws.Len()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// close stops everything in the reverse order of start.
+func (a *app) close(ctx context.Context) error {
+	if a.gw != nil {
+		a.gw.Close()
+	}
+	if a.ws != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := a.ws.Shutdown(ctx); err != nil {
+			a.log.Warn("websocket shutdown", zap.Error(err))
+		}
+	} else if a.wsLn != nil {
+		a.wsLn.Close()
+	}
+	a.wg.Wait()
+	if a.media != nil {
+		a.media.Close()
+	}
+	if a.demo != nil {
+		a.demo.Close()
+	}
+	a.serveMu.Lock()
+	defer a.serveMu.Unlock()
+	return a.served
+}

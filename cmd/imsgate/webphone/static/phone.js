@@ -1,0 +1,139 @@
+// imsgate demo web phone: JsSIP over WebSocket to the gateway, WebRTC audio.
+// Fields may be preset by query parameters (?ws=&uri=&password=&target=) so a
+// link or a test can open the page ready to use.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    wsURL: $('ws-url'), uri: $('uri'), password: $('password'), target: $('target'),
+    register: $('register'), unregister: $('unregister'),
+    call: $('call'), answer: $('answer'), hangup: $('hangup'),
+    status: $('status'), log: $('log'), audio: $('remote-audio'),
+  };
+  const media = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
+
+  let ua = null;      // JsSIP.UA, made on Register (or on Call when not registered)
+  let session = null; // the one current JsSIP.RTCSession
+
+  // Exposed for tests and the browser console.
+  window.webphone = { get ua() { return ua; }, get session() { return session; } };
+
+  function log(text) {
+    const li = document.createElement('li');
+    li.textContent = new Date().toISOString().slice(11, 23) + ' ' + text;
+    ui.log.appendChild(li);
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function setStatus(text) {
+    ui.status.textContent = text;
+    log('status: ' + text);
+  }
+
+  function defaultWSURL() {
+    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    return scheme + (location.host || '127.0.0.1:8080') + '/';
+  }
+
+  function presetFields() {
+    const q = new URLSearchParams(location.search);
+    ui.wsURL.value = q.get('ws') || defaultWSURL();
+    for (const [param, input] of [['uri', ui.uri], ['password', ui.password], ['target', ui.target]]) {
+      if (q.has(param)) input.value = q.get(param);
+    }
+  }
+
+  function updateButtons() {
+    const registered = ua !== null && ua.isRegistered();
+    const inCall = session !== null && !session.isEnded();
+    ui.register.disabled = registered;
+    ui.unregister.disabled = !registered;
+    ui.call.disabled = inCall;
+    ui.hangup.disabled = !inCall;
+    ui.answer.disabled = !(inCall && session.direction === 'incoming' && !session.isEstablished());
+  }
+
+  // ensureUA makes the user agent once; a changed field needs a page reload.
+  function ensureUA() {
+    if (ua !== null) return ua;
+    const socket = new JsSIP.WebSocketInterface(ui.wsURL.value.trim());
+    ua = new JsSIP.UA({
+      sockets: [socket],
+      uri: ui.uri.value.trim(),
+      password: ui.password.value,
+      register: false,
+      session_timers: false,
+    });
+    ua.on('connecting', () => setStatus('connecting'));
+    ua.on('connected', () => setStatus('connected'));
+    ua.on('disconnected', () => { setStatus('disconnected'); updateButtons(); });
+    ua.on('registered', () => { setStatus('registered'); updateButtons(); });
+    ua.on('unregistered', () => { setStatus('unregistered'); updateButtons(); });
+    ua.on('registrationFailed', (e) => { setStatus('registration failed: ' + e.cause); updateButtons(); });
+    ua.on('newRTCSession', (e) => onNewSession(e.session));
+    ua.start();
+    return ua;
+  }
+
+  function onNewSession(s) {
+    if (session !== null && !session.isEnded()) {
+      s.terminate({ status_code: 486, reason_phrase: 'Busy Here' });
+      log('rejected a second call: busy');
+      return;
+    }
+    session = s;
+    const peer = s.remote_identity.uri.toString();
+    setStatus(s.direction === 'incoming' ? 'incoming call from ' + peer : 'calling ' + peer);
+    s.on('peerconnection', (e) => attachAudio(e.peerconnection));
+    if (s.connection) attachAudio(s.connection);
+    s.on('progress', () => setStatus('ringing'));
+    s.on('confirmed', () => { setStatus('in call'); updateButtons(); });
+    s.on('ended', (e) => { setStatus('call ended: ' + e.cause); endSession(); });
+    s.on('failed', (e) => { setStatus('call failed: ' + e.cause); endSession(); });
+    s.on('newDTMF', (e) => log('DTMF ' + e.originator + ': ' + e.dtmf.tone));
+    updateButtons();
+  }
+
+  function attachAudio(pc) {
+    pc.addEventListener('track', (e) => {
+      ui.audio.srcObject = e.streams[0] || new MediaStream([e.track]);
+      log('remote audio track');
+    });
+  }
+
+  function endSession() {
+    ui.audio.srcObject = null;
+    updateButtons();
+  }
+
+  // onClick logs what a JsSIP call throws (bad URI, wrong state) instead of losing it.
+  function onClick(button, action) {
+    button.addEventListener('click', () => {
+      try { action(); } catch (err) { setStatus('error: ' + err.message); }
+    });
+  }
+
+  onClick(ui.register, () => ensureUA().register());
+  onClick(ui.unregister, () => ua && ua.unregister());
+  onClick(ui.call, () => ensureUA().call(ui.target.value.trim(), media));
+  onClick(ui.answer, () => session && session.answer(media));
+  onClick(ui.hangup, () => session && !session.isEnded() && session.terminate());
+  for (const key of document.querySelectorAll('#keypad [data-key]')) {
+    onClick(key, () => {
+      if (session === null || !session.isEstablished()) return;
+      session.sendDTMF(key.dataset.key, { transportType: 'INFO' });
+      log('DTMF sent: ' + key.dataset.key);
+    });
+  }
+
+  presetFields();
+  if (typeof JsSIP === 'undefined') {
+    $('lib-missing').hidden = false;
+    for (const b of document.querySelectorAll('button')) b.disabled = true;
+    setStatus('SIP library missing: run: npm ci --prefix cmd/imsgate/webphone');
+    return;
+  }
+  log('JsSIP ' + JsSIP.version);
+  updateButtons();
+})();

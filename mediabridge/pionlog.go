@@ -1,0 +1,28 @@
+package mediabridge
+
+import (
+	"github.com/pion/logging"
+	"go.uber.org/zap"
+)
+
+// pionLoggerFactory adapts zap to pion's LoggerFactory so pion logs land in
+// the process log with a scope key.
+type pionLoggerFactory struct{ log *zap.Logger }
+
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{s: f.log.With(zap.String("pion_scope", scope)).Sugar()}
+}
+
+type pionLogger struct{ s *zap.SugaredLogger }
+
+// pion's trace level is noisier than our debug; both go to debug.
+func (l pionLogger) Trace(msg string)                  { l.s.Debug(msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.s.Debugf(format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.s.Debug(msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.s.Debugf(format, args...) }
+func (l pionLogger) Info(msg string)                   { l.s.Info(msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.s.Infof(format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.s.Warn(msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.s.Warnf(format, args...) }
+func (l pionLogger) Error(msg string)                  { l.s.Error(msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.s.Errorf(format, args...) }

@@ -1,0 +1,40 @@
+package mediabridge
+
+import "net/netip"
+
+// FlowStats counts packets forwarded in one direction.
+type FlowStats struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// Stats is a snapshot of a session's packet counters.
+type Stats struct {
+	WebToCore FlowStats
+	CoreToWeb FlowStats
+	// Dropped counts every packet not forwarded, both directions: not RTP
+	// version 2, unmapped payload type, no destination yet, write failure,
+	// or early (below).
+	Dropped uint64
+	// DroppedEarly counts core packets that came before the browser side had
+	// SRTP keys (ICE+DTLS not connected); they are dropped, never queued.
+	DroppedEarly uint64
+	// RTCPFromCore counts RTCP packets read on the core RTCP port (dropped).
+	RTCPFromCore uint64
+	// LatchedAddr is the core's RTP source address, once latched.
+	LatchedAddr netip.AddrPort
+}
+
+func (f *forwarder) stats() Stats {
+	s := Stats{
+		WebToCore:    FlowStats{Packets: f.webToCoreFlow.packets.Load(), Bytes: f.webToCoreFlow.bytes.Load()},
+		CoreToWeb:    FlowStats{Packets: f.coreToWebFlow.packets.Load(), Bytes: f.coreToWebFlow.bytes.Load()},
+		Dropped:      f.dropped.Load(),
+		DroppedEarly: f.droppedEarly.Load(),
+		RTCPFromCore: f.rtcpFromCore.Load(),
+	}
+	if p := f.latched.Load(); p != nil {
+		s.LatchedAddr = *p
+	}
+	return s
+}

@@ -1,0 +1,8 @@
+// Package sipws terminates SIP over WebSocket (RFC 7118) for browsers.
+//
+// It upgrades HTTP requests that ask for the "sip" subprotocol, applies the
+// Origin policy, and reads one SIP message per WebSocket message. Each parsed
+// message goes to a Handler; replies are written back on the same Conn. A
+// Conn is named by a flow token that stays the same for its whole life, so the
+// b2bua can route requests back to it. sipws knows nothing of dialogs or calls.
+package sipws

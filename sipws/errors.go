@@ -1,0 +1,18 @@
+package sipws
+
+import "errors"
+
+var (
+	// ErrClosed is returned when writing to a connection that is closed or closing.
+	ErrClosed = errors.New("sipws: connection closed")
+	// ErrSendQueueFull is returned when the peer reads too slowly; the
+	// connection is closed with 1008.
+	ErrSendQueueFull = errors.New("sipws: send queue full")
+
+	errNilHandler      = errors.New("nil handler")
+	errBadConfig       = errors.New("bad ws config")
+	errMissingHeader   = errors.New("missing mandatory header")
+	errCSeqMismatch    = errors.New("CSeq method does not match request method")
+	errNotSIP          = errors.New("not a SIP message")
+	errShuttingDown    = errors.New("server shutting down")
+)

@@ -1,0 +1,239 @@
+package sipws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/imsgate/imsgate/configs"
+)
+
+// waitFor bounds every wait in these tests; it is never a timing assertion.
+const waitFor = 5 * time.Second
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// received is one HandleMessage call.
+type received struct {
+	conn *Conn
+	msg  sip.Message
+}
+
+// closedView is what the registry looked like while ConnClosed ran.
+type closedView struct {
+	conn      *Conn
+	found     bool
+	len       int
+	doneShut  bool
+}
+
+// recordingHandler records calls; onMessage, when set, runs inside
+// HandleMessage on the reader goroutine.
+type recordingHandler struct {
+	srv       func() *Server
+	onMessage func(c *Conn, msg sip.Message)
+	messages  chan received
+	closed    chan closedView
+}
+
+func newRecordingHandler() *recordingHandler {
+	return &recordingHandler{
+		messages: make(chan received, 16),
+		closed:   make(chan closedView, 16),
+	}
+}
+
+func (h *recordingHandler) HandleMessage(c *Conn, msg sip.Message) {
+	if h.onMessage != nil {
+		h.onMessage(c, msg)
+	}
+	h.messages <- received{conn: c, msg: msg}
+}
+
+func (h *recordingHandler) ConnClosed(c *Conn) {
+	view := closedView{conn: c}
+	if h.srv != nil {
+		_, view.found = h.srv().Lookup(c.Flow())
+		view.len = h.srv().Len()
+	}
+	select {
+	case <-c.Done():
+		view.doneShut = true
+	default:
+	}
+	h.closed <- view
+}
+
+func (h *recordingHandler) nextMessage(t *testing.T) received {
+	t.Helper()
+	select {
+	case r := <-h.messages:
+		return r
+	case <-time.After(waitFor):
+		t.Fatal("no message reached the handler")
+		return received{}
+	}
+}
+
+func (h *recordingHandler) nextClosed(t *testing.T) closedView {
+	t.Helper()
+	select {
+	case v := <-h.closed:
+		return v
+	case <-time.After(waitFor):
+		t.Fatal("ConnClosed was not called")
+		return closedView{}
+	}
+}
+
+func testConfig() configs.WS {
+	cfg := configs.Default().WS
+	cfg.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+// testServer is a Server serving on 127.0.0.1:0.
+type testServer struct {
+	srv     *Server
+	handler *recordingHandler
+	url     string // ws:// or wss://
+	served  chan error
+}
+
+func startServer(t *testing.T, cfg configs.WS, opts ...Option) *testServer {
+	t.Helper()
+	h := newRecordingHandler()
+	srv, err := NewServer(cfg, h, zaptest.NewLogger(t), opts...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	h.srv = func() *Server { return srv }
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	scheme := "ws"
+	if cfg.TLSCert != "" {
+		scheme = "wss"
+	}
+	ts := &testServer{srv: srv, handler: h, url: scheme + "://" + l.Addr().String(), served: make(chan error, 1)}
+	go func() { ts.served <- srv.Serve(l) }()
+	t.Cleanup(func() { ts.shutdown(t) })
+	return ts
+}
+
+// shutdown stops the server and waits for Serve to return; safe to call twice.
+func (ts *testServer) shutdown(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	select {
+	case err, ok := <-ts.served:
+		if ok && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+		close(ts.served)
+	case <-time.After(waitFor):
+		t.Error("Serve did not return after Shutdown")
+	}
+}
+
+func sipHeader(origin string) http.Header {
+	h := http.Header{}
+	h.Set("Sec-WebSocket-Protocol", "sip")
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	return h
+}
+
+// dial opens a client connection asking for the sip subprotocol.
+func dial(t *testing.T, dialer *websocket.Dialer, url string, header http.Header) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := dialer.Dial(url, header)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "sip" {
+		t.Errorf("selected subprotocol %q, want sip", got)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws
+}
+
+// dialRefused dials expecting an HTTP refusal; it returns status and body.
+func dialRefused(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err == nil {
+		_ = ws.Close()
+		t.Fatalf("dial %s succeeded, want refusal", url)
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v (no HTTP response)", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// readClose reads until the server's close frame and returns it.
+func readClose(t *testing.T, ws *websocket.Conn) *websocket.CloseError {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(waitFor))
+	for range 1000 {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		t.Fatalf("read: %v, want a close frame", err)
+	}
+	t.Fatal("no close frame")
+	return nil
+}
+
+// readSIP reads one frame and parses it as SIP.
+func readSIP(t *testing.T, ws *websocket.Conn) (int, sip.Message) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(waitFor))
+	kind, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	msg, err := sip.NewParser().ParseSIP(data)
+	if err != nil {
+		t.Fatalf("parse frame: %v\n%s", err, data)
+	}
+	return kind, msg
+}
+
+func send(t *testing.T, ws *websocket.Conn, kind int, data string) {
+	t.Helper()
+	if err := ws.WriteMessage(kind, []byte(data)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+

@@ -1,0 +1,248 @@
+package sipws
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/configs"
+)
+
+const (
+	// sendQueueSize bounds what one slow browser can make us hold.
+	sendQueueSize = 128
+	// writeWait bounds every write, so a stuck peer cannot hold the writer.
+	writeWait = 10 * time.Second
+	// closeGrace is how long we wait for the peer's close frame after sending ours.
+	closeGrace = time.Second
+	// readHeaderTimeout bounds the HTTP request before an upgrade.
+	readHeaderTimeout = 10 * time.Second
+	// subprotocol is the WebSocket subprotocol of RFC 7118 section 4.
+	subprotocol = "sip"
+)
+
+// Handler receives what arrives on SIP-over-WebSocket connections.
+type Handler interface {
+	// HandleMessage is called on the connection's reader goroutine for every
+	// parsed SIP message, in order. It must not block for long.
+	HandleMessage(c *Conn, msg sip.Message)
+	// ConnClosed is called once, after the connection is closed and removed
+	// from the registry.
+	ConnClosed(c *Conn)
+}
+
+// Option changes a Server built by NewServer.
+type Option func(*Server)
+
+// WithHTTPHandler serves requests that are not WebSocket upgrades (the demo
+// web page). Without it they get 404.
+func WithHTTPHandler(h http.Handler) Option {
+	return func(s *Server) { s.httpHandler = h }
+}
+
+// Server accepts SIP-over-WebSocket connections and keeps a registry of them
+// by flow token.
+type Server struct {
+	cfg         configs.WS
+	handler     Handler
+	log         *zap.Logger
+	httpHandler http.Handler
+	httpServer  *http.Server
+	tlsConfig   *tls.Config // nil means plain WS
+	upgrader    websocket.Upgrader
+	parser      *sip.Parser
+	origins     map[string]bool // normalized allowlist; empty allows all
+
+	draining atomic.Bool
+
+	mu     sync.RWMutex
+	conns  map[string]*Conn
+	closed bool           // set by Shutdown; no new conns after it
+	wg     sync.WaitGroup // one per accepted conn, from before upgrade to ConnClosed
+}
+
+// NewServer builds a Server for the ws config section. TLS (WSS) is used
+// when cfg.TLSCert and cfg.TLSKey are set.
+func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, fmt.Errorf("new ws server: %w", errNilHandler)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.MaxMessageBytes <= 0 || cfg.PingInterval <= 0 || cfg.IdleTimeout <= 0 {
+		return nil, fmt.Errorf("new ws server: %w: max_message_bytes, ping_interval and idle_timeout must be positive", errBadConfig)
+	}
+	s := &Server{
+		cfg:         cfg,
+		handler:     h,
+		log:         log,
+		httpHandler: http.NotFoundHandler(),
+		conns:       make(map[string]*Conn),
+		origins:     make(map[string]bool),
+	}
+	for _, o := range cfg.Origins {
+		n, ok := normalizeOrigin(o)
+		if !ok {
+			return nil, fmt.Errorf("new ws server: %w: origin %q", errBadConfig, o)
+		}
+		s.origins[n] = true
+	}
+	if len(s.origins) == 0 {
+		log.Warn("ws origin allowlist is empty: every origin is allowed")
+	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load ws tls key pair: %w", err)
+		}
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	s.parser = sip.NewParser()
+	// The frame size is already bounded by SetReadLimit; let the parser
+	// accept whatever the config allows.
+	s.parser.MaxMessageLength = cfg.MaxMessageBytes
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: readHeaderTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		// Idle clients dominate; a pooled write buffer keeps them small.
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{subprotocol},
+		// Origin is checked in ServeHTTP before Upgrade, with a text body.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	s.httpServer = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return s, nil
+}
+
+// Serve accepts HTTP (HTTPS when TLS is configured) on l until Shutdown, then
+// returns http.ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	if s.tlsConfig != nil {
+		l = tls.NewListener(l, s.tlsConfig)
+	}
+	err := s.httpServer.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return fmt.Errorf("serve ws: %w", err)
+}
+
+// Drain refuses new upgrades with 503 from now on; open connections stay.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("ws draining: new connections refused", zap.Int("conns", s.Len()))
+	}
+}
+
+// Shutdown stops serving, closes every connection with 1001 "going away"
+// and waits until all of their goroutines are gone. When ctx ends first the
+// connections are cut without waiting for the peers' close frames.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.Close(websocket.CloseGoingAway, "going away")
+	}
+	httpErr := s.httpServer.Shutdown(ctx)
+
+	allDone := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(allDone)
+	}()
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		s.mu.RLock()
+		for _, c := range s.conns {
+			c.abort()
+		}
+		s.mu.RUnlock()
+		// Aborted conns end at once: their sockets are closed.
+		<-allDone
+	}
+	if httpErr != nil {
+		return fmt.Errorf("shutdown ws: %w", httpErr)
+	}
+	return nil
+}
+
+// Lookup finds an open connection by its flow token.
+func (s *Server) Lookup(flow string) (*Conn, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.conns[flow]
+	return c, ok
+}
+
+// Len is the number of open connections.
+func (s *Server) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.conns)
+}
+
+// admit reserves a place for a new connection; it fails once Shutdown began.
+// The WaitGroup is added under the lock so no Add races Shutdown's Wait.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) register(c *Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errShuttingDown
+	}
+	s.conns[c.flow] = c
+	return nil
+}
+
+func (s *Server) unregister(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c.flow)
+}
+
+// normalizeOrigin reduces an origin to lower-case scheme://host[:port].
+func normalizeOrigin(o string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}

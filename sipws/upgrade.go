@@ -1,0 +1,74 @@
+package sipws
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// ServeHTTP upgrades SIP-over-WebSocket requests and hands every other
+// request to the HTTP handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.httpHandler.ServeHTTP(w, r)
+		return
+	}
+	if status, msg := s.refuseUpgrade(r); status != 0 {
+		s.log.Debug("ws upgrade refused", zap.String("remote_addr", r.RemoteAddr),
+			zap.Int("status", status), zap.String("reason", msg))
+		http.Error(w, msg, status)
+		return
+	}
+	if !s.admit() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.wg.Done()
+
+	// Upgrade writes its own HTTP error response when it fails.
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("ws upgrade failed", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
+		return
+	}
+	c := newConn(s, ws, r)
+	if err := s.register(c); err != nil {
+		// Shutdown began during the upgrade: the handler never saw this conn.
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "going away"), time.Now().Add(writeWait))
+		_ = ws.Close()
+		return
+	}
+	c.run()
+}
+
+// refuseUpgrade returns an HTTP status and text body when the upgrade must
+// be refused, or 0.
+func (s *Server) refuseUpgrade(r *http.Request) (int, string) {
+	if s.cfg.Path != "" && r.URL.Path != s.cfg.Path {
+		return http.StatusNotFound, "no WebSocket endpoint at this path"
+	}
+	if s.draining.Load() {
+		return http.StatusServiceUnavailable, "server is draining, try another node"
+	}
+	// RFC 7118 section 4.1: the client must ask for the "sip" subprotocol.
+	// gorilla would upgrade without one, so check here.
+	if !slices.Contains(websocket.Subprotocols(r), subprotocol) {
+		return http.StatusBadRequest, `WebSocket subprotocol "sip" is required (Sec-WebSocket-Protocol: sip, RFC 7118)`
+	}
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		return http.StatusForbidden, "origin not allowed"
+	}
+	return 0, ""
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if len(s.origins) == 0 {
+		return true
+	}
+	n, ok := normalizeOrigin(origin)
+	return ok && s.origins[n]
+}
