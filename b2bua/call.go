@@ -94,7 +94,10 @@ type event struct {
 	handled chan struct{}
 }
 
-func (g *Gateway) newCall(f webFlow, webCallID, coreCallID string, log *zap.Logger) (*Call, error) {
+// newCall registers a call. The core leg is keyed by Call-ID and our tag:
+// a core that forks one INVITE to several browsers sends the same Call-ID to
+// each, and our tag tells the dialogs apart.
+func (g *Gateway) newCall(f webFlow, webCallID, coreCallID, coreTag string, log *zap.Logger) (*Call, error) {
 	c := &Call{
 		id:         token(12),
 		g:          g,
@@ -107,6 +110,7 @@ func (g *Gateway) newCall(f webFlow, webCallID, coreCallID string, log *zap.Logg
 	c.web.flow = f
 	c.web.dlg.callID = webCallID
 	c.core.dlg.callID = coreCallID
+	c.core.dlg.localTag = coreTag
 	c.log = log.With(zap.String("call_id", c.id), zap.String("web_sip_call_id", webCallID), zap.String("core_sip_call_id", coreCallID))
 	ms, err := g.media.NewSession(c.log)
 	if err != nil {
@@ -124,9 +128,11 @@ func (g *Gateway) newCall(f webFlow, webCallID, coreCallID string, log *zap.Logg
 		return nil, statusErr(482, "Loop Detected", errors.New("a call with this Call-ID is in progress"))
 	}
 	g.calls[webCallID] = c
-	g.coreIDs[coreCallID] = c
+	g.coreIDs[coreKey(coreCallID, coreTag)] = c
 	return c, nil
 }
+
+func coreKey(callID, localTag string) string { return callID + "|" + localTag }
 
 // enqueue hands an event to the call's goroutine; it never blocks past the
 // call's end.
@@ -147,8 +153,8 @@ func (c *Call) forget() {
 	if c.g.calls[c.web.dlg.callID] == c {
 		delete(c.g.calls, c.web.dlg.callID)
 	}
-	if c.g.coreIDs[c.core.dlg.callID] == c {
-		delete(c.g.coreIDs, c.core.dlg.callID)
+	if key := coreKey(c.core.dlg.callID, c.core.dlg.localTag); c.g.coreIDs[key] == c {
+		delete(c.g.coreIDs, key)
 	}
 	c.g.mu.Unlock()
 }

@@ -14,6 +14,10 @@ import (
 // handler returns, so it waits until the INVITE has its final response.
 func (g *Gateway) onCoreInvite(req *sip.Request, tx sip.ServerTransaction) {
 	log := g.log.With(zap.String("method", "INVITE"), zap.String("sip_call_id", callIDOf(req)))
+	if req.To() == nil || req.From() == nil {
+		_ = tx.Respond(response(req, 400, "Bad Request", ""))
+		return
+	}
 	if tagOf(req.To().Params) != "" {
 		g.onCoreInDialog(req, tx)
 		return
@@ -32,7 +36,7 @@ func (g *Gateway) onCoreInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse(statusErr(480, "Temporarily Unavailable", errFlowGone))
 		return
 	}
-	c, err := g.newCall(f, token(24), callIDOf(req), log)
+	c, err := g.newCall(f, token(24), callIDOf(req), token(12), log)
 	if err != nil {
 		refuse(statusOf(err))
 		return
@@ -40,7 +44,6 @@ func (g *Gateway) onCoreInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.core.invite = req
 	c.core.serverTx = tx
 	d := &c.core.dlg
-	d.localTag = token(12)
 	d.remoteTag = tagOf(req.From().Params)
 	d.local, d.localName = *req.To().Address.Clone(), req.To().DisplayName
 	d.remote, d.remoteName = *req.From().Address.Clone(), req.From().DisplayName
@@ -59,9 +62,14 @@ func (g *Gateway) onCoreInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// onCoreInDialog hands an in-dialog request from the core to its call.
+// onCoreInDialog hands an in-dialog request from the core to its call: the
+// To tag is ours, whichever side began the call.
 func (g *Gateway) onCoreInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	c := g.callByCoreID(callIDOf(req))
+	if req.To() == nil {
+		_ = tx.Respond(response(req, 400, "Bad Request", ""))
+		return
+	}
+	c := g.callByCoreID(coreKey(callIDOf(req), tagOf(req.To().Params)))
 	if c == nil {
 		if !req.IsAck() {
 			_ = tx.Respond(response(req, 481, "Call/Transaction Does Not Exist", ""))

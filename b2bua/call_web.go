@@ -17,7 +17,7 @@ func (g *Gateway) startWebCall(f webFlow, inv *sip.Request, log *zap.Logger) {
 		return // a retransmission of the INVITE we are handling
 	}
 	g.mu.Unlock()
-	c, err := g.newCall(f, callIDOf(inv), token(24), log)
+	c, err := g.newCall(f, callIDOf(inv), token(24), token(12), log)
 	if err != nil {
 		se := statusOf(err)
 		log.Warn("call refused", zap.Int("status", se.Code), zap.Error(err))
@@ -81,7 +81,6 @@ func (c *Call) runFromWeb(ctx context.Context) {
 // Call-ID, tags, Via and Contact; the browser's identity and credentials.
 func (c *Call) buildCoreInvite(web *sip.Request, sdp []byte) *sip.Request {
 	d := &c.core.dlg
-	d.localTag = token(12)
 	d.local, d.localName = *web.From().Address.Clone(), web.From().DisplayName
 	d.remote, d.remoteName = *web.To().Address.Clone(), web.To().DisplayName
 	d.remoteTarget = *web.Recipient.Clone()
@@ -102,13 +101,32 @@ func (c *Call) awaitCoreAnswer(ctx context.Context, tx sip.ClientTransaction) bo
 	timeout := time.NewTimer(c.g.cfg.Upstream.InviteTimeout)
 	defer timeout.Stop()
 	canceled := false
+	// RFC 3261 9.1: no CANCEL before a provisional response; one asked for
+	// earlier waits for it.
+	provisional, cancelPending := false, false
+	cancel := func() {
+		if provisional {
+			c.cancelCore(ctx)
+		} else {
+			cancelPending = true
+		}
+	}
 	for {
 		select {
 		case res := <-tx.Responses():
+			if res.StatusCode < 200 {
+				provisional = true
+				if cancelPending {
+					cancelPending = false
+					c.cancelCore(ctx)
+				}
+			}
 			switch {
 			case res.StatusCode == 100:
 			case res.StatusCode < 200:
-				c.coreProvisional(res)
+				if !canceled {
+					c.coreProvisional(res)
+				}
 			case res.StatusCode < 300:
 				if canceled {
 					// CANCEL/200 race: the core answered anyway. Confirm and end it.
@@ -141,7 +159,7 @@ func (c *Call) awaitCoreAnswer(ctx context.Context, tx sip.ClientTransaction) bo
 					c.g.replyWeb(c.web.flow, response(ev.req, 200, "OK", c.web.dlg.localTag), c.log)
 					if !canceled {
 						canceled = true
-						c.cancelCore(ctx)
+						cancel()
 						c.forget()
 						c.replyWeb(c.web.invite, 487, "Request Terminated", nil)
 						c.endReason = "canceled by web"
@@ -150,23 +168,29 @@ func (c *Call) awaitCoreAnswer(ctx context.Context, tx sip.ClientTransaction) bo
 				default:
 					c.replyWeb(ev.req, 491, "Request Pending", nil)
 				}
-			case evFlowClosed, evShutdown:
+			case evFlowClosed:
 				if !canceled {
 					canceled = true
-					c.cancelCore(ctx)
+					cancel()
 					c.endReason = "websocket closed before answer"
 				}
+			case evShutdown:
+				if !canceled {
+					cancel()
+					c.fail(statusErr(503, "Service Unavailable", errDraining))
+				}
+				return false
 			case evCoreRequest:
 				c.rejectLate(ev)
 			}
 		case <-timeout.C:
 			if !canceled {
 				canceled = true
-				c.cancelCore(ctx)
+				cancel()
 				c.fail(statusErr(408, "Request Timeout", errTimeout))
 			}
 		case <-ctx.Done():
-			c.cancelCore(ctx)
+			cancel()
 			return false
 		}
 	}

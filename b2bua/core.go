@@ -24,6 +24,9 @@ type coreSide struct {
 	transport string // "udp" or "tcp" toward the upstream
 	proxy     configs.Proxy
 	domain    string
+	// udpLocal is the bound UDP listen address: requests leave from it so the
+	// core sees one address for the gateway (symmetric signalling).
+	udpLocal sip.Addr
 }
 
 func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, slogger *slog.Logger) (*coreSide, error) {
@@ -47,7 +50,9 @@ func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, s
 	if err != nil {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
-	return &coreSide{ua: ua, srv: srv, client: client, host: host, port: port, transport: tp, proxy: proxy, domain: cfg.Upstream.Domain}, nil
+	bound := listenAddr.(*net.UDPAddr)
+	return &coreSide{ua: ua, srv: srv, client: client, host: host, port: port, transport: tp, proxy: proxy,
+		domain: cfg.Upstream.Domain, udpLocal: sip.Addr{IP: bound.IP, Port: bound.Port}}, nil
 }
 
 // advertised picks the host:port the core should reach the gateway at:
@@ -105,6 +110,9 @@ func (c *coreSide) prepareInDialog(req *sip.Request) {
 }
 
 func (c *coreSide) common(req *sip.Request) {
+	if c.transport == "udp" {
+		req.Laddr = c.udpLocal
+	}
 	if req.MaxForwards() == nil {
 		mf := sip.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)

@@ -48,7 +48,7 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	calls    map[string]*Call // by web-leg Call-ID
-	coreIDs  map[string]*Call // by core-leg Call-ID
+	coreIDs  map[string]*Call // by core-leg Call-ID and our tag (coreKey)
 	webTxs   map[string]*webClientTx
 	draining bool
 
@@ -265,10 +265,10 @@ func (g *Gateway) callByWebID(id string) *Call {
 	return g.calls[id]
 }
 
-func (g *Gateway) callByCoreID(id string) *Call {
+func (g *Gateway) callByCoreID(key string) *Call {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.coreIDs[id]
+	return g.coreIDs[key]
 }
 
 // Calls is the number of calls in progress.

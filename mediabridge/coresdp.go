@@ -1,6 +1,7 @@
 package mediabridge
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -26,6 +27,9 @@ func audioSection(sd *sdp.SessionDescription) (*sdp.MediaDescription, bool) {
 }
 
 func unmarshalSDP(data []byte) (*sdp.SessionDescription, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrBadSDP)
+	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(string(data)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -86,9 +88,21 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 		}
 	}
 
+	// Only RTCP sender/receiver reports: pion's defaults would also add
+	// NACK buffering and transport-cc, whose header extension would then
+	// reach the core inside the RTP we forward as is.
+	interceptors := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReportsWithOptions(interceptors,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
+		_ = mux.Close()
+		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+
 	return &Engine{
-		log:      log,
-		api:      webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)),
+		log: log,
+		api: webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me),
+			webrtc.WithInterceptorRegistry(interceptors)),
 		mux:      mux,
 		addr:     conn.LocalAddr(),
 		publicIP: publicIP,

@@ -2,6 +2,7 @@ package mediabridge
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/sdp/v3"
@@ -145,7 +146,6 @@ func (s *Session) CoreOffer(offer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("core offer: %w", err)
 	}
 	s.offerCodecs = codecs
-	s.coreRemote = cm.addr
 	// Send to the SDP address until the core's first packet is latched.
 	s.fwd.setCoreRemote(cm.addr)
 	s.state = negotiationCoreOffered
@@ -237,16 +237,20 @@ func (s *Session) setLocal(desc webrtc.SessionDescription) (string, error) {
 }
 
 // rewriteWebSDP sets the audio direction copied from the core side and
-// rejects every non-audio m-line (port 0, RFC 3264 §6).
+// rejects every non-audio m-line (port 0, RFC 3264 §6), taking it out of
+// the BUNDLE group too (RFC 8843 §7.3.3): pion would otherwise accept a
+// data channel the core cannot carry.
 func rewriteWebSDP(local string, dir direction) ([]byte, error) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(local); err != nil {
 		return nil, fmt.Errorf("parse local description: %w", err)
 	}
+	audioMid := ""
 	found := false
 	for _, md := range sd.MediaDescriptions {
 		if md.MediaName.Media == "audio" && !found && md.MediaName.Port.Value != 0 {
 			setDirection(md, dir)
+			audioMid, _ = md.Attribute("mid")
 			found = true
 			continue
 		}
@@ -254,6 +258,11 @@ func rewriteWebSDP(local string, dir direction) ([]byte, error) {
 	}
 	if !found {
 		return nil, errNoAudioSection
+	}
+	for i, a := range sd.Attributes {
+		if a.Key == "group" && strings.HasPrefix(a.Value, "BUNDLE") {
+			sd.Attributes[i].Value = strings.TrimSpace("BUNDLE " + audioMid)
+		}
 	}
 	out, err := sd.Marshal()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,8 +55,7 @@ type Session struct {
 
 	state       negotiation
 	offerCodecs []codec // what our outgoing offer carried, with its payload types
-	coreRemote  netip.AddrPort
-	webAnswer   []byte // kept so a repeated CoreAnswer returns the same answer
+	webAnswer   []byte  // kept so a repeated CoreAnswer returns the same answer
 
 	mu     sync.Mutex // guards closed against wg.Add from pion's OnTrack
 	closed bool
@@ -84,7 +82,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	fwd := &forwarder{core: pair.rtp}
 	s := &Session{
 		engine: e,
-		log:    log.With(zap.Int("rtp_port", pair.port)),
+		log:    log,
 		id:     uint64(time.Now().Unix())<<16 | id&0xffff,
 		pc:     pc,
 		ports:  pair,

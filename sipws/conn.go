@@ -79,6 +79,9 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // is too slow: the connection is closed with 1008 and ErrSendQueueFull
 // returned.
 func (c *Conn) WriteMessage(msg sip.Message) error {
+	if msg == nil {
+		return fmt.Errorf("write to flow %s: %w", c.flow, errNilMessage)
+	}
 	select {
 	case <-c.closing:
 		return fmt.Errorf("write to flow %s: %w", c.flow, ErrClosed)

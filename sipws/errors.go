@@ -9,10 +9,10 @@ var (
 	// connection is closed with 1008.
 	ErrSendQueueFull = errors.New("sipws: send queue full")
 
-	errNilHandler      = errors.New("nil handler")
-	errBadConfig       = errors.New("bad ws config")
-	errMissingHeader   = errors.New("missing mandatory header")
-	errCSeqMismatch    = errors.New("CSeq method does not match request method")
-	errNotSIP          = errors.New("not a SIP message")
-	errShuttingDown    = errors.New("server shutting down")
+	errNilHandler    = errors.New("nil handler")
+	errBadConfig     = errors.New("bad ws config")
+	errMissingHeader = errors.New("missing mandatory header")
+	errCSeqMismatch  = errors.New("CSeq method does not match request method")
+	errShuttingDown  = errors.New("server shutting down")
+	errNilMessage    = errors.New("nil SIP message")
 )

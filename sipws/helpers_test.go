@@ -13,7 +13,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imsgate/imsgate/configs"
 )
@@ -33,10 +36,10 @@ type received struct {
 
 // closedView is what the registry looked like while ConnClosed ran.
 type closedView struct {
-	conn      *Conn
-	found     bool
-	len       int
-	doneShut  bool
+	conn     *Conn
+	found    bool
+	len      int
+	doneShut bool
 }
 
 // recordingHandler records calls; onMessage, when set, runs inside
@@ -114,8 +117,13 @@ type testServer struct {
 
 func startServer(t *testing.T, cfg configs.WS, opts ...Option) *testServer {
 	t.Helper()
+	return startServerWithLog(t, cfg, zaptest.NewLogger(t), opts...)
+}
+
+func startServerWithLog(t *testing.T, cfg configs.WS, log *zap.Logger, opts ...Option) *testServer {
+	t.Helper()
 	h := newRecordingHandler()
-	srv, err := NewServer(cfg, h, zaptest.NewLogger(t), opts...)
+	srv, err := NewServer(cfg, h, log, opts...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -144,7 +152,10 @@ func (ts *testServer) shutdown(t *testing.T) {
 	}
 	select {
 	case err, ok := <-ts.served:
-		if ok && !errors.Is(err, http.ErrServerClosed) {
+		if !ok {
+			return // already shut down
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
 		}
 		close(ts.served)
@@ -237,3 +248,6 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
+func observerCore() (zapcore.Core, *observer.ObservedLogs) {
+	return observer.New(zap.DebugLevel)
+}

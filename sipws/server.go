@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -130,7 +131,7 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	s.httpServer = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
+		ErrorLog:          httpErrorLog(log),
 	}
 	return s, nil
 }
@@ -157,7 +158,9 @@ func (s *Server) Drain() {
 
 // Shutdown stops serving, closes every connection with 1001 "going away"
 // and waits until all of their goroutines are gone. When ctx ends first the
-// connections are cut without waiting for the peers' close frames.
+// sockets are cut without waiting for the peers' close frames, and ctx's
+// error is returned once everything has stopped. Only a Handler that blocks
+// in HandleMessage can hold Shutdown beyond that.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
@@ -188,6 +191,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.RUnlock()
 		// Aborted conns end at once: their sockets are closed.
 		<-allDone
+		return fmt.Errorf("shutdown ws: %w", ctx.Err())
 	}
 	if httpErr != nil {
 		return fmt.Errorf("shutdown ws: %w", httpErr)
@@ -245,4 +249,14 @@ func normalizeOrigin(o string) (string, bool) {
 		return "", false
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
+
+// httpErrorLog sends net/http's own complaints (TLS handshakes, bad
+// requests: peer faults) to zap at Warn.
+func httpErrorLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log.Named("http"), zap.WarnLevel)
+	if err != nil {
+		return zap.NewStdLog(log.Named("http"))
+	}
+	return l
 }

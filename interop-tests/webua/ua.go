@@ -201,7 +201,12 @@ func (u *UA) readLoop() {
 				u.mu.Unlock()
 				u.log.Debug("websocket closed by peer", zap.Int("status", ce.Code), zap.String("reason", ce.Text))
 			}
-			u.endAllCalls("ws closed")
+			u.mu.Lock()
+			closing := u.closing
+			u.mu.Unlock()
+			if !closing { // after Close, Close ends the calls itself
+				u.endAllCalls("ws closed")
+			}
 			return
 		}
 		u.handleFrame(data)

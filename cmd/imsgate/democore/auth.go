@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 
@@ -134,4 +133,3 @@ func (c *Core) authenticate(req *sip.Request, aorUser string) authResult {
 }
 
 func (c *Core) authRequired() bool { return len(c.opts.Users) > 0 }
-

@@ -51,17 +51,22 @@ type Core struct {
 	stopAll  context.CancelFunc
 	done     <-chan struct{}
 	wg       sync.WaitGroup
+	// sendMu is held shared while a request is handed to sipgo and
+	// exclusively by Close, so no send can open a socket after the user
+	// agent has closed its pools.
+	sendMu     sync.RWMutex
+	sendClosed bool
 
-	mu        sync.Mutex
-	started   bool
-	closed    bool
-	udp       net.PacketConn
-	tcp       net.Listener
-	bindings  map[string]map[string]*binding // aor -> contact URI -> binding
+	mu         sync.Mutex
+	started    bool
+	closed     bool
+	udp        net.PacketConn
+	tcp        net.Listener
+	bindings   map[string]map[string]*binding // aor -> contact URI -> binding
 	bindingSeq uint64
-	echoOrder []*echoCall
-	echoByID  map[string]*echoCall
-	outCalls  map[string]*OutCall
+	echoOrder  []*echoCall
+	echoByID   map[string]*echoCall
+	outCalls   map[string]*OutCall
 }
 
 // New builds a Core; nothing is served until Start.
@@ -171,6 +176,14 @@ func (c *Core) Start(udp net.PacketConn, tcp net.Listener) error {
 			}
 		}()
 	}
+	if udp != nil {
+		// Requests leave from the UDP listener, which sipgo's pool learns
+		// about inside ServeUDP; wait (bounded) so a Call right after Start
+		// does not race it.
+		if err := waitUDPServing(c.ua.TransportLayer(), udp.LocalAddr().String()); err != nil {
+			return fmt.Errorf("start democore: %w", err)
+		}
+	}
 	c.log.Info("democore started", zap.String("domain", c.opts.Domain), zap.String("udp", addrString(addrOf(udp))), zap.String("tcp", addrString(listenerAddr(tcp))))
 	return nil
 }
@@ -192,6 +205,10 @@ func (c *Core) Close() error {
 		outs = append(outs, o)
 	}
 	c.mu.Unlock()
+
+	c.sendMu.Lock()
+	c.sendClosed = true
+	c.sendMu.Unlock()
 
 	var errs []error
 	if tcp != nil {
@@ -391,4 +408,16 @@ func (c *Core) boundCtx(parent context.Context) (context.Context, context.Cancel
 	ctx, cancel := context.WithCancel(parent)
 	stop := context.AfterFunc(c.lifetime, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// waitUDPServing polls sipgo's connection pool until addr is served, up to 2 s.
+func waitUDPServing(tp *sip.TransportLayer, addr string) error {
+	for i := 0; i < 2000; i++ {
+		if conn, err := tp.GetConnection("udp", addr); err == nil && conn != nil {
+			_, _ = conn.TryClose() // Get took a reference; a listener is never closed by it
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("udp listener %s not served", addr)
 }

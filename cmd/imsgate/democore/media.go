@@ -97,7 +97,6 @@ type streamMedia struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
-	running  bool
 }
 
 func newStreamMedia(ip net.IP) (*streamMedia, error) {
@@ -113,7 +112,6 @@ func (m *streamMedia) port() int { return portOf(m.conn.LocalAddr()) }
 // start sends payload type pt to remote every 20 ms and reads replies.
 // It must be called at most once, before close.
 func (m *streamMedia) start(remote *net.UDPAddr, pt uint8) {
-	m.running = true
 	m.latched.Store(remote)
 	m.wg.Add(2)
 	go m.readLoop()

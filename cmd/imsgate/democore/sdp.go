@@ -247,3 +247,11 @@ func writeAudio(b *strings.Builder, proto string, port int, codecs []codec, dire
 }
 
 func newSessionID() uint64 { return uint64(time.Now().UnixNano() / 1000) }
+
+// rtpmapName is the encoding name as written in a=rtpmap, e.g. "PCMU", "opus".
+func (c codec) rtpmapName() string {
+	if c.name == "opus" || c.name == "telephone-event" {
+		return c.name
+	}
+	return strings.ToUpper(c.name)
+}

@@ -142,9 +142,9 @@ func (c *Core) doRequest(ctx context.Context, req *sip.Request) (*sip.Response, 
 	ctx, cancel := c.boundCtx(ctx)
 	defer cancel()
 	c.log.Debug("sip request out", zap.String("method", req.Method.String()), zap.String("sip_call_id", callIDOf(req)), zap.String("remote_addr", req.Destination()))
-	tx, err := c.client.TransactionRequest(ctx, req, c.prepareOutgoing(req)...)
+	tx, err := c.startTransaction(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("send %s: %w", req.Method, err)
+		return nil, err
 	}
 	defer tx.Terminate()
 	for {
@@ -165,8 +165,27 @@ func (c *Core) doRequest(ctx context.Context, req *sip.Request) (*sip.Response, 
 // writeRequest sends a request outside any transaction (ACK for 2xx).
 func (c *Core) writeRequest(req *sip.Request) error {
 	c.log.Debug("sip request out", zap.String("method", req.Method.String()), zap.String("sip_call_id", callIDOf(req)), zap.String("remote_addr", req.Destination()))
+	c.sendMu.RLock()
+	defer c.sendMu.RUnlock()
+	if c.sendClosed {
+		return fmt.Errorf("send %s: %w", req.Method, ErrClosed)
+	}
 	if err := c.client.WriteRequest(req, c.prepareOutgoing(req)...); err != nil {
 		return fmt.Errorf("send %s: %w", req.Method, err)
 	}
 	return nil
+}
+
+// startTransaction hands req to a new client transaction unless closing.
+func (c *Core) startTransaction(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
+	c.sendMu.RLock()
+	defer c.sendMu.RUnlock()
+	if c.sendClosed {
+		return nil, fmt.Errorf("send %s: %w", req.Method, ErrClosed)
+	}
+	tx, err := c.client.TransactionRequest(ctx, req, c.prepareOutgoing(req)...)
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", req.Method, err)
+	}
+	return tx, nil
 }

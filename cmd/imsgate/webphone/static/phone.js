@@ -114,9 +114,22 @@
     });
   }
 
-  onClick(ui.register, () => ensureUA().register());
+  // whenConnected runs action now or once the WebSocket is up: JsSIP fails
+  // a request sent before that with "Connection Error".
+  function whenConnected(action) {
+    const agent = ensureUA();
+    if (agent.isConnected()) {
+      action(agent);
+      return;
+    }
+    agent.once('connected', () => {
+      try { action(agent); } catch (err) { setStatus('error: ' + err.message); }
+    });
+  }
+
+  onClick(ui.register, () => whenConnected((agent) => agent.register()));
   onClick(ui.unregister, () => ua && ua.unregister());
-  onClick(ui.call, () => ensureUA().call(ui.target.value.trim(), media));
+  onClick(ui.call, () => whenConnected((agent) => agent.call(ui.target.value.trim(), media)));
   onClick(ui.answer, () => session && session.answer(media));
   onClick(ui.hangup, () => session && !session.isEnded() && session.terminate());
   for (const key of document.querySelectorAll('#keypad [data-key]')) {

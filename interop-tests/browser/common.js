@@ -1,0 +1,78 @@
+// Shared by the JsSIP and SIP.js test pages: an event record that the Node
+// driver waits on, remote audio playback, and a getStats sampler that keeps
+// the largest counters seen while a call is up (stats vanish when it ends).
+'use strict';
+
+window.harness = (function () {
+  const events = [];   // {name, at, detail}
+  const waiters = [];  // {name, resolve}
+  const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 } };
+  let sampler = null;
+
+  function emit(name, detail) {
+    events.push({ name, at: Date.now(), detail: detail === undefined ? null : String(detail) });
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i].name === name) {
+        waiters[i].resolve(true);
+        waiters.splice(i, 1);
+      }
+    }
+  }
+
+  // waitFor resolves true once the named event has happened, false on timeout.
+  function waitFor(name, timeoutMs) {
+    if (events.some((e) => e.name === name)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = { name, resolve };
+      waiters.push(w);
+      setTimeout(() => {
+        const i = waiters.indexOf(w);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+    });
+  }
+
+  function playRemoteAudio(pc) {
+    const audio = document.getElementById('remote-audio');
+    const attach = (track, streams) => {
+      audio.srcObject = (streams && streams[0]) || new MediaStream([track]);
+      audio.play().catch(() => {});
+      emit('remote_track');
+    };
+    pc.addEventListener('track', (e) => attach(e.track, e.streams));
+    for (const r of pc.getReceivers()) {
+      if (r.track && r.track.kind === 'audio') attach(r.track, null);
+    }
+  }
+
+  async function sample(pc) {
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        best.inbound.packetsReceived = Math.max(best.inbound.packetsReceived, s.packetsReceived || 0);
+        best.inbound.audioLevel = Math.max(best.inbound.audioLevel, s.audioLevel || 0);
+        best.inbound.totalAudioEnergy = Math.max(best.inbound.totalAudioEnergy, s.totalAudioEnergy || 0);
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') {
+        best.outbound.packetsSent = Math.max(best.outbound.packetsSent, s.packetsSent || 0);
+      }
+    });
+  }
+
+  function startStats(pc) {
+    stopStats();
+    sampler = setInterval(() => sample(pc).catch(() => {}), 250);
+  }
+
+  function stopStats() {
+    if (sampler !== null) clearInterval(sampler);
+    sampler = null;
+  }
+
+  function snapshot() {
+    return { events: events.map((e) => ({ ...e })), stats: JSON.parse(JSON.stringify(best)) };
+  }
+
+  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot };
+})();

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// Drives one interop scenario in headless Chromium (playwright-core) and
+// prints JSON lines on stdout: progress events ({"event":"registered"},
+// {"event":"incoming"}) that the Go test waits on, then one
+// {"event":"result", ...}. Usage: node run.js '<json options>'
+//
+// Options: lib ("jssip" | "sipjs" | "webphone"), pageURL, wsURL, uri,
+// password, target, scenario, talkMs, stepTimeoutMs, artifactsDir.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const opts = JSON.parse(process.argv[2] || '{}');
+const stepTimeout = opts.stepTimeoutMs || 20000;
+const talkMs = opts.talkMs || 4000;
+
+const chromiumArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  // Inside a network namespace with only lo, Chromium gathers no ICE
+  // candidate at all unless loopback is allowed.
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// sipFrames records the first line of every SIP message on the page's
+// WebSockets, so a result shows "401 then 200" whatever the library does.
+function recordSIP(page, sip) {
+  page.on('websocket', (ws) => {
+    // "SIP/2.0 200 OK (INFO)": a response names its CSeq method too.
+    const first = (payload) => {
+      const text = String(payload);
+      const line = text.split('\r\n', 1)[0];
+      const cseq = /^(?:CSeq|cseq):\s*\d+\s+(\S+)/m.exec(text);
+      return line.startsWith('SIP/2.0') && cseq ? `${line} (${cseq[1]})` : line;
+    };
+    ws.on('framesent', (f) => sip.push('> ' + first(f.payload)));
+    ws.on('framereceived', (f) => sip.push('< ' + first(f.payload)));
+  });
+}
+
+async function agentStep(page, name, timeoutMs) {
+  const ok = await page.evaluate(([n, t]) => window.harness.waitFor(n, t), [name, timeoutMs]);
+  if (!ok) throw new Error(`timed out after ${timeoutMs} ms waiting for ${name}`);
+}
+
+const scenarios = {
+  async register(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate(() => window.agent.unregister());
+    await agentStep(page, 'unregistered', stepTimeout);
+  },
+  // register-rejected: wrong credentials must end in a registration failure.
+  async 'register-rejected'(page) {
+    await agentStep(page, 'registration_failed', stepTimeout);
+  },
+  // call-out: the browser calls target, talks, and hangs up itself.
+  async 'call-out'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    await sleep(talkMs);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // cancel-out: the browser calls a target that only rings, then cancels.
+  async 'cancel-out'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'progress', stepTimeout);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'failed', stepTimeout);
+  },
+  // call-in: the Go test starts a SIPp caller once "registered" is printed;
+  // the browser answers and the caller hangs up.
+  async 'call-in'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    say({ event: 'registered' });
+    await agentStep(page, 'incoming', stepTimeout);
+    say({ event: 'incoming' });
+    await page.evaluate(() => window.agent.answer());
+    await agentStep(page, 'confirmed', stepTimeout);
+    await agentStep(page, 'ended', talkMs + stepTimeout);
+  },
+  // call-in-local-bye: as call-in, but the browser hangs up.
+  async 'call-in-local-bye'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    say({ event: 'registered' });
+    await agentStep(page, 'incoming', stepTimeout);
+    say({ event: 'incoming' });
+    await page.evaluate(() => window.agent.answer());
+    await agentStep(page, 'confirmed', stepTimeout);
+    await sleep(talkMs);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // cancel-in: the SIPp caller cancels while the browser rings.
+  async 'cancel-in'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    say({ event: 'registered' });
+    await agentStep(page, 'incoming', stepTimeout);
+    say({ event: 'incoming' });
+    await agentStep(page, 'failed', stepTimeout);
+  },
+};
+
+// The demo web phone page: driven through its buttons, as a person would.
+async function webphone(page, result) {
+  await page.waitForFunction(() => typeof window.webphone === 'object', null, { timeout: stepTimeout });
+  const waitStatus = (text) => page.waitForFunction(
+    (t) => document.getElementById('status').textContent.startsWith(t), text, { timeout: stepTimeout });
+  await page.click('#register');
+  await waitStatus('registered');
+  result.events.push({ name: 'registered' });
+  await page.fill('#target', opts.target);
+  await page.click('#call');
+  await waitStatus('in call');
+  result.events.push({ name: 'confirmed' });
+  await page.evaluate(() => window.harnessSampler = setInterval(async () => {
+    const pc = window.webphone.session && window.webphone.session.connection;
+    if (!pc) return;
+    const best = window.harnessBest || { inbound: {}, outbound: {} };
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp') best.inbound = { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, totalAudioEnergy: s.totalAudioEnergy };
+      if (s.type === 'outbound-rtp') best.outbound = { packetsSent: s.packetsSent };
+    });
+    window.harnessBest = best;
+  }, 250));
+  await sleep(talkMs);
+  await page.click('[data-key="1"]');
+  await sleep(300);
+  if (opts.artifactsDir) {
+    fs.mkdirSync(opts.artifactsDir, { recursive: true });
+    const shot = path.join(opts.artifactsDir, 'webphone-in-call.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    result.screenshot = shot;
+  }
+  result.stats = await page.evaluate(() => { clearInterval(window.harnessSampler); return window.harnessBest; });
+  await page.click('#hangup');
+  await waitStatus('call ended');
+  result.events.push({ name: 'ended' });
+  result.status = await page.textContent('#status');
+  result.log = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
+}
+
+async function main() {
+  const result = { event: 'result', lib: opts.lib, scenario: opts.scenario, ok: false, sip: [], console: [], events: [] };
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imsgate-chromium-'));
+  let context = null;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: opts.chromium || '/usr/bin/chromium',
+      headless: true,
+      args: chromiumArgs,
+    });
+    const page = context.pages()[0] || await context.newPage();
+    page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
+    page.on('pageerror', (e) => result.console.push('pageerror: ' + e.message));
+    recordSIP(page, result.sip);
+    await page.goto(opts.pageURL, { timeout: stepTimeout });
+    if (opts.lib === 'webphone') {
+      await webphone(page, result);
+    } else {
+      const run = scenarios[opts.scenario];
+      if (!run) throw new Error(`unknown scenario ${opts.scenario}`);
+      await page.waitForFunction(() => window.agent && window.harness, null, { timeout: stepTimeout });
+      result.library = await page.evaluate(() => window.agent.library);
+      await page.evaluate((o) => { window.agent.start(o); window.agent.register(); },
+        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password });
+      try {
+        await run(page);
+      } finally {
+        const snap = await page.evaluate(() => window.harness.snapshot());
+        result.events = snap.events;
+        result.stats = snap.stats;
+        await page.evaluate(() => window.agent.stop()).catch(() => {});
+      }
+    }
+    result.ok = true;
+  } catch (err) {
+    result.error = String(err && err.stack || err);
+  } finally {
+    if (context) await context.close().catch(() => {});
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  say(result);
+}
+
+// A hard stop so a wedged browser can never outlive the Go test's timeout.
+setTimeout(() => { say({ event: 'result', ok: false, error: 'run.js hard timeout' }); process.exit(2); },
+  (opts.hardTimeoutMs || 120000)).unref();
+
+main().then(() => process.exit(0));

@@ -1,0 +1,231 @@
+//go:build interop
+
+package interop
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browserOptions is what browser/run.js reads (its JSON argument).
+type browserOptions struct {
+	Lib           string `json:"lib"` // jssip, sipjs or webphone
+	Scenario      string `json:"scenario"`
+	PageURL       string `json:"pageURL"`
+	WSURL         string `json:"wsURL"`
+	URI           string `json:"uri"`
+	Password      string `json:"password"`
+	Target        string `json:"target"`
+	TalkMs        int    `json:"talkMs"`
+	StepTimeoutMs int    `json:"stepTimeoutMs"`
+	HardTimeoutMs int    `json:"hardTimeoutMs"`
+	ArtifactsDir  string `json:"artifactsDir"`
+}
+
+type audioIn struct {
+	PacketsReceived  int     `json:"packetsReceived"`
+	AudioLevel       float64 `json:"audioLevel"`
+	TotalAudioEnergy float64 `json:"totalAudioEnergy"`
+}
+
+type audioOut struct {
+	PacketsSent int `json:"packetsSent"`
+}
+
+type pageEvent struct {
+	Name   string  `json:"name"`
+	Detail *string `json:"detail"`
+}
+
+// browserResult is run.js's last line.
+type browserResult struct {
+	Event      string      `json:"event"`
+	OK         bool        `json:"ok"`
+	Error      string      `json:"error"`
+	Library    string      `json:"library"`
+	SIP        []string    `json:"sip"` // "> METHOD ..." sent, "< SIP/2.0 200 OK" received
+	Events     []pageEvent `json:"events"`
+	Console    []string    `json:"console"`
+	Screenshot string      `json:"screenshot"`
+	Status     string      `json:"status"`
+	Log        []string    `json:"log"`
+	Stats      struct {
+		Inbound  audioIn  `json:"inbound"`
+		Outbound audioOut `json:"outbound"`
+	} `json:"stats"`
+}
+
+func (r browserResult) hasEvent(name string) bool {
+	for _, e := range r.Events {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// sawSIP reports whether a SIP frame's first line starts with prefix
+// ("< SIP/2.0 401", "> CANCEL").
+func (r browserResult) sawSIP(prefix string) bool {
+	for _, l := range r.SIP {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// browser is one run.js process and what it has printed.
+type browser struct {
+	proc   *proc
+	events chan string        // progress event names, in order
+	result chan browserResult // exactly one value, then closed
+	lines  chan struct{}      // closed when the reader is done
+}
+
+// startBrowser runs browser/run.js with opts; its stdout is parsed here and
+// also kept in artifacts/<test>/browser.out.
+func startBrowser(t *testing.T, opts browserOptions) *browser {
+	t.Helper()
+	if opts.StepTimeoutMs == 0 {
+		opts.StepTimeoutMs = 20000
+	}
+	if opts.HardTimeoutMs == 0 {
+		opts.HardTimeoutMs = 150000
+	}
+	arg, err := json.Marshal(opts)
+	if err != nil {
+		t.Fatalf("browser options: %v", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("pipe: %v", err)
+	}
+	out, err := os.Create(filepath.Join(artifactDir(t), "browser.out"))
+	if err != nil {
+		t.Fatalf("browser output file: %v", err)
+	}
+	b := &browser{events: make(chan string, 32), result: make(chan browserResult, 1), lines: make(chan struct{})}
+	b.proc = startProc(t, "browser", procOptions{dir: interopDir(), stdout: pw},
+		"node", filepath.Join(interopDir(), "browser", "run.js"), string(arg))
+	pw.Close() // the child holds the write end now
+	go b.read(pr, out)
+	t.Cleanup(func() {
+		b.proc.stop(t)
+		<-b.lines
+	})
+	return b
+}
+
+func (b *browser) read(pr *os.File, out *os.File) {
+	defer close(b.lines)
+	defer pr.Close()
+	defer out.Close()
+	defer close(b.result)
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 0, 64*1024), 8<<20)
+	sent := false
+	for sc.Scan() {
+		line := sc.Bytes()
+		out.Write(append(line, '\n'))
+		var ev struct {
+			Event string `json:"event"`
+		}
+		if json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		if ev.Event == "result" {
+			var r browserResult
+			if err := json.Unmarshal(line, &r); err != nil {
+				r = browserResult{Error: "decode result: " + err.Error()}
+			}
+			if !sent {
+				b.result <- r
+				sent = true
+			}
+			continue
+		}
+		select {
+		case b.events <- ev.Event:
+		default: // nobody waits for it
+		}
+	}
+}
+
+// waitEvent waits for run.js to print {"event": name}.
+func (b *browser) waitEvent(t *testing.T, name string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case got := <-b.events:
+			if got == name {
+				return
+			}
+		case r, ok := <-b.result:
+			if ok {
+				t.Fatalf("browser finished before %q: %s", name, r.summary())
+			}
+			t.Fatalf("browser exited before %q", name)
+		case <-deadline:
+			t.Fatalf("browser: no %q within %s", name, timeout)
+		}
+	}
+}
+
+// waitResult waits for run.js's result line.
+func (b *browser) waitResult(t *testing.T, timeout time.Duration) browserResult {
+	t.Helper()
+	select {
+	case r, ok := <-b.result:
+		if !ok {
+			t.Fatalf("browser exited without a result; see %s", b.proc.logPath)
+		}
+		return r
+	case <-time.After(timeout):
+		t.Fatalf("browser: no result within %s", timeout)
+	}
+	return browserResult{}
+}
+
+func (r browserResult) summary() string {
+	var sb strings.Builder
+	sb.WriteString("ok=")
+	if r.OK {
+		sb.WriteString("true")
+	} else {
+		sb.WriteString("false error=" + r.Error)
+	}
+	sb.WriteString("\nSIP over WS:\n  " + strings.Join(r.SIP, "\n  "))
+	sb.WriteString("\npage events:")
+	for _, e := range r.Events {
+		sb.WriteString(" " + e.Name)
+		if e.Detail != nil && *e.Detail != "" {
+			sb.WriteString("(" + *e.Detail + ")")
+		}
+	}
+	if n := len(r.Console); n > 0 {
+		from := max(0, n-15)
+		sb.WriteString("\nlast console lines:\n  " + strings.Join(r.Console[from:], "\n  "))
+	}
+	return sb.String()
+}
+
+// startStaticServer serves browser/ and node_modules/ for the test pages.
+func startStaticServer(t *testing.T) string {
+	t.Helper()
+	files := http.FileServer(http.Dir(interopDir()))
+	mux := http.NewServeMux()
+	mux.Handle("GET /browser/", files)
+	mux.Handle("GET /node_modules/", files)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -1,0 +1,61 @@
+//go:build interop
+
+package interop
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// toneULaw is a sine tone as raw G.711 u-law at 8 kHz: what SIPp's
+// rtp_stream plays as PCMU (payload only, 160 bytes per 20 ms packet).
+func toneULaw(hz float64, d time.Duration) []byte {
+	n := int(d.Seconds() * 8000)
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = linearToULaw(int16(8000 * math.Sin(2*math.Pi*hz*float64(i)/8000)))
+	}
+	return out
+}
+
+// linearToULaw encodes one 16-bit sample (ITU-T G.711 u-law, bias 0x84).
+func linearToULaw(sample int16) byte {
+	const bias, clip = 0x84, 32635
+	s := int(sample)
+	sign := 0
+	if s < 0 {
+		sign, s = 0x80, -s
+	}
+	if s > clip {
+		s = clip
+	}
+	s += bias
+	exponent := 7
+	for mask := 0x4000; exponent > 0 && s&mask == 0; mask >>= 1 {
+		exponent--
+	}
+	mantissa := (s >> (exponent + 3)) & 0x0f
+	return ^byte(sign | exponent<<4 | mantissa)
+}
+
+func TestLinearToULaw(t *testing.T) {
+	tests := []struct {
+		name   string
+		sample int16
+		want   byte
+	}{
+		{"zero", 0, 0xff},
+		{"small positive", 100, 0xf2},
+		{"small negative", -100, 0x72},
+		{"full scale positive", 32767, 0x80},
+		{"full scale negative", -32768, 0x00},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := linearToULaw(tc.sample); got != tc.want {
+				t.Errorf("linearToULaw(%d) = %#x, want %#x", tc.sample, got, tc.want)
+			}
+		})
+	}
+}

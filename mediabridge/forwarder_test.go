@@ -1,0 +1,136 @@
+package mediabridge
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+// discardWriter stands in for pion's SRTP writer: the benchmark measures our
+// packet path, not pion's encryption.
+type discardWriter struct{ n int }
+
+func (d *discardWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	d.n++
+	return len(payload), nil
+}
+
+func listenLoopback(tb testing.TB) *net.UDPConn {
+	tb.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func testPTMap() *ptMap {
+	m := newPTMap()
+	m.link(111, 96)  // opus
+	m.link(126, 101) // telephone-event
+	return m
+}
+
+// g711Packet is a 20 ms PCMU-sized RTP packet (12 + 160 bytes).
+func g711Packet(pt uint8) []byte {
+	b := make([]byte, rtpHeaderLen+160)
+	b[0] = 0x80
+	b[1] = pt
+	b[11] = 1
+	return b
+}
+
+func TestForwarderDrops(t *testing.T) {
+	tests := []struct {
+		name        string
+		pkt         []byte
+		ready       bool
+		wantDropped uint64
+		wantEarly   uint64
+		wantWritten int
+	}{
+		{name: "forwarded", pkt: g711Packet(96), ready: true, wantWritten: 1},
+		{name: "before dtls", pkt: g711Packet(96), ready: false, wantDropped: 1, wantEarly: 1},
+		{name: "short", pkt: []byte{0x80, 96, 0}, ready: true, wantDropped: 1},
+		{name: "rtp version 1", pkt: append([]byte{0x40}, g711Packet(96)[1:]...), ready: true, wantDropped: 1},
+		{name: "unmapped pt", pkt: g711Packet(18), ready: true, wantDropped: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &discardWriter{}
+			f := &forwarder{}
+			f.pts.Store(testPTMap())
+			f.web.Store(&webBinding{ssrc: 7, writer: w})
+			f.webReady.Store(tt.ready)
+			f.coreToWeb(tt.pkt, len(tt.pkt), netip.MustParseAddrPort("127.0.0.1:5004"))
+			st := f.stats()
+			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || w.n != tt.wantWritten {
+				t.Errorf("stats %+v written %d", st, w.n)
+			}
+		})
+	}
+}
+
+// BenchmarkWebToCore: PT rewrite and UDP write to the core on loopback,
+// plus the core's read of it.
+func BenchmarkWebToCore(b *testing.B) {
+	gw := listenLoopback(b)
+	core := listenLoopback(b)
+	f := &forwarder{core: gw}
+	f.pts.Store(testPTMap())
+	f.setCoreRemote(addrOf(core))
+	pkt := g711Packet(111)
+	rbuf := make([]byte, maxPacket)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		pkt[1] = 111
+		f.webToCore(pkt, len(pkt))
+		if _, _, err := core.ReadFromUDPAddrPort(rbuf); err != nil {
+			b.Fatalf("core read: %v", err)
+		}
+	}
+	b.StopTimer()
+	if f.stats().Dropped != 0 {
+		b.Fatalf("dropped %d", f.stats().Dropped)
+	}
+}
+
+// BenchmarkCoreToWeb: the core's UDP write on loopback, our socket read,
+// latch check, PT rewrite, header parse and hand-off to the (discarding)
+// SRTP writer.
+func BenchmarkCoreToWeb(b *testing.B) {
+	gw := listenLoopback(b)
+	core := listenLoopback(b)
+	w := &discardWriter{}
+	f := &forwarder{core: gw}
+	f.pts.Store(testPTMap())
+	f.web.Store(&webBinding{ssrc: 7, writer: w})
+	f.webReady.Store(true)
+	pkt := g711Packet(96)
+	dst := addrOf(gw)
+	rbuf := make([]byte, maxPacket)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := core.WriteToUDPAddrPort(pkt, dst); err != nil {
+			b.Fatalf("core write: %v", err)
+		}
+		n, src, err := gw.ReadFromUDPAddrPort(rbuf)
+		if err != nil {
+			b.Fatalf("gateway read: %v", err)
+		}
+		f.coreToWeb(rbuf, n, src)
+	}
+	b.StopTimer()
+	if f.stats().Dropped != 0 {
+		b.Fatalf("dropped %d", f.stats().Dropped)
+	}
+}

@@ -1,0 +1,112 @@
+package mediabridge
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsgate/imsgate/configs"
+	"go.uber.org/zap"
+)
+
+// testRTPPorts is a range of its own so parallel packages do not collide;
+// a pair taken by another process is skipped by the allocator anyway.
+const testRTPPorts = "41000-41999"
+
+func testMediaConfig(codecs ...string) configs.Media {
+	if len(codecs) == 0 {
+		codecs = []string{"opus", "PCMU", "PCMA", "G722", "telephone-event"}
+	}
+	return configs.Media{
+		PublicIP:   "127.0.0.1",
+		WebRTCPort: 0,
+		RTPPorts:   testRTPPorts,
+		Codecs:     codecs,
+	}
+}
+
+// newTestEngine starts an engine on loopback and closes it when the test ends.
+func newTestEngine(t testing.TB, codecs ...string) *Engine {
+	t.Helper()
+	e, err := NewEngine(testMediaConfig(codecs...), zap.NewNop())
+	if err != nil {
+		t.Fatalf("NewEngine: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("engine close: %v", err)
+		}
+	})
+	return e
+}
+
+func newTestSession(t testing.TB, e *Engine) *Session {
+	t.Helper()
+	s, err := e.NewSession(zap.NewNop())
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("session close: %v", err)
+		}
+	})
+	return s
+}
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("read testdata: %v", err)
+	}
+	return b
+}
+
+// webRTCOnlyPrefixes are SDP lines the core must never see.
+var webRTCOnlyPrefixes = []string{
+	"a=ice-", "a=candidate", "a=fingerprint", "a=setup", "a=group", "a=mid",
+	"a=rtcp-mux", "a=rtcp-fb", "a=extmap", "a=ssrc", "a=msid", "a=end-of-candidates",
+	"a=rtcp-rsize", "m=video", "m=application", "SAVPF",
+}
+
+func assertNoWebRTCLines(t *testing.T, coreSDP []byte) {
+	t.Helper()
+	for _, line := range strings.Split(string(coreSDP), "\r\n") {
+		for _, p := range webRTCOnlyPrefixes {
+			if strings.Contains(line, p) {
+				t.Errorf("core sdp has WebRTC line %q", line)
+			}
+		}
+	}
+}
+
+// sdpLines returns the lines of an SDP that start with prefix.
+func sdpLines(sdpText []byte, prefix string) []string {
+	var out []string
+	for _, line := range strings.Split(string(sdpText), "\r\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes; for counters
+// that have no channel to wait on.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
