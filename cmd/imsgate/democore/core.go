@@ -51,6 +51,7 @@ type Core struct {
 	stopAll  context.CancelFunc
 	done     <-chan struct{}
 	wg       sync.WaitGroup
+	serveWG  sync.WaitGroup // the ServeUDP/ServeTCP goroutines
 	// sendMu is held shared while a request is handed to sipgo and
 	// exclusively by Close, so no send can open a socket after the user
 	// agent has closed its pools.
@@ -159,18 +160,18 @@ func (c *Core) Start(udp net.PacketConn, tcp net.Listener) error {
 	c.client = client
 
 	if udp != nil {
-		c.wg.Add(1)
+		c.serveWG.Add(1)
 		go func() {
-			defer c.wg.Done()
+			defer c.serveWG.Done()
 			if err := c.server.ServeUDP(udp); err != nil && !c.isClosed() {
 				c.log.Error("serve sip udp", zap.Error(err))
 			}
 		}()
 	}
 	if tcp != nil {
-		c.wg.Add(1)
+		c.serveWG.Add(1)
 		go func() {
-			defer c.wg.Done()
+			defer c.serveWG.Done()
 			if err := c.server.ServeTCP(tcp); err != nil && !c.isClosed() {
 				c.log.Error("serve sip tcp", zap.Error(err))
 			}
@@ -210,19 +211,22 @@ func (c *Core) Close() error {
 	c.sendClosed = true
 	c.sendMu.Unlock()
 
+	// Stop reading first so no new message enters sipgo, then close the
+	// user agent, end calls and wait for our goroutines.
 	var errs []error
 	if tcp != nil {
 		if err := tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close tcp listener: %w", err))
 		}
 	}
-	if err := c.ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.log.Debug("close user agent", zap.Error(err))
-	}
 	if udp != nil {
 		if err := udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close udp socket: %w", err))
 		}
+	}
+	c.serveWG.Wait()
+	if err := c.ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.log.Debug("close user agent", zap.Error(err))
 	}
 	for _, e := range echoes {
 		e.finish(stateEnded, "core")
@@ -231,6 +235,14 @@ func (c *Core) Close() error {
 		o.shutdown()
 	}
 	c.wg.Wait()
+	// sipgo handles each received message on its own goroutine; one that was
+	// already parsed when the listener closed can open a socket to answer
+	// from. Sweep the pools once more so such a socket does not outlive Close.
+	for _, network := range []string{"udp", "tcp"} {
+		if pool := c.ua.TransportLayer().Pool(network); pool != nil {
+			_ = pool.Clear()
+		}
+	}
 	c.log.Info("democore stopped")
 	return errors.Join(errs...)
 }
