@@ -18,7 +18,7 @@ import (
 type binding struct {
 	token   string // core-side Contact user; routes INVITEs back to this binding
 	aor     sip.Uri
-	flow    string           // WebSocket flow token
+	flow    string            // WebSocket flow token
 	contact sip.ContactHeader // the browser's own Contact (.invalid host)
 
 	mu sync.Mutex // serialises the upstream REGISTERs of this binding
