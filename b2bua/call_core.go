@@ -265,18 +265,7 @@ func (c *Call) ackWeb() {
 // ackWebFailure acknowledges a browser's error response (RFC 3261
 // 17.1.1.3: same branch as the INVITE).
 func (c *Call) ackWebFailure(res *sip.Response) {
-	inv := c.web.invite
-	ack := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
-	ack.AppendHeader(sip.HeaderClone(inv.Via()))
-	ack.AppendHeader(sip.HeaderClone(inv.From()))
-	ack.AppendHeader(sip.HeaderClone(res.To()))
-	ack.AppendHeader(sip.HeaderClone(inv.CallID()))
-	seq, _ := cseqOf(inv)
-	ack.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.ACK})
-	mf := sip.MaxForwardsHeader(70)
-	ack.AppendHeader(&mf)
-	ack.SetBody(nil)
-	if _, err := c.g.sendWeb(c.web.flow, ack); err != nil {
+	if _, err := c.g.sendWeb(c.web.flow, ackOfFailure(c.web.invite, res)); err != nil {
 		c.log.Debug("ack to browser", zap.Error(err))
 	}
 }

@@ -48,16 +48,27 @@ func (d *dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
 // cancelOf builds the CANCEL of an INVITE we sent (RFC 3261 9.1): same
 // Request-URI, top Via, Call-ID, From, To and CSeq number.
 func cancelOf(inv *sip.Request) *sip.Request {
-	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	return sameTransaction(inv, sip.CANCEL, inv.To())
+}
+
+// ackOfFailure builds the ACK of a non-2xx final response to an INVITE we
+// sent (RFC 3261 17.1.1.3): like CANCEL, with the response's To (its tag).
+func ackOfFailure(inv *sip.Request, res *sip.Response) *sip.Request {
+	return sameTransaction(inv, sip.ACK, res.To())
+}
+
+// sameTransaction builds a request that belongs to the INVITE's transaction.
+func sameTransaction(inv *sip.Request, method sip.RequestMethod, to *sip.ToHeader) *sip.Request {
+	req := sip.NewRequest(method, *inv.Recipient.Clone())
 	req.AppendHeader(sip.HeaderClone(inv.Via()))
 	for _, h := range inv.GetHeaders("Route") {
 		req.AppendHeader(sip.HeaderClone(h))
 	}
 	req.AppendHeader(sip.HeaderClone(inv.From()))
-	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(to))
 	req.AppendHeader(sip.HeaderClone(inv.CallID()))
 	seq, _ := cseqOf(inv)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.CANCEL})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.SetBody(nil)

@@ -102,10 +102,12 @@ func startCapture(t *testing.T) *capture {
 // stop ends the capture so the file is complete.
 func (c *capture) stop(t *testing.T) { c.proc.stop(t) }
 
-// count returns how many captured packets match a tshark display filter.
-func (c *capture) count(t *testing.T, filter string) int {
+// count returns how many captured packets match a tshark display filter;
+// extra adds tshark options such as "-d udp.port==6000,rtp".
+func (c *capture) count(t *testing.T, filter string, extra ...string) int {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", c.file, "-n", "-Y", filter, "-T", "fields", "-e", "frame.number").Output()
+	args := append([]string{"-r", c.file, "-n", "-Y", filter, "-T", "fields", "-e", "frame.number"}, extra...)
+	out, err := exec.Command("tshark", args...).Output()
 	if err != nil {
 		t.Fatalf("tshark -r %s -Y %q: %v", c.file, filter, err)
 	}

@@ -15,13 +15,16 @@ func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ s *zap.SugaredLogger }
 
-// pion's trace level is noisier than our debug; both go to debug.
+// pion's trace level is noisier than our debug; both go to debug. pion's
+// info lines are state chatter without the call's context (one API serves
+// every call), so they go to debug too; the session logs what matters with
+// its call fields.
 func (l pionLogger) Trace(msg string)                  { l.s.Debug(msg) }
 func (l pionLogger) Tracef(format string, args ...any) { l.s.Debugf(format, args...) }
 func (l pionLogger) Debug(msg string)                  { l.s.Debug(msg) }
 func (l pionLogger) Debugf(format string, args ...any) { l.s.Debugf(format, args...) }
-func (l pionLogger) Info(msg string)                   { l.s.Info(msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.s.Infof(format, args...) }
+func (l pionLogger) Info(msg string)                   { l.s.Debug(msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.s.Debugf(format, args...) }
 func (l pionLogger) Warn(msg string)                   { l.s.Warn(msg) }
 func (l pionLogger) Warnf(format string, args ...any)  { l.s.Warnf(format, args...) }
 func (l pionLogger) Error(msg string)                  { l.s.Error(msg) }

@@ -45,13 +45,14 @@ func (n negotiation) String() string {
 // an RTP/RTCP port pair toward the core. Its methods are called from the
 // call's goroutine; Close may race with the packet goroutines.
 type Session struct {
-	engine *Engine
-	log    *zap.Logger
-	id     uint64
-	pc     *webrtc.PeerConnection
-	ports  *portPair
-	fwd    *forwarder
-	track  *coreTrack
+	engine  *Engine
+	log     *zap.Logger
+	id      uint64
+	created time.Time
+	pc      *webrtc.PeerConnection
+	ports   *portPair
+	fwd     *forwarder
+	track   *coreTrack
 
 	state       negotiation
 	offerCodecs []codec // what our outgoing offer carried, with its payload types
@@ -81,14 +82,15 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	id := e.nextID.Add(1)
 	fwd := &forwarder{core: pair.rtp}
 	s := &Session{
-		engine: e,
-		log:    log,
-		id:     uint64(time.Now().Unix())<<16 | id&0xffff,
-		pc:     pc,
-		ports:  pair,
-		fwd:    fwd,
-		track:  &coreTrack{fwd: fwd, id: "audio", streamID: fmt.Sprintf("imsgate-%d", id)},
-		state:  negotiationIdle,
+		engine:  e,
+		log:     log,
+		id:      uint64(time.Now().Unix())<<16 | id&0xffff,
+		created: time.Now(),
+		pc:      pc,
+		ports:   pair,
+		fwd:     fwd,
+		track:   &coreTrack{fwd: fwd, id: "audio", streamID: fmt.Sprintf("imsgate-%d", id)},
+		state:   negotiationIdle,
 	}
 	pc.OnConnectionStateChange(s.onConnectionState)
 	pc.OnTrack(s.onTrack)
@@ -101,7 +103,13 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 func (s *Session) onConnectionState(state webrtc.PeerConnectionState) {
 	// Connected means ICE and DTLS are up: SRTP keys exist.
 	s.fwd.webReady.Store(state == webrtc.PeerConnectionStateConnected)
-	s.log.Debug("webrtc state", zap.String("reason", state.String()))
+	switch state {
+	case webrtc.PeerConnectionStateConnected, webrtc.PeerConnectionStateFailed:
+		// The operator's view of a call's media: ICE+DTLS up, or given up.
+		s.log.Info("webrtc "+state.String(), zap.Duration("dur", time.Since(s.created)))
+	default:
+		s.log.Debug("webrtc state", zap.String("reason", state.String()))
+	}
 }
 
 // onTrack runs on a pion goroutine; the read loop it starts is owned by

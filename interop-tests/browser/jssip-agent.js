@@ -57,6 +57,7 @@
     unregister() { ua.unregister(); },
     call(target) { ua.call(target, media); },
     answer() { session.answer(media); },
+    dtmf(tone) { session.sendDTMF(tone, { transportType: 'INFO' }); },
     hangup() { if (session && !session.isEnded()) session.terminate(); },
     stop() { if (ua) ua.stop(); },
   };

@@ -70,6 +70,20 @@ const scenarios = {
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
+  // call-out-dtmf: as call-out, with DTMF 1 and # sent as INFO mid-call.
+  async 'call-out-dtmf'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    await sleep(1000);
+    for (const tone of ['1', '#']) {
+      await page.evaluate((d) => window.agent.dtmf(d), tone);
+      await sleep(500);
+    }
+    await sleep(1000);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
   // cancel-out: the browser calls a target that only rings, then cancels.
   async 'cancel-out'(page) {
     await agentStep(page, 'registered', stepTimeout);

@@ -82,6 +82,14 @@ window.agent = {
     }).catch((err) => h.emit('failed', err.message));
   },
   answer() { session.accept({ sessionDescriptionHandlerOptions: sdhOptions }).catch((err) => h.emit('answer_failed', err.message)); },
+  // DTMF as SIP INFO, application/dtmf-relay (the body JsSIP sends too).
+  dtmf(tone) {
+    session.info({
+      requestOptions: {
+        body: { contentDisposition: 'render', contentType: 'application/dtmf-relay', content: `Signal=${tone}\r\nDuration=100\r\n` },
+      },
+    }).catch((err) => h.emit('dtmf_failed', err.message));
+  },
   hangup() {
     if (!session) return;
     switch (session.state) {

@@ -235,14 +235,7 @@ func (c *Core) Close() error {
 		o.shutdown()
 	}
 	c.wg.Wait()
-	// sipgo handles each received message on its own goroutine; one that was
-	// already parsed when the listener closed can open a socket to answer
-	// from. Sweep the pools once more so such a socket does not outlive Close.
-	for _, network := range []string{"udp", "tcp"} {
-		if pool := c.ua.TransportLayer().Pool(network); pool != nil {
-			_ = pool.Clear()
-		}
-	}
+	drainPools(c.ua.TransportLayer())
 	c.log.Info("democore stopped")
 	return errors.Join(errs...)
 }
@@ -432,4 +425,20 @@ func waitUDPServing(tp *sip.TransportLayer, addr string) error {
 		time.Sleep(time.Millisecond)
 	}
 	return fmt.Errorf("udp listener %s not served", addr)
+}
+
+// drainPools closes sockets sipgo opens after its user agent has closed:
+// sipgo handles each received message on its own goroutine, and one parsed
+// just before the listener closed opens a socket to answer from. Those
+// goroutines run within milliseconds, so a bounded series of sweeps
+// catches them.
+func drainPools(tp *sip.TransportLayer) {
+	for i := 0; i < 10; i++ {
+		for _, network := range []string{"udp", "tcp"} {
+			if pool := tp.Pool(network); pool != nil {
+				_ = pool.Clear()
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

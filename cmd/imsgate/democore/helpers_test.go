@@ -113,9 +113,15 @@ func newPeer(t *testing.T, user string, handlers func(*sipgo.Server)) *peer {
 		_ = srv.ServeUDP(conn)
 	}()
 	t.Cleanup(func() {
-		_ = ua.Close()
+		// Same order as Core.Close: stop reading, close, then sweep the
+		// sockets sipgo opened for messages still in flight.
 		_ = conn.Close()
 		<-served
+		_ = ua.Close()
+		for i := 0; i < 10; i++ {
+			_ = ua.TransportLayer().Pool("udp").Clear()
+			time.Sleep(5 * time.Millisecond)
+		}
 	})
 	// Bounded wait for sipgo to pool the listener our client sends from.
 	for i := 0; ; i++ {
