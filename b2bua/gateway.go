@@ -96,9 +96,8 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 		_ = tx.Respond(response(req, 501, "Not Implemented", ""))
 	})
 
-	g.wg.Add(3)
+	g.wg.Add(2)
 	go func() { defer g.wg.Done(); g.serveCore(sipConn, sipLn) }()
-	go func() { defer g.wg.Done(); <-ctx.Done(); ua.Close() }()
 	go func() { defer g.wg.Done(); g.sweepLoop(ctx) }()
 	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()),
 		zap.String("advertise", fmt.Sprintf("%s:%d", core.host, core.port)),
@@ -122,9 +121,26 @@ func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
 		}
 	}()
 	<-g.ctx.Done()
+	// Stop reading first so no message enters sipgo, then close it.
 	udp.Close()
 	tcp.Close()
 	wg.Wait()
+	g.core.ua.Close()
+	clearPools(g.core.ua.TransportLayer())
+}
+
+// clearPools closes sockets sipgo opened after its user agent closed: it
+// handles each message on its own goroutine, and one still running at close
+// may answer through a new socket.
+func clearPools(tp *sip.TransportLayer) {
+	for i := 0; i < 10; i++ {
+		for _, network := range []string{"udp", "tcp"} {
+			if pool := tp.Pool(network); pool != nil {
+				_ = pool.Clear()
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (g *Gateway) sweepLoop(ctx context.Context) {

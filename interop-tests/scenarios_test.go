@@ -285,6 +285,21 @@ func TestDemoWebPhone(t *testing.T) {
 	if r.Screenshot == "" {
 		e.failf(t, r, "no screenshot taken")
 	}
+	for _, line := range r.Log {
+		if strings.Contains(line, "failed") || strings.Contains(line, "error") {
+			e.failf(t, r, "page event log shows a problem: %q\n%s", line, strings.Join(r.Log, "\n"))
+		}
+	}
+	// The keypad sends INFO; the demo core's answer is reported, not required:
+	// the INFO relay itself is covered against SIPp by TestDTMFToEcho.
+	if !r.sawSIP("> INFO") {
+		e.failf(t, r, "keypad press sent no INFO")
+	}
+	for _, l := range r.SIP {
+		if strings.HasSuffix(l, "(INFO)") {
+			t.Logf("keypad INFO answered: %s", l)
+		}
+	}
 	t.Logf("screenshot: %s; page status %q", r.Screenshot, r.Status)
 }
 

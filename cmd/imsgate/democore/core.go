@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 )
 
 // Options configure a Core.
@@ -92,7 +94,7 @@ func New(opts Options, log *zap.Logger) (*Core, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("new democore: nonce key: %w", err)
 	}
-	slogger := newSlogLogger(log.Named("sipgo"))
+	slogger := slog.New(zapslog.NewHandler(log.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("imsgate-democore"),
 		sipgo.WithUserAgentHostname(opts.Domain),
@@ -153,7 +155,7 @@ func (c *Core) Start(udp net.PacketConn, tcp net.Listener) error {
 	if host := c.advertiseHost(); host != "" {
 		clientOpts = append(clientOpts, sipgo.WithClientHostname(host))
 	}
-	client, err := sipgo.NewClient(c.ua, append(clientOpts, sipgo.WithClientLogger(newSlogLogger(c.log.Named("sipgo"))))...)
+	client, err := sipgo.NewClient(c.ua, append(clientOpts, sipgo.WithClientLogger(slog.New(zapslog.NewHandler(c.log.Named("sipgo").Core()))))...)
 	if err != nil {
 		return fmt.Errorf("start democore: client: %w", err)
 	}
