@@ -39,7 +39,8 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	gatewayBin = filepath.Join(dir, "imsgate")
-	build := exec.Command("go", "build", "-o", gatewayBin, "./cmd/imsgate")
+	// -race: real browser and SIP traffic is the best race hunt we have.
+	build := exec.Command("go", "build", "-race", "-o", gatewayBin, "./cmd/imsgate")
 	build.Dir = repoRoot()
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {

@@ -127,11 +127,35 @@ func startGateway(t *testing.T, yaml, dir string) *proc {
 		}
 		args = append(args, "-config", cfg)
 	}
-	p := startProc(t, "imsgate", procOptions{dir: dir}, args...)
+	// Registered before the process's own cleanup, so it runs after the
+	// gateway has stopped and printed any race report.
+	var p *proc
+	t.Cleanup(func() {
+		if p != nil {
+			checkGatewayLog(t, p.log())
+		}
+	})
+	p = startProc(t, "imsgate", procOptions{dir: dir}, args...)
 	if err := waitBound("tcp", gatewayWSAddr, startTimeout); err != nil {
 		t.Fatalf("imsgate: %v\n%s", err, p.log())
 	}
 	return p
+}
+
+// checkGatewayLog fails the test on a data race or panic in the gateway
+// (built with -race) and lists the ERROR lines it logged.
+func checkGatewayLog(t *testing.T, log string) {
+	t.Helper()
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if i := strings.Index(log, bad); i >= 0 {
+			t.Errorf("imsgate log has %q:\n%s", bad, log[i:min(len(log), i+4000)])
+		}
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "\tERROR\t") {
+			t.Logf("imsgate logged an error: %s", line)
+		}
+	}
 }
 
 // gatewayConfig points the gateway at Kamailio over transport (udp or tcp).

@@ -73,12 +73,14 @@ func startProc(t *testing.T, name string, o procOptions, argv ...string) *proc {
 // stopGrace. It is idempotent and always waits for the process.
 func (p *proc) stop(t *testing.T) {
 	p.once.Do(func() {
+		pgid := p.cmd.Process.Pid
 		select {
 		case <-p.done:
+			// Exited by itself; children left in its group go too.
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			return
 		default:
 		}
-		pgid := p.cmd.Process.Pid
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -123,7 +125,10 @@ func (p *proc) log() string {
 
 // waitLog polls the process log until pattern matches or timeout passes.
 func (p *proc) waitLog(pattern string, timeout time.Duration) error {
-	re := regexp.MustCompile(pattern)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return fmt.Errorf("%s: bad log pattern: %w", p.name, err)
+	}
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

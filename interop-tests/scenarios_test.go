@@ -67,8 +67,12 @@ func (e *env) browserOptions(lib, page, scenario, user, target string) browserOp
 // and Kamailio, which is what the gateway's authors need to see.
 func (e *env) failf(t *testing.T, r browserResult, format string, args ...any) {
 	t.Helper()
+	kamailio := "(not running)"
+	if e.kamailio != nil {
+		kamailio = tail(e.kamailio.log(), 30)
+	}
 	t.Fatalf("%s\n--- browser:\n%s\n--- imsgate log (tail):\n%s\n--- kamailio log (tail):\n%s\n(all logs: %s)",
-		fmt.Sprintf(format, args...), r.summary(), tail(e.gateway.log(), 60), tail(e.kamailio.log(), 30), artifactDir(t))
+		fmt.Sprintf(format, args...), r.summary(), tail(e.gateway.log(), 60), kamailio, artifactDir(t))
 }
 
 func (e *env) requireOK(t *testing.T, r browserResult, events ...string) {
@@ -164,6 +168,10 @@ func TestCallOutToEcho(t *testing.T) {
 				b := startBrowser(t, e.browserOptions(lib.name, lib.page, "call-out", "alice", "sip:echo@imsgate.test"))
 				r := b.waitResult(t, browserBudget)
 				e.requireOK(t, r, "registered", "confirmed", "ended")
+				// Kamailio challenges the INVITE; the browser answers it itself.
+				if i407, i200 := indexSIP(r.SIP, "< SIP/2.0 407"), indexSIP(r.SIP, "< SIP/2.0 200 OK (INVITE)"); i407 < 0 || i200 < i407 {
+					e.failf(t, r, "want 407 then 200 for the INVITE on the WebSocket")
+				}
 				if !r.sawSIP("> BYE") {
 					e.failf(t, r, "browser hung up but sent no BYE")
 				}
@@ -200,6 +208,22 @@ func TestDTMFToEcho(t *testing.T) {
 			t.Logf("at SIPp: %d INFO requests, %d RFC 4733 packets", infos, events)
 			if infos == 0 && events == 0 {
 				e.failf(t, r, "DTMF reached SIPp neither as INFO nor as RFC 4733 events")
+			}
+		})
+	}
+}
+
+// TestCallOutUnknownUser: Kamailio's 404 for a user with no binding comes
+// back to the browser as the call's final answer.
+func TestCallOutUnknownUser(t *testing.T) {
+	for _, lib := range libraries {
+		t.Run(lib.name, func(t *testing.T) {
+			e := newEnv(t, "udp")
+			b := startBrowser(t, e.browserOptions(lib.name, lib.page, "call-out-rejected", "alice", "sip:nobody@imsgate.test"))
+			r := b.waitResult(t, browserBudget)
+			e.requireOK(t, r, "failed")
+			if !r.sawSIP("< SIP/2.0 404") {
+				e.failf(t, r, "want 404 for sip:nobody@imsgate.test")
 			}
 		})
 	}
@@ -270,7 +294,7 @@ func TestDemoWebPhone(t *testing.T) {
 		t.Fatalf("web phone library missing (%v): run: npm ci --prefix cmd/imsgate/webphone", err)
 	}
 	gw := startGateway(t, "", repoRoot())
-	e := &env{gateway: gw, kamailio: &proc{name: "kamailio (not used)", logPath: os.DevNull}}
+	e := &env{gateway: gw} // the demo core stands in for Kamailio and SIPp
 	art := artifactDir(t)
 	b := startBrowser(t, browserOptions{
 		Lib:          "webphone",

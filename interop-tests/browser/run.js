@@ -84,6 +84,12 @@ const scenarios = {
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
+  // call-out-rejected: the call must fail (the Go test checks the status).
+  async 'call-out-rejected'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'failed', stepTimeout);
+  },
   // cancel-out: the browser calls a target that only rings, then cancels.
   async 'cancel-out'(page) {
     await agentStep(page, 'registered', stepTimeout);
