@@ -25,6 +25,7 @@ type Engine struct {
 	log      *zap.Logger
 	api      *webrtc.API
 	mux      *ice.UDPMuxDefault
+	early    *earlyCheckConn
 	addr     net.Addr
 	publicIP netip.Addr
 	ports    *portAllocator
@@ -62,7 +63,8 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
 	}
 	logs := pionLoggerFactory{log: log}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: logs.NewLogger("ice_udp_mux")})
+	early := newEarlyCheckConn(conn)
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: early, Logger: logs.NewLogger("ice_udp_mux")})
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetLite(true)
@@ -104,6 +106,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 		api: webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me),
 			webrtc.WithInterceptorRegistry(interceptors)),
 		mux:      mux,
+		early:    early,
 		addr:     conn.LocalAddr(),
 		publicIP: publicIP,
 		ports:    newPortAllocator(bindIP, lo, hi),

@@ -145,6 +145,11 @@ func (s *Session) CoreOffer(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("core offer: %w", err)
 	}
+	ufrag, pwd := iceCredentials(local)
+	if ufrag != "" && pwd != "" {
+		s.localUfrag = ufrag
+		s.engine.early.await(ufrag, pwd)
+	}
 	s.offerCodecs = codecs
 	// Send to the SDP address until the core's first packet is latched.
 	s.fwd.setCoreRemote(cm.addr)
@@ -189,6 +194,8 @@ func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
 		return nil, fmt.Errorf("web answer: %w: %w", ErrBadSDP, err)
 	}
+	// pion knows the browser's credentials now: its early check counts.
+	s.engine.early.release(s.localUfrag, true)
 	coreAnswer, err := buildCoreSDP(s.engine.publicIP, s.ports.port, coreMedia{codecs: coreCodecs, dir: mediaDirection(sd, md)}, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("web answer: %w", err)
@@ -269,4 +276,18 @@ func rewriteWebSDP(local string, dir direction) ([]byte, error) {
 		return nil, fmt.Errorf("marshal web sdp: %w", err)
 	}
 	return out, nil
+}
+
+// iceCredentials returns the first a=ice-ufrag and a=ice-pwd of an SDP.
+func iceCredentials(sdpText string) (ufrag, pwd string) {
+	for _, line := range strings.Split(sdpText, "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok && ufrag == "" {
+			ufrag = v
+		}
+		if v, ok := strings.CutPrefix(line, "a=ice-pwd:"); ok && pwd == "" {
+			pwd = v
+		}
+	}
+	return ufrag, pwd
 }

@@ -55,6 +55,7 @@ type Session struct {
 	track   *coreTrack
 
 	state       negotiation
+	localUfrag  string  // our ICE ufrag when we offered to the browser
 	offerCodecs []codec // what our outgoing offer carried, with its payload types
 	webAnswer   []byte  // kept so a repeated CoreAnswer returns the same answer
 
@@ -187,6 +188,9 @@ func (s *Session) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.fwd.webReady.Store(false)
+		if s.localUfrag != "" {
+			s.engine.early.release(s.localUfrag, false)
+		}
 		errPC := s.pc.Close()
 		if errPC != nil {
 			errPC = fmt.Errorf("close peer connection: %w", errPC)
