@@ -155,6 +155,12 @@ func TestLoopbackCalls(t *testing.T) {
 			t.Fatalf("result = %v, %v; want 200", res, err)
 		}
 		waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= 25 })
+		for _, digit := range []string{"1", "#"} {
+			res, err := call.SendDTMF(ctx, digit)
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("dtmf %s: %v, %v; want 200", digit, res, err)
+			}
+		}
 		if err := call.HangUp(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -163,6 +169,9 @@ func TestLoopbackCalls(t *testing.T) {
 			last := calls[len(calls)-1]
 			return last.State == "ended" && last.EndedBy == "remote" && last.PacketsIn >= 25
 		})
+		if calls := r.core.EchoCalls(); calls[len(calls)-1].DTMF != "1#" {
+			t.Fatalf("core got DTMF %q, want 1# (SIP INFO relayed)", calls[len(calls)-1].DTMF)
+		}
 	})
 
 	t.Run("call out to echo, core hangs up", func(t *testing.T) {

@@ -91,8 +91,9 @@ func newLogger(c configs.Log) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	if c.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
-		zc.DisableStacktrace = true
 	}
+	// A stack trace helps no operator read a peer's fault.
+	zc.DisableStacktrace = true
 	zc.Level = zap.NewAtomicLevelAt(level)
 	zc.Sampling = nil
 	return zc.Build()

@@ -166,3 +166,22 @@ func (c *Call) end(reason string) {
 	c.ua.forgetCall(c)
 	c.ua.goTeardown(c.media.close)
 }
+
+// SendDTMF sends one digit as SIP INFO (application/dtmf-relay, as JsSIP
+// does) in the confirmed dialog and returns the final response.
+func (c *Call) SendDTMF(ctx context.Context, digit string) (*sip.Response, error) {
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	if state != stateConfirmed {
+		return nil, fmt.Errorf("send dtmf: %w: %s", errBadState, state)
+	}
+	info := c.newInDialogRequest(sip.INFO)
+	info.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+	info.SetBody([]byte("Signal=" + digit + "\r\nDuration=100\r\n"))
+	res, err := c.ua.roundTrip(ctx, info)
+	if err != nil {
+		return nil, fmt.Errorf("send dtmf: %w", err)
+	}
+	return res, nil
+}

@@ -129,6 +129,7 @@ func New(opts Options, log *zap.Logger) (*Core, error) {
 	server.OnAck(c.guard(c.onAck))
 	server.OnBye(c.guard(c.onBye))
 	server.OnCancel(c.guard(c.onCancel))
+	server.OnInfo(c.guard(c.onInfo))
 	server.OnOptions(c.guard(c.onOptions))
 	server.OnNoRoute(c.guard(c.onNoRoute))
 	return c, nil

@@ -3,6 +3,7 @@ package democore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ type EchoCall struct {
 	Codec string
 	// EndedBy is "remote" or "core" once the call has ended.
 	EndedBy string
+	// DTMF is the digits received in SIP INFO (dtmf-relay or dtmf bodies).
+	DTMF string
 }
 
 type echoCall struct {
@@ -57,6 +60,7 @@ type echoCall struct {
 	mu      sync.Mutex
 	state   string
 	endedBy string
+	dtmf    string
 	started time.Time
 }
 
@@ -76,7 +80,7 @@ func (c *Core) EchoCalls() []EchoCall {
 func (e *echoCall) snapshot() EchoCall {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := EchoCall{CallID: e.callID, From: e.from, To: e.to, State: e.state, Codec: e.codec, EndedBy: e.endedBy}
+	s := EchoCall{CallID: e.callID, From: e.from, To: e.to, State: e.state, Codec: e.codec, EndedBy: e.endedBy, DTMF: e.dtmf}
 	if e.media != nil {
 		s.PacketsIn, s.PacketsOut = e.media.in.Load(), e.media.out.Load()
 	}
@@ -352,6 +356,47 @@ func (c *Core) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+}
+
+// onInfo takes in-dialog INFO: DTMF for an echo call is recorded; any INFO
+// in a known dialog gets 200 (RFC 6086), others 481.
+func (c *Core) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	callID := callIDOf(req)
+	if e := c.findEcho(callID); e != nil && e.dlg != nil && e.dlg.matches(req) {
+		if digit := dtmfDigit(req); digit != "" {
+			e.mu.Lock()
+			e.dtmf += digit
+			e.mu.Unlock()
+		}
+		c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+		return
+	}
+	if o := c.findOutCall(callID); o != nil {
+		c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+		return
+	}
+	c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+}
+
+// dtmfDigit reads the digit of an application/dtmf-relay ("Signal=5") or
+// application/dtmf ("5") INFO body.
+func dtmfDigit(req *sip.Request) string {
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(h.Value())
+	}
+	body := strings.TrimSpace(string(req.Body()))
+	switch {
+	case strings.HasPrefix(ct, "application/dtmf-relay"):
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Signal="); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	case strings.HasPrefix(ct, "application/dtmf"):
+		return body
+	}
+	return ""
 }
 
 // onCancel sees only CANCELs that match no INVITE transaction (sipgo
