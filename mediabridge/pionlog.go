@@ -27,6 +27,7 @@ func (l pionLogger) Info(msg string)                   { l.s.Debug(msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.s.Debugf(format, args...) }
 func (l pionLogger) Warn(msg string)                   { l.s.Warn(msg) }
 func (l pionLogger) Warnf(format string, args ...any)  { l.s.Warnf(format, args...) }
+
 // pion's errors are a peer's or a closing call's (a write on a closed pipe
 // at hangup), not the gateway's own: warn.
 func (l pionLogger) Error(msg string)                  { l.s.Warn(msg) }
