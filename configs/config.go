@@ -26,6 +26,14 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	Media    Media    `yaml:"media"`
 	Demo     Demo     `yaml:"demo"`
+	Debug    Debug    `yaml:"debug"`
+}
+
+// Debug holds what an operator turns on to look inside a running gateway.
+type Debug struct {
+	// PprofListen, when set, serves Go's /debug/pprof on this host:port
+	// (keep it on loopback: profiles show call data).
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // Log selects the log level and format.
@@ -285,6 +293,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Demo.Enabled {
 		if err := checkHostPort("demo.listen", c.Demo.Listen); err != nil {
+			return err
+		}
+	}
+	if c.Debug.PprofListen != "" {
+		if err := checkHostPort("debug.pprof_listen", c.Debug.PprofListen); err != nil {
 			return err
 		}
 	}

@@ -14,11 +14,13 @@ import (
 	"go.uber.org/zap"
 )
 
-// Conn is one SIP-over-WebSocket connection. Its reader runs on the HTTP
-// handler goroutine that upgraded it; its writer goroutine owns every write.
+// Conn is one SIP-over-WebSocket connection. One reader goroutine runs for
+// its whole life; writes are serialised by a writer goroutine that exists
+// only while there is something to send, and pings come from a timer. An idle
+// registered browser so costs the gateway one parked goroutine and a small
+// read buffer: tens of thousands of them fit in a node.
 type Conn struct {
 	srv       *Server
-	log       *zap.Logger
 	ws        *websocket.Conn
 	flow      string
 	remote    net.Addr
@@ -26,13 +28,19 @@ type Conn struct {
 	transport string
 	opened    time.Time
 
-	send       chan []byte   // serialized SIP messages for the writer
+	mu      sync.Mutex
+	pending [][]byte // serialized SIP messages waiting for the writer
+	writing bool     // a writer goroutine is draining pending
+	drained sync.Cond
+	ping    *time.Timer
+
 	closing    chan struct{} // closed by the first Close
 	closeOnce  sync.Once
 	closeCode  int    // set once, before closing is closed
 	closeWhy   string // likewise
 	peerClosed atomic.Bool
 	readerDone chan struct{}
+	finished   chan struct{} // our close frame is out and the socket cut
 	done       chan struct{}
 }
 
@@ -41,21 +49,21 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
 	if r.TLS != nil || s.tlsConfig != nil {
 		transport = "WSS"
 	}
-	flow := newFlow()
-	return &Conn{
+	c := &Conn{
 		srv:        s,
-		log:        s.log.With(zap.String("flow", flow), zap.Stringer("remote_addr", ws.RemoteAddr())),
 		ws:         ws,
-		flow:       flow,
+		flow:       newFlow(),
 		remote:     ws.RemoteAddr(),
 		origin:     r.Header.Get("Origin"),
 		transport:  transport,
 		opened:     time.Now(),
-		send:       make(chan []byte, sendQueueSize),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
+		finished:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	c.drained.L = &c.mu
+	return c
 }
 
 // Flow is the connection's token: random, stable for its life, [a-z0-9] only,
@@ -74,6 +82,11 @@ func (c *Conn) Origin() string { return c.origin }
 // Done is closed once the connection is closed and gone from the registry.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
+// logFields name the connection on a log line; built only when logging.
+func (c *Conn) logFields(extra ...zap.Field) []zap.Field {
+	return append([]zap.Field{zap.String("flow", c.flow), zap.Stringer("remote_addr", c.remote)}, extra...)
+}
+
 // WriteMessage queues msg for the writer and never blocks. It returns
 // ErrClosed once the connection is closing. When the queue is full the peer
 // is too slow: the connection is closed with 1008 and ErrSendQueueFull
@@ -82,30 +95,67 @@ func (c *Conn) WriteMessage(msg sip.Message) error {
 	if msg == nil {
 		return fmt.Errorf("write to flow %s: %w", c.flow, errNilMessage)
 	}
-	select {
-	case <-c.closing:
-		return fmt.Errorf("write to flow %s: %w", c.flow, ErrClosed)
-	default:
-	}
 	// Serialize now, on the caller's goroutine, so the caller may keep
 	// changing msg once this returns.
 	data := []byte(msg.String())
 	if err := c.enqueue(data); err != nil {
 		return fmt.Errorf("write to flow %s: %w", c.flow, err)
 	}
-	if ce := c.log.Check(zap.DebugLevel, "sip out"); ce != nil {
-		ce.Write(messageFields(msg)...)
+	if ce := c.srv.log.Check(zap.DebugLevel, "sip out"); ce != nil {
+		ce.Write(c.logFields(messageFields(msg)...)...)
 	}
 	return nil
 }
 
+// enqueue adds data to what the writer sends, starting a writer if none runs.
 func (c *Conn) enqueue(data []byte) error {
+	c.mu.Lock()
 	select {
-	case c.send <- data:
-		return nil
+	case <-c.closing:
+		c.mu.Unlock()
+		return ErrClosed
 	default:
+	}
+	if len(c.pending) >= sendQueueSize {
+		c.mu.Unlock()
 		c.Close(websocket.ClosePolicyViolation, "send queue full")
 		return ErrSendQueueFull
+	}
+	c.pending = append(c.pending, data)
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.drain()
+	}
+	return nil
+}
+
+// drain writes pending messages in order until none is left, then ends.
+// Only one runs at a time (writing), so writes never interleave.
+func (c *Conn) drain() {
+	for {
+		c.mu.Lock()
+		batch := c.pending
+		c.pending = nil
+		if len(batch) == 0 {
+			c.writing = false
+			c.drained.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, data := range batch {
+			if err := c.writeText(data); err != nil {
+				c.Close(websocket.CloseAbnormalClosure, "write: "+err.Error())
+				c.mu.Lock()
+				c.pending = nil
+				c.writing = false
+				c.drained.Broadcast()
+				c.mu.Unlock()
+				return
+			}
+		}
 	}
 }
 
@@ -113,9 +163,12 @@ func (c *Conn) enqueue(data []byte) error {
 // reason (cut to fit). Only the first call counts; it does not wait.
 func (c *Conn) Close(code int, reason string) {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
 		c.closeCode = code
 		c.closeWhy = truncateReason(reason)
 		close(c.closing)
+		c.mu.Unlock()
+		go c.finish()
 	})
 }
 
@@ -126,26 +179,49 @@ func (c *Conn) abort() {
 	_ = c.ws.Close()
 }
 
-// run serves the connection until it closes, then removes it from the
-// registry and tells the Handler. It runs on the upgrading goroutine.
-func (c *Conn) run() {
-	c.log.Info("ws connection open", zap.String("origin", c.origin), zap.String("transport", c.transport))
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+// start begins serving the connection: the reader goroutine and the ping
+// timer. The server's WaitGroup counts the reader until ConnClosed is done.
+func (c *Conn) start() {
+	c.srv.log.Info("ws connection open", c.logFields(zap.String("origin", c.origin), zap.String("transport", c.transport))...)
+	c.mu.Lock()
+	c.ping = time.AfterFunc(c.srv.cfg.PingInterval, c.sendPing)
+	c.mu.Unlock()
+	go c.run()
+}
 
+// sendPing is the ping timer's function; WriteControl may run alongside the
+// writer (gorilla allows it).
+func (c *Conn) sendPing() {
+	select {
+	case <-c.closing:
+		return
+	default:
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		c.Close(websocket.CloseAbnormalClosure, "ping: "+err.Error())
+		return
+	}
+	c.mu.Lock()
+	c.ping.Reset(c.srv.cfg.PingInterval)
+	c.mu.Unlock()
+}
+
+// run reads until the connection closes, then removes it from the registry
+// and tells the Handler.
+func (c *Conn) run() {
+	defer c.srv.wg.Done()
 	code, reason := c.readLoop()
 	close(c.readerDone)
 	c.Close(code, reason)
-	<-writerDone
-	_ = c.ws.Close()
+	<-c.finished
+	c.mu.Lock()
+	c.ping.Stop()
+	c.mu.Unlock()
 
 	c.srv.unregister(c)
 	close(c.done)
-	c.log.Info("ws connection closed", zap.Int("code", c.closeCode), zap.String("reason", c.closeWhy),
-		zap.Duration("dur", time.Since(c.opened)))
+	c.srv.log.Info("ws connection closed", c.logFields(zap.Int("code", c.closeCode), zap.String("reason", c.closeWhy),
+		zap.Duration("dur", time.Since(c.opened)))...)
 	c.srv.handler.ConnClosed(c)
 }
 
@@ -210,44 +286,21 @@ func (c *Conn) handleFrame(data []byte) {
 	case actionDeliver:
 		res.msg.SetSource(c.remote.String())
 		res.msg.SetTransport(c.transport)
-		if ce := c.log.Check(zap.DebugLevel, "sip in"); ce != nil {
-			ce.Write(messageFields(res.msg)...)
+		if ce := c.srv.log.Check(zap.DebugLevel, "sip in"); ce != nil {
+			ce.Write(c.logFields(messageFields(res.msg)...)...)
 		}
 		c.srv.handler.HandleMessage(c, res.msg)
 	case actionReject:
-		c.log.Warn("bad SIP request answered 400", zap.Error(res.err))
+		c.srv.log.Warn("bad SIP request answered 400", c.logFields(zap.Error(res.err))...)
 		if err := c.enqueue(res.reply); err != nil {
-			c.log.Warn("send 400", zap.Error(err))
+			c.srv.log.Warn("send 400", c.logFields(zap.Error(err))...)
 		}
 	case actionDrop:
-		c.log.Warn("bad SIP ACK dropped", zap.Error(res.err))
+		c.srv.log.Warn("bad SIP ACK dropped", c.logFields(zap.Error(res.err))...)
 	case actionClose:
-		c.log.Warn("bad SIP message, closing", zap.Error(res.err))
+		c.srv.log.Warn("bad SIP message, closing", c.logFields(zap.Error(res.err))...)
 		c.Close(res.closeCode, res.closeReason)
 	case actionIgnore:
-	}
-}
-
-// writeLoop owns every write on the connection: SIP messages, pings and the
-// final close frame (gorilla's examples/chat pattern).
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.srv.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case data := <-c.send:
-			if err := c.writeText(data); err != nil {
-				c.Close(websocket.CloseAbnormalClosure, "write: "+err.Error())
-			}
-		case <-ping.C:
-			err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
-			if err != nil {
-				c.Close(websocket.CloseAbnormalClosure, "ping: "+err.Error())
-			}
-		case <-c.closing:
-			c.finish()
-			return
-		}
 	}
 }
 
@@ -256,13 +309,20 @@ func (c *Conn) writeText(data []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
-// finish flushes what is queued, sends our close frame and waits briefly
-// for the peer's (RFC 6455 section 7.1.1) before the socket is cut.
+// finish waits for the writer to send what was queued (unless the close is
+// for a slow or broken peer), sends our close frame and waits briefly for the
+// peer's (RFC 6455 section 7.1.1) before the socket is cut.
 func (c *Conn) finish() {
+	defer close(c.finished)
 	code := c.closeCode
-	if code != websocket.ClosePolicyViolation && code != websocket.CloseAbnormalClosure {
-		c.flush()
+	c.mu.Lock()
+	if code == websocket.ClosePolicyViolation || code == websocket.CloseAbnormalClosure {
+		c.pending = nil
 	}
+	for c.writing {
+		c.drained.Wait()
+	}
+	c.mu.Unlock()
 	// 1006 must never be sent (RFC 6455 section 7.4.1); after the peer's
 	// close frame gorilla has answered already.
 	if code != websocket.CloseAbnormalClosure && !c.peerClosed.Load() {
@@ -276,20 +336,6 @@ func (c *Conn) finish() {
 	case <-grace.C:
 	}
 	_ = c.ws.Close()
-}
-
-// flush writes what was queued before the close, stopping at the first error.
-func (c *Conn) flush() {
-	for {
-		select {
-		case data := <-c.send:
-			if err := c.writeText(data); err != nil {
-				return
-			}
-		default:
-			return
-		}
-	}
 }
 
 // messageFields are the log fields describing one SIP message.

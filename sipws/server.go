@@ -120,8 +120,10 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	s.parser.MaxMessageLength = cfg.MaxMessageBytes
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: readHeaderTimeout,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
+		// SIP messages are a few hundred bytes to a few KiB; a small
+		// buffer per idle connection matters more than a read syscall.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
 		// Idle clients dominate; a pooled write buffer keeps them small.
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{subprotocol},

@@ -393,12 +393,14 @@ func TestCloseFromGateway(t *testing.T) {
 }
 
 func TestSendQueueFull(t *testing.T) {
-	srv, err := NewServer(testConfig(), newRecordingHandler(), zap.NewNop())
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	// A conn with no writer running: nothing drains the queue.
-	c := &Conn{srv: srv, log: zap.NewNop(), flow: "testflow", send: make(chan []byte, sendQueueSize), closing: make(chan struct{})}
+	ts := startServer(t, testConfig())
+	ws := dial(t, websocket.DefaultDialer, ts.url, sipHeader(""))
+	send(t, ws, websocket.TextMessage, registerMsg)
+	c := ts.handler.nextMessage(t).conn
+	// Pretend a writer is stuck on a slow peer: nothing drains the queue.
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
 	resp := sip.NewResponse(200, "OK")
 	for i := range sendQueueSize {
 		if err := c.WriteMessage(resp); err != nil {
@@ -408,12 +410,24 @@ func TestSendQueueFull(t *testing.T) {
 	if err := c.WriteMessage(resp); !errors.Is(err, ErrSendQueueFull) {
 		t.Fatalf("write over the limit = %v, want ErrSendQueueFull", err)
 	}
-	if c.closeCode != websocket.ClosePolicyViolation || c.closeWhy != "send queue full" {
-		t.Errorf("close = %d %q, want 1008 send queue full", c.closeCode, c.closeWhy)
+	c.mu.Lock()
+	code, why := c.closeCode, c.closeWhy
+	c.mu.Unlock()
+	if code != websocket.ClosePolicyViolation || why != "send queue full" {
+		t.Errorf("close = %d %q, want 1008 send queue full", code, why)
 	}
 	if err := c.WriteMessage(resp); !errors.Is(err, ErrClosed) {
 		t.Errorf("write after close = %v, want ErrClosed", err)
 	}
+	// The stuck write ends (its deadline, in life); the close goes out.
+	c.mu.Lock()
+	c.writing = false
+	c.drained.Broadcast()
+	c.mu.Unlock()
+	if ce := readClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
+		t.Errorf("peer saw close %d, want 1008", ce.Code)
+	}
+	ts.handler.nextClosed(t)
 }
 
 func TestDrainRefusesNewUpgrades(t *testing.T) {

@@ -26,11 +26,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.wg.Done()
 
 	// Upgrade writes its own HTTP error response when it fails.
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.wg.Done()
 		s.log.Debug("ws upgrade failed", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
 		return
 	}
@@ -40,9 +40,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "going away"), time.Now().Add(writeWait))
 		_ = ws.Close()
+		s.wg.Done()
 		return
 	}
-	c.run()
+	// The connection's own goroutine reads from here on: returning lets
+	// net/http drop the request and its buffers, which an idle browser
+	// would otherwise hold for hours.
+	c.start()
 }
 
 // refuseUpgrade returns an HTTP status and text body when the upgrade must

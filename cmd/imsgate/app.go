@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -28,6 +29,8 @@ type app struct {
 	ws    *sipws.Server
 	wsLn  net.Listener
 	sipPC net.PacketConn
+
+	pprof *http.Server
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
@@ -75,6 +78,11 @@ func start(cfg configs.Config, log *zap.Logger) (a *app, err error) {
 		return nil, err
 	}
 	a.gw.AttachWS(a.ws)
+	if cfg.Debug.PprofListen != "" {
+		if err := a.startPprof(cfg.Debug.PprofListen); err != nil {
+			return nil, err
+		}
+	}
 	a.wsLn, err = net.Listen("tcp", cfg.WS.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("ws.listen: %w", err)
@@ -129,6 +137,27 @@ func (a *app) startDemo(cfg *configs.Config) error {
 	return nil
 }
 
+// startPprof serves Go's profiler for an operator (debug.pprof_listen).
+func (a *app) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug.pprof_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		_ = a.pprof.Serve(ln)
+	}()
+	a.log.Warn("pprof enabled", zap.String("listen", ln.Addr().String()))
+	return nil
+}
+
 // WSAddr is the bound WebSocket address.
 func (a *app) WSAddr() string { return a.wsLn.Addr().String() }
 
@@ -166,6 +195,9 @@ func (a *app) close(ctx context.Context) error {
 		}
 	} else if a.wsLn != nil {
 		a.wsLn.Close()
+	}
+	if a.pprof != nil {
+		a.pprof.Close()
 	}
 	a.wg.Wait()
 	if a.media != nil {
