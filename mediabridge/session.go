@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -50,6 +51,7 @@ type Session struct {
 	id      uint64
 	created time.Time
 	pc      *webrtc.PeerConnection
+	ep      *webEndpoint // instead of pc with ownWebRTC
 	ports   *portPair
 	fwd     *forwarder
 	track   *coreTrack
@@ -58,6 +60,11 @@ type Session struct {
 	localUfrag  string  // our ICE ufrag when we offered to the browser
 	offerCodecs []codec // what our outgoing offer carried, with its payload types
 	webAnswer   []byte  // kept so a repeated CoreAnswer returns the same answer
+
+	// The browser's offer, kept for the answer (own endpoint only).
+	webOffer      *sdp.SessionDescription
+	webOfferAudio *sdp.MediaDescription
+	webTransport  webTransport
 
 	mu     sync.Mutex // guards closed against wg.Add from pion's OnTrack
 	closed bool
@@ -75,13 +82,30 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new media session: %w", err)
 	}
+	id := e.nextID.Add(1)
+	fwd := &forwarder{core: pair.rtp}
+	streamID := fmt.Sprintf("imsgate-%d", id)
+	if e.sock != nil {
+		s := &Session{
+			engine:  e,
+			log:     log,
+			id:      uint64(time.Now().Unix())<<16 | id&0xffff,
+			created: time.Now(),
+			ports:   pair,
+			fwd:     fwd,
+			ep:      newWebEndpoint(e.sock, e.cert, fwd, log, streamID),
+			state:   negotiationIdle,
+		}
+		s.wg.Add(2)
+		go s.readCoreRTP()
+		go s.readCoreRTCP()
+		return s, nil
+	}
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
 	if err != nil {
 		_ = e.ports.release(pair)
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	id := e.nextID.Add(1)
-	fwd := &forwarder{core: pair.rtp}
 	s := &Session{
 		engine:  e,
 		log:     log,
@@ -90,7 +114,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		pc:      pc,
 		ports:   pair,
 		fwd:     fwd,
-		track:   &coreTrack{fwd: fwd, id: "audio", streamID: fmt.Sprintf("imsgate-%d", id)},
+		track:   &coreTrack{fwd: fwd, id: "audio", streamID: streamID},
 		state:   negotiationIdle,
 	}
 	pc.OnConnectionStateChange(s.onConnectionState)
@@ -177,7 +201,13 @@ func (s *Session) logReadEnd(socket string, err error) {
 }
 
 // Stats is a snapshot of the packet counters.
-func (s *Session) Stats() Stats { return s.fwd.stats() }
+func (s *Session) Stats() Stats {
+	st := s.fwd.stats()
+	if s.ep != nil {
+		st.RTCPFromWeb = s.ep.rtcpFromWeb.Load()
+	}
+	return st
+}
 
 // Close is idempotent: it closes the PeerConnection and the core sockets,
 // waits for every packet goroutine, and frees the port pair.
@@ -188,12 +218,16 @@ func (s *Session) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.fwd.webReady.Store(false)
-		if s.localUfrag != "" {
-			s.engine.early.release(s.localUfrag, false)
-		}
-		errPC := s.pc.Close()
-		if errPC != nil {
-			errPC = fmt.Errorf("close peer connection: %w", errPC)
+		var errPC error
+		if s.ep != nil {
+			s.ep.close()
+		} else {
+			if s.localUfrag != "" {
+				s.engine.early.release(s.localUfrag, false)
+			}
+			if errPC = s.pc.Close(); errPC != nil {
+				errPC = fmt.Errorf("close peer connection: %w", errPC)
+			}
 		}
 		errPorts := s.engine.ports.release(s.ports)
 		s.wg.Wait()

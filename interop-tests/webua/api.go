@@ -46,5 +46,8 @@ func newAPI() (*webrtc.API, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// mDNS would send multicast off the loopback; loopback candidates need no hiding.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// rtpengine's answer declares no a=ssrc; without this pion drops its
+	// media until an answer names the SSRC. Harmless against imsgate.
+	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se)), nil
 }

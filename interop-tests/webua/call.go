@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -76,6 +77,9 @@ type Call struct {
 	answering bool   // incoming: Answer under way
 	localSDP  string // incoming: our answer, reused for session refreshes
 	dialog    dialog
+
+	inviteSent time.Time // outgoing: INVITE written
+	answered   time.Time // outgoing: 2xx read
 }
 
 func newCall(u *UA, dir direction, invite *sip.Request) *Call {

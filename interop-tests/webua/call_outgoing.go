@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -11,7 +12,11 @@ import (
 
 // Invite calls target with a non-trickle pion offer. It returns once the
 // INVITE is written; responses arrive through Provisional and Result.
-func (u *UA) Invite(ctx context.Context, target string) (*Call, error) {
+func (u *UA) Invite(ctx context.Context, target string, opts ...InviteOption) (*Call, error) {
+	var o inviteOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var to sip.Uri
 	if err := sip.ParseUri(target, &to); err != nil {
 		return nil, fmt.Errorf("invite %q: parse target: %w", target, err)
@@ -34,6 +39,7 @@ func (u *UA) Invite(ctx context.Context, target string) (*Call, error) {
 
 	c := newCall(u, directionOutgoing, req)
 	c.dialog = d
+	c.media.observer = o.observer // before offer starts the media goroutines
 	offer, err := c.media.offer(ctx)
 	if err != nil {
 		c.media.close()
@@ -48,6 +54,9 @@ func (u *UA) Invite(ctx context.Context, target string) (*Call, error) {
 	key := requestTxKey(req)
 	_, err = u.addTx(req, func(res *sip.Response) { c.onInviteResponse(key, res) })
 	if err == nil {
+		c.mu.Lock()
+		c.inviteSent = time.Now()
+		c.mu.Unlock()
 		err = u.writeMessage(req)
 	}
 	if err != nil {
@@ -155,7 +164,11 @@ func (c *Call) onInviteResponse(key string, res *sip.Response) {
 }
 
 func (c *Call) onInviteSuccess(res *sip.Response) {
+	now := time.Now()
 	c.mu.Lock()
+	if c.answered.IsZero() {
+		c.answered = now
+	}
 	if to := res.To(); to != nil {
 		c.dialog.remoteTag = tagOf(to.Params)
 	}

@@ -31,6 +31,7 @@ type MediaStats struct {
 	Received      uint64 // every RTP packet read from the remote track
 	Echoed        uint64 // received packets that were our own, sent back
 	FirstReceived time.Time
+	FirstEchoed   time.Time
 	RTTMin        time.Duration
 	RTTAvg        time.Duration
 	RTTMax        time.Duration
@@ -49,7 +50,8 @@ type media struct {
 	iceOnce       sync.Once
 	peerOnce      sync.Once
 	closeOnce     sync.Once
-	onFailed      func() // called once when ICE or DTLS fail; must not block
+	onFailed      func()         // called once when ICE or DTLS fail; must not block
+	observer      PacketObserver // optional; set before newPeer, read-only after
 
 	mu            sync.Mutex
 	pc            *webrtc.PeerConnection
@@ -59,6 +61,8 @@ type media struct {
 
 	sent, received, echoed atomic.Uint64
 	firstReceived          atomic.Int64 // UnixNano
+	firstEcho              atomic.Int64 // UnixNano
+	iceAt, dtlsAt          atomic.Int64 // UnixNano
 	rttSum                 atomic.Int64
 	rttMin, rttMax         atomic.Int64
 }
@@ -96,6 +100,7 @@ func (m *media) newPeer() (*webrtc.PeerConnection, *webrtc.TrackLocalStaticRTP, 
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		switch s {
 		case webrtc.ICEConnectionStateConnected:
+			m.iceAt.CompareAndSwap(0, time.Now().UnixNano())
 			m.iceOnce.Do(func() { close(m.iceConnected) })
 		case webrtc.ICEConnectionStateFailed:
 			failed()
@@ -104,6 +109,7 @@ func (m *media) newPeer() (*webrtc.PeerConnection, *webrtc.TrackLocalStaticRTP, 
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
+			m.dtlsAt.CompareAndSwap(0, time.Now().UnixNano())
 			m.peerOnce.Do(func() { close(m.peerConnected) })
 		case webrtc.PeerConnectionStateFailed:
 			failed()
@@ -224,13 +230,19 @@ func (m *media) sendLoop(track *webrtc.TrackLocalStaticRTP) {
 		select {
 		case <-m.stop:
 			return
-		case now := <-ticker.C:
+		case <-ticker.C:
+			// The clock is read now, not at the tick: a late wake-up under
+			// load must not count as round-trip time.
+			now := time.Now()
 			binary.BigEndian.PutUint64(payload[8:16], uint64(now.UnixNano()))
 			if err := track.WriteRTP(&pkt); err != nil {
 				m.log.Debug("rtp write stopped", zap.Error(err))
 				return
 			}
 			m.sent.Add(1)
+			if m.observer != nil {
+				m.observer.ProbeSent(now)
+			}
 			pkt.SequenceNumber++
 			pkt.Timestamp += pcmuFrameBytes
 			pkt.Marker = false
@@ -273,11 +285,16 @@ func (m *media) onPacket(pkt []byte, now time.Time) {
 	if binary.BigEndian.Uint32(payload[0:4]) != probeMagic || binary.BigEndian.Uint32(payload[4:8]) != m.id {
 		return
 	}
-	rtt := now.UnixNano() - int64(binary.BigEndian.Uint64(payload[8:16]))
+	sentAt := int64(binary.BigEndian.Uint64(payload[8:16]))
+	rtt := now.UnixNano() - sentAt
 	if rtt < 0 {
 		return
 	}
 	m.echoed.Add(1)
+	m.firstEcho.CompareAndSwap(0, now.UnixNano())
+	if m.observer != nil {
+		m.observer.ProbeEchoed(time.Unix(0, sentAt), now)
+	}
 	m.rttSum.Add(rtt)
 	for {
 		cur := m.rttMin.Load()
@@ -328,9 +345,8 @@ func (m *media) stats() MediaStats {
 		RTTMin:   time.Duration(m.rttMin.Load()),
 		RTTMax:   time.Duration(m.rttMax.Load()),
 	}
-	if first := m.firstReceived.Load(); first != 0 {
-		s.FirstReceived = time.Unix(0, first)
-	}
+	s.FirstReceived = unixNanoTime(m.firstReceived.Load())
+	s.FirstEchoed = unixNanoTime(m.firstEcho.Load())
 	if s.Echoed > 0 {
 		s.RTTAvg = time.Duration(m.rttSum.Load() / int64(s.Echoed))
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Config struct {
 	Origin   string // optional Origin header
 	Log      *zap.Logger
 	API      *webrtc.API // optional shared API; default: NewAPI()
+	// LocalIP is the WebSocket's source address; nil lets the system
+	// choose. A load generator spreads clients over 127.0.0.0/8 with it,
+	// since one source address has only ~28,000 ephemeral ports.
+	LocalIP net.IP
 }
 
 // UA is one SIP-over-WebSocket user agent with its single WebSocket.
@@ -113,6 +118,10 @@ func Dial(ctx context.Context, cfg Config) (*UA, error) {
 		header.Set("Origin", cfg.Origin)
 	}
 	dialer := websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: 10 * time.Second}
+	if cfg.LocalIP != nil {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalIP}}
+		dialer.NetDialContext = nd.DialContext
+	}
 	conn, resp, err := dialer.DialContext(ctx, cfg.URL, header)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
