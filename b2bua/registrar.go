@@ -219,8 +219,9 @@ func (g *Gateway) registerUpstream(ctx context.Context, b *binding, web *sip.Req
 			b.auth = append(b.auth, sip.NewHeader(h.Name(), h.Value()))
 		}
 	}
+	// The browser's Supported (path, gruu, outbound) describes its own
+	// flow, not the gateway's Contact: it stays on the web leg.
 	req := g.buildRegister(b, expires)
-	copyHeaders(web, req, "Supported")
 	b.mu.Unlock()
 	return g.core.request(ctx, req)
 }

@@ -208,6 +208,13 @@ func answerAndCheckMedia(t *testing.T, ctx context.Context, out, in *Call) {
 			t.Errorf("%s echoed = %d, want 0: far-end media is not our echo", name, s.Echoed)
 		}
 	}
+	tm := out.Timing()
+	if tm.InviteSent.IsZero() || tm.Answered.Before(tm.InviteSent) || tm.ICEConnected.IsZero() || tm.DTLSConnected.IsZero() {
+		t.Errorf("caller timing = %+v, want INVITE sent, then answered, ICE and DTLS connected", tm)
+	}
+	if !tm.FirstEcho.IsZero() {
+		t.Errorf("caller first echo = %v, want none: far-end media is not our echo", tm.FirstEcho)
+	}
 }
 
 func TestCloseEndsCalls(t *testing.T) {
