@@ -38,9 +38,10 @@ type app struct {
 }
 
 // start binds every listener named in cfg and starts serving.
-func start(cfg configs.Config, log *zap.Logger) (a *app, err error) {
-	a = &app{log: log}
+func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
+	a := &app{log: log}
 	defer func() {
+		// A listener that failed to bind releases the ones already bound.
 		if err != nil {
 			a.close(context.Background())
 		}
@@ -185,7 +186,9 @@ func (a *app) drain(ctx context.Context, timeout time.Duration) {
 // close stops everything in the reverse order of start.
 func (a *app) close(ctx context.Context) error {
 	if a.gw != nil {
-		a.gw.Close()
+		a.gw.Close() // closes the SIP sockets too
+	} else if a.sipPC != nil {
+		a.sipPC.Close()
 	}
 	if a.ws != nil {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
 	"github.com/gorilla/websocket"
+	"github.com/imsgate/imsgate/configs"
 )
 
 // Bad input through the whole gateway: each gets a clear answer and the
@@ -178,5 +181,30 @@ func rawCoreInvite(t *testing.T, to, ruri string) int {
 		if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
 			return res.StatusCode
 		}
+	}
+}
+
+// A port already taken stops the start with an error naming the key, and
+// what was bound before is released.
+func TestStartPortTaken(t *testing.T) {
+	noLeaks(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := configs.Default()
+	cfg.WS.Listen = taken.Addr().String()
+	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.Upstream.Proxy = "sip:127.0.0.1:9"
+	cfg.Media.WebRTCPort = 0
+	cfg.Media.RTPPorts = "44000-44099"
+	a, err := start(cfg, zap.NewNop())
+	if err == nil {
+		a.close(context.Background())
+		t.Fatal("start succeeded on a taken port")
+	}
+	if !strings.Contains(err.Error(), "ws.listen") {
+		t.Fatalf("error %q should name ws.listen", err)
 	}
 }

@@ -1,0 +1,54 @@
+package webua
+
+import "time"
+
+// PacketObserver sees one call's probe packets: every one sent and every
+// one that came back as our own echo. It runs on the call's media
+// goroutines once per packet, so it must not block and should not allocate.
+type PacketObserver interface {
+	// ProbeSent is called after a probe is written; at is the send time it carries.
+	ProbeSent(at time.Time)
+	// ProbeEchoed is called when a probe comes back: sentAt is the time it
+	// carries, at when it was read.
+	ProbeEchoed(sentAt, at time.Time)
+}
+
+// InviteOption tunes one outgoing call.
+type InviteOption func(*inviteOptions)
+
+type inviteOptions struct {
+	observer PacketObserver
+}
+
+// WithPacketObserver reports the call's probe packets to o.
+func WithPacketObserver(o PacketObserver) InviteOption {
+	return func(opts *inviteOptions) { opts.observer = o }
+}
+
+// Timing says when a call passed each step of its setup; a step not
+// reached is the zero time.
+type Timing struct {
+	InviteSent    time.Time // outgoing: the INVITE was written to the WebSocket
+	Answered      time.Time // outgoing: the 2xx was read
+	ICEConnected  time.Time
+	DTLSConnected time.Time // SRTP keys exist: media can flow
+	FirstEcho     time.Time // the first of our own probes came back
+}
+
+// Timing reports when the call passed each step of its setup.
+func (c *Call) Timing() Timing {
+	c.mu.Lock()
+	t := Timing{InviteSent: c.inviteSent, Answered: c.answered}
+	c.mu.Unlock()
+	t.ICEConnected = unixNanoTime(c.media.iceAt.Load())
+	t.DTLSConnected = unixNanoTime(c.media.dtlsAt.Load())
+	t.FirstEcho = unixNanoTime(c.media.firstEcho.Load())
+	return t
+}
+
+func unixNanoTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
