@@ -22,13 +22,10 @@ type testBrowser struct {
 	track     *webrtc.TrackLocalStaticRTP
 	connected chan struct{}
 	received  chan *rtp.Packet // first packets from the gateway
-	// tracks, when set before the first packet, takes the gateway's track
-	// instead of a reader goroutine (benchmarks read it themselves).
-	tracks chan *webrtc.TrackRemote
-	wg     sync.WaitGroup
+	wg        sync.WaitGroup
 }
 
-func newTestBrowser(t testing.TB) *testBrowser {
+func newTestBrowser(t *testing.T) *testBrowser {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
@@ -69,10 +66,6 @@ func newTestBrowser(t testing.TB) *testBrowser {
 		if closed {
 			return
 		}
-		if b.tracks != nil {
-			b.tracks <- tr
-			return
-		}
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -101,7 +94,7 @@ func newTestBrowser(t testing.TB) *testBrowser {
 }
 
 // gathered sets desc as local description and returns the complete SDP.
-func (b *testBrowser) gathered(t testing.TB, desc webrtc.SessionDescription) []byte {
+func (b *testBrowser) gathered(t *testing.T, desc webrtc.SessionDescription) []byte {
 	t.Helper()
 	done := webrtc.GatheringCompletePromise(b.pc)
 	if err := b.pc.SetLocalDescription(desc); err != nil {
@@ -111,7 +104,7 @@ func (b *testBrowser) gathered(t testing.TB, desc webrtc.SessionDescription) []b
 	return []byte(b.pc.LocalDescription().SDP)
 }
 
-func (b *testBrowser) offer(t testing.TB) []byte {
+func (b *testBrowser) offer(t *testing.T) []byte {
 	t.Helper()
 	if _, err := b.pc.AddTrack(b.track); err != nil {
 		t.Fatalf("browser add track: %v", err)
@@ -123,7 +116,7 @@ func (b *testBrowser) offer(t testing.TB) []byte {
 	return b.gathered(t, o)
 }
 
-func (b *testBrowser) answer(t testing.TB, offer []byte) []byte {
+func (b *testBrowser) answer(t *testing.T, offer []byte) []byte {
 	t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
 		t.Fatalf("browser set remote offer: %v", err)
@@ -138,14 +131,14 @@ func (b *testBrowser) answer(t testing.TB, offer []byte) []byte {
 	return b.gathered(t, a)
 }
 
-func (b *testBrowser) setAnswer(t testing.TB, answer []byte) {
+func (b *testBrowser) setAnswer(t *testing.T, answer []byte) {
 	t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
 		t.Fatalf("browser set remote answer: %v", err)
 	}
 }
 
-func waitChan[T any](t testing.TB, what string, ch <-chan T) T {
+func waitChan[T any](t *testing.T, what string, ch <-chan T) T {
 	t.Helper()
 	timer := time.NewTimer(10 * time.Second)
 	defer timer.Stop()
@@ -166,7 +159,7 @@ type testCore struct {
 	wg       sync.WaitGroup
 }
 
-func newTestCore(t testing.TB) *testCore {
+func newTestCore(t *testing.T) *testCore {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -31,16 +31,7 @@ type Engine struct {
 	ports    *portAllocator
 	allowed  allowedSet
 	nextID   atomic.Uint64
-
-	// The gateway's own WebRTC endpoint (ownWebRTC): one socket, one read
-	// loop for every browser, and one DTLS certificate.
-	sock *webrtcSocket
-	cert *dtlsCertificate
 }
-
-// ownWebRTC switches the browser side from pion's PeerConnection to the
-// gateway's own ICE-lite/DTLS/SRTP endpoint.
-var ownWebRTC = true
 
 // NewEngine binds the WebRTC mux port (port 0 is ephemeral, for tests) and
 // prepares the codec set and port pool from cfg.
@@ -70,22 +61,6 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort))))
 	if err != nil {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
-	}
-	if ownWebRTC {
-		cert, err := newDTLSCertificate()
-		if err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
-		return &Engine{
-			log:      log,
-			addr:     conn.LocalAddr(),
-			publicIP: publicIP,
-			ports:    newPortAllocator(bindIP, lo, hi),
-			allowed:  allowed,
-			sock:     newWebRTCSocket(conn, log),
-			cert:     cert,
-		}, nil
 	}
 	logs := pionLoggerFactory{log: log}
 	early := newEarlyCheckConn(conn)
@@ -167,22 +142,8 @@ func (e *Engine) WebRTCAddr() net.Addr { return e.addr }
 
 // Close closes the mux socket; sessions must be closed first.
 func (e *Engine) Close() error {
-	if e.sock != nil {
-		if err := e.sock.close(); err != nil {
-			return fmt.Errorf("close webrtc socket: %w", err)
-		}
-		return nil
-	}
 	if err := e.mux.Close(); err != nil {
 		return fmt.Errorf("close ice udp mux: %w", err)
 	}
 	return nil
-}
-
-// webRTCPort is the bound port of the shared WebRTC socket, for candidates.
-func (e *Engine) webRTCPort() int {
-	if a, ok := e.addr.(*net.UDPAddr); ok {
-		return a.Port
-	}
-	return 0
 }

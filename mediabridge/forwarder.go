@@ -85,7 +85,6 @@ type forwarder struct {
 	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
 	latched    atomic.Pointer[netip.AddrPort] // source of the first core RTP packet
 	web        atomic.Pointer[webBinding]
-	webOut     atomic.Pointer[webSender] // own WebRTC endpoint: SRTP keys exist
 	webReady   atomic.Bool // ICE and DTLS connected: SRTP keys exist
 
 	// coreHeader is reused by the core read loop, its only user.
@@ -163,10 +162,6 @@ func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
 	if f.latched.Load() == nil {
 		f.latch(src)
 	}
-	if out := f.webOut.Load(); out != nil {
-		f.coreToWebOwn(out, pkt)
-		return
-	}
 	b := f.web.Load()
 	if b == nil || !f.webReady.Load() {
 		f.droppedEarly.Add(1)
@@ -202,25 +197,4 @@ func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
 // single allocation is off the steady-state path.
 func (f *forwarder) latch(src netip.AddrPort) {
 	f.latched.Store(&src)
-}
-
-// coreToWebOwn maps the payload type in place and hands the packet to the
-// session's SRTP sender.
-func (f *forwarder) coreToWebOwn(out *webSender, pkt []byte) {
-	m := f.pts.Load()
-	if m == nil {
-		f.dropped.Add(1)
-		return
-	}
-	pt := m.coreToWeb[pkt[1]&0x7f]
-	if pt == ptNone {
-		f.dropped.Add(1)
-		return
-	}
-	pkt[1] = pkt[1]&0x80 | pt
-	if err := out.send(pkt); err != nil {
-		f.dropped.Add(1)
-		return
-	}
-	f.coreToWebFlow.add(len(pkt))
 }

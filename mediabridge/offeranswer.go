@@ -28,13 +28,7 @@ func (s *Session) WebOffer(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web offer: %w", err)
 	}
-	if s.ep != nil {
-		wt, err := parseWebTransport(sd, md)
-		if err != nil {
-			return nil, fmt.Errorf("web offer: %w: %w", ErrBadSDP, err)
-		}
-		s.webOffer, s.webOfferAudio, s.webTransport = sd, md, wt
-	} else if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
 		return nil, fmt.Errorf("web offer: %w: %w", ErrBadSDP, err)
 	}
 	coreOffer, err := buildCoreSDP(s.engine.publicIP, s.ports.port, coreMedia{codecs: codecs, dir: mediaDirection(sd, md)}, s.id)
@@ -86,9 +80,6 @@ func (s *Session) CoreAnswer(answer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("core answer: %w: answered %s", ErrNoCommonCodec, codecNames(cm.codecs))
 	}
 
-	if s.ep != nil {
-		return s.coreAnswerOwn(pts, webCodecs, cm)
-	}
 	sender, err := s.pc.AddTrack(s.track)
 	if err != nil {
 		return nil, fmt.Errorf("core answer: add track: %w", err)
@@ -134,9 +125,6 @@ func (s *Session) CoreOffer(offer []byte) ([]byte, error) {
 	for _, c := range codecs {
 		canon, _ := supported(c)
 		webCodecs = append(webCodecs, canon)
-	}
-	if s.ep != nil {
-		return s.coreOfferOwn(codecs, webCodecs, cm)
 	}
 	sender, err := s.pc.AddTrack(s.track)
 	if err != nil {
@@ -203,19 +191,11 @@ func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
 	if audio == 0 {
 		return nil, fmt.Errorf("web answer: %w", ErrNoCommonCodec)
 	}
-	if s.ep != nil {
-		wt, err := parseWebTransport(sd, md)
-		if err != nil {
-			return nil, fmt.Errorf("web answer: %w: %w", ErrBadSDP, err)
-		}
-		s.ep.start(offerRole(wt.setup), wt.fingerprint)
-	} else {
-		if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-			return nil, fmt.Errorf("web answer: %w: %w", ErrBadSDP, err)
-		}
-		// pion knows the browser's credentials now: its early check counts.
-		s.engine.early.release(s.localUfrag, true)
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		return nil, fmt.Errorf("web answer: %w: %w", ErrBadSDP, err)
 	}
+	// pion knows the browser's credentials now: its early check counts.
+	s.engine.early.release(s.localUfrag, true)
 	coreAnswer, err := buildCoreSDP(s.engine.publicIP, s.ports.port, coreMedia{codecs: coreCodecs, dir: mediaDirection(sd, md)}, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("web answer: %w", err)

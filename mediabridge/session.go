@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -51,7 +50,6 @@ type Session struct {
 	id      uint64
 	created time.Time
 	pc      *webrtc.PeerConnection
-	ep      *webEndpoint // instead of pc with ownWebRTC
 	ports   *portPair
 	fwd     *forwarder
 	track   *coreTrack
@@ -60,11 +58,6 @@ type Session struct {
 	localUfrag  string  // our ICE ufrag when we offered to the browser
 	offerCodecs []codec // what our outgoing offer carried, with its payload types
 	webAnswer   []byte  // kept so a repeated CoreAnswer returns the same answer
-
-	// The browser's offer, kept for the answer (own endpoint only).
-	webOffer      *sdp.SessionDescription
-	webOfferAudio *sdp.MediaDescription
-	webTransport  webTransport
 
 	mu     sync.Mutex // guards closed against wg.Add from pion's OnTrack
 	closed bool
@@ -82,30 +75,13 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new media session: %w", err)
 	}
-	id := e.nextID.Add(1)
-	fwd := &forwarder{core: pair.rtp}
-	streamID := fmt.Sprintf("imsgate-%d", id)
-	if e.sock != nil {
-		s := &Session{
-			engine:  e,
-			log:     log,
-			id:      uint64(time.Now().Unix())<<16 | id&0xffff,
-			created: time.Now(),
-			ports:   pair,
-			fwd:     fwd,
-			ep:      newWebEndpoint(e.sock, e.cert, fwd, log, streamID),
-			state:   negotiationIdle,
-		}
-		s.wg.Add(2)
-		go s.readCoreRTP()
-		go s.readCoreRTCP()
-		return s, nil
-	}
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
 	if err != nil {
 		_ = e.ports.release(pair)
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
+	id := e.nextID.Add(1)
+	fwd := &forwarder{core: pair.rtp}
 	s := &Session{
 		engine:  e,
 		log:     log,
@@ -114,7 +90,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		pc:      pc,
 		ports:   pair,
 		fwd:     fwd,
-		track:   &coreTrack{fwd: fwd, id: "audio", streamID: streamID},
+		track:   &coreTrack{fwd: fwd, id: "audio", streamID: fmt.Sprintf("imsgate-%d", id)},
 		state:   negotiationIdle,
 	}
 	pc.OnConnectionStateChange(s.onConnectionState)
@@ -201,13 +177,7 @@ func (s *Session) logReadEnd(socket string, err error) {
 }
 
 // Stats is a snapshot of the packet counters.
-func (s *Session) Stats() Stats {
-	st := s.fwd.stats()
-	if s.ep != nil {
-		st.RTCPFromWeb = s.ep.rtcpFromWeb.Load()
-	}
-	return st
-}
+func (s *Session) Stats() Stats { return s.fwd.stats() }
 
 // Close is idempotent: it closes the PeerConnection and the core sockets,
 // waits for every packet goroutine, and frees the port pair.
@@ -218,16 +188,12 @@ func (s *Session) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.fwd.webReady.Store(false)
-		var errPC error
-		if s.ep != nil {
-			s.ep.close()
-		} else {
-			if s.localUfrag != "" {
-				s.engine.early.release(s.localUfrag, false)
-			}
-			if errPC = s.pc.Close(); errPC != nil {
-				errPC = fmt.Errorf("close peer connection: %w", errPC)
-			}
+		if s.localUfrag != "" {
+			s.engine.early.release(s.localUfrag, false)
+		}
+		errPC := s.pc.Close()
+		if errPC != nil {
+			errPC = fmt.Errorf("close peer connection: %w", errPC)
 		}
 		errPorts := s.engine.ports.release(s.ports)
 		s.wg.Wait()

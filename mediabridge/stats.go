@@ -21,9 +21,6 @@ type Stats struct {
 	DroppedEarly uint64
 	// RTCPFromCore counts RTCP packets read on the core RTCP port (dropped).
 	RTCPFromCore uint64
-	// RTCPFromWeb counts SRTCP packets from the browser that decrypted
-	// (they are not relayed).
-	RTCPFromWeb uint64
 	// LatchedAddr is the core's RTP source address, once latched.
 	LatchedAddr netip.AddrPort
 }
