@@ -107,10 +107,12 @@ func RunIdle(ctx context.Context, opts IdleOptions) (*IdleResult, error) {
 	_ = trackers.Sample()
 	res.Up = int(up.Load())
 	res.Failures, res.Failed = fails.snapshot()
-	res.RSSAfter = gateway.PeakRSS()
+	res.RSSAfter = gateway.RSS()
+	res.RSSPeak = gateway.PeakRSS()
 	res.GatewayFDs = gateway.OpenFDs()
 	if res.Up > 0 && len(opts.GatewayPids) > 0 {
 		res.RSSPerClientKiB = float64(res.RSSAfter-res.RSSBefore) / float64(res.Up)
+		res.RSSPeakPerClientKiB = float64(res.RSSPeak-res.RSSBefore) / float64(res.Up)
 	}
 	res.Gateway = gateway.Usage()
 	res.Generator = self.Usage()

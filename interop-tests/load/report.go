@@ -63,8 +63,8 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	for _, reason := range sortedKeys(r.Failures) {
 		fmt.Fprintf(w, "  failure %s: %d\n", reason, r.Failures[reason])
 	}
-	fmt.Fprintf(w, "gateway rss before %d KiB, with all up %d KiB: %.2f KiB per client; open fds %d\n",
-		r.RSSBefore, r.RSSAfter, r.RSSPerClientKiB, r.GatewayFDs)
+	fmt.Fprintf(w, "gateway rss before %d KiB, at the end of the hold %d KiB: %.2f KiB per client (peak %d KiB: %.2f KiB per client); open fds %d\n",
+		r.RSSBefore, r.RSSAfter, r.RSSPerClientKiB, r.RSSPeak, r.RSSPeakPerClientKiB, r.GatewayFDs)
 	fmt.Fprintf(w, "gateway %v: cpu %.2f s, peak rss %d KiB, %d processes\n", r.Gateway.Pids, r.Gateway.CPUSeconds, r.Gateway.PeakRSSKiB, r.Gateway.Processes)
 	fmt.Fprintf(w, "generator: cpu %.2f s, peak rss %d KiB\n", r.Generator.CPUSeconds, r.Generator.PeakRSSKiB)
 }

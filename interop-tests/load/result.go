@@ -99,12 +99,17 @@ type IdleResult struct {
 	Register  bool           `json:"register"`
 	Hold      string         `json:"hold"`
 	RSSBefore int64          `json:"gateway_rss_before_kib"`
-	RSSAfter  int64          `json:"gateway_rss_after_kib"` // peak while all were up
-	// RSSPerClientKiB is (after - before) / up.
-	RSSPerClientKiB float64   `json:"gateway_rss_per_client_kib"`
-	GatewayFDs      int       `json:"gateway_open_fds"`
-	Gateway         ProcUsage `json:"gateway"`
-	Generator       ProcUsage `json:"generator"`
+	// RSSAfter is the gateway's RSS at the end of the hold: the steady
+	// state an operator sees once the burst of registrations is digested.
+	RSSAfter int64 `json:"gateway_rss_after_kib"`
+	// RSSPeak is the highest RSS while all were up (garbage not yet collected included).
+	RSSPeak int64 `json:"gateway_rss_peak_kib"`
+	// RSSPerClientKiB is (after - before) / up; RSSPeakPerClientKiB the same from the peak.
+	RSSPerClientKiB     float64   `json:"gateway_rss_per_client_kib"`
+	RSSPeakPerClientKiB float64   `json:"gateway_rss_peak_per_client_kib"`
+	GatewayFDs          int       `json:"gateway_open_fds"`
+	Gateway             ProcUsage `json:"gateway"`
+	Generator           ProcUsage `json:"generator"`
 }
 
 // ProcUsage is what a group of processes (given pids and all their
