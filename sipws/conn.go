@@ -15,10 +15,13 @@ import (
 )
 
 // Conn is one SIP-over-WebSocket connection. One reader goroutine runs for
-// its whole life; writes are serialised by a writer goroutine that exists
-// only while there is something to send, and pings come from a timer. An idle
-// registered browser so costs the gateway one parked goroutine and a small
-// read buffer: tens of thousands of them fit in a node.
+// its whole life and only reads frames; the frames are parsed and handed on,
+// in order, by a handler goroutine that exists only while there are frames,
+// and writes likewise by a writer goroutine that exists only while there is
+// something to send; pings come from a timer. The reader's stack so stays as
+// shallow as a read: an idle registered browser costs the gateway a parked
+// goroutine of a few KiB and a small read buffer, and tens of thousands of
+// them fit in a node.
 type Conn struct {
 	srv       *Server
 	ws        *websocket.Conn
@@ -28,11 +31,14 @@ type Conn struct {
 	transport string
 	opened    time.Time
 
-	mu      sync.Mutex
-	pending [][]byte // serialized SIP messages waiting for the writer
-	writing bool     // a writer goroutine is draining pending
-	drained sync.Cond
-	ping    *time.Timer
+	mu       sync.Mutex
+	pending  [][]byte // serialized SIP messages waiting for the writer
+	writing  bool     // a writer goroutine is draining pending
+	drained  sync.Cond
+	inbox    [][]byte // frames read, waiting for the handler
+	handling bool     // a handler goroutine is working through inbox
+	handled  sync.Cond
+	ping     *time.Timer
 
 	closing    chan struct{} // closed by the first Close
 	closeOnce  sync.Once
@@ -63,6 +69,7 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
 		done:       make(chan struct{}),
 	}
 	c.drained.L = &c.mu
+	c.handled.L = &c.mu
 	return c
 }
 
@@ -211,6 +218,12 @@ func (c *Conn) sendPing() {
 func (c *Conn) run() {
 	defer c.srv.wg.Done()
 	code, reason := c.readLoop()
+	// Every frame read is handled before ConnClosed.
+	c.mu.Lock()
+	for c.handling {
+		c.handled.Wait()
+	}
+	c.mu.Unlock()
 	close(c.readerDone)
 	c.Close(code, reason)
 	<-c.finished
@@ -251,7 +264,7 @@ func (c *Conn) readLoop() (int, string) {
 			continue // RFC 6455 section 5.5.1: data after our close is discarded
 		default:
 		}
-		c.handleFrame(data)
+		c.deliver(data)
 	}
 }
 
@@ -275,6 +288,43 @@ func (c *Conn) readFailure(err error) (int, string) {
 		return websocket.CloseNormalClosure, "idle timeout"
 	default:
 		return websocket.CloseAbnormalClosure, "read: " + err.Error()
+	}
+}
+
+// deliver queues a frame for the handler, starting one if none runs. A
+// browser that sends faster than the gateway handles waits here: the reader
+// stops reading and TCP pushes back.
+func (c *Conn) deliver(data []byte) {
+	c.mu.Lock()
+	for len(c.inbox) >= inboxLimit {
+		c.handled.Wait()
+	}
+	c.inbox = append(c.inbox, data)
+	start := !c.handling
+	c.handling = true
+	c.mu.Unlock()
+	if start {
+		go c.handleInbox()
+	}
+}
+
+// handleInbox hands queued frames on in order until none is left, then ends.
+func (c *Conn) handleInbox() {
+	for {
+		c.mu.Lock()
+		batch := c.inbox
+		c.inbox = nil
+		if len(batch) == 0 {
+			c.handling = false
+		}
+		c.handled.Broadcast()
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, data := range batch {
+			c.handleFrame(data)
+		}
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 const (
 	// sendQueueSize bounds what one slow browser can make us hold.
 	sendQueueSize = 128
+	// inboxLimit bounds the frames read but not yet handled; past it the
+	// reader waits.
+	inboxLimit = 64
 	// writeWait bounds every write, so a stuck peer cannot hold the writer.
 	writeWait = 10 * time.Second
 	// closeGrace is how long we wait for the peer's close frame after sending ours.
@@ -36,8 +39,10 @@ const (
 
 // Handler receives what arrives on SIP-over-WebSocket connections.
 type Handler interface {
-	// HandleMessage is called on the connection's reader goroutine for every
-	// parsed SIP message, in order. It must not block for long.
+	// HandleMessage is called for every parsed SIP message of a
+	// connection, in order and one at a time (on the connection's handler
+	// goroutine). It must not block for long: the connection's next frames
+	// wait for it.
 	HandleMessage(c *Conn, msg sip.Message)
 	// ConnClosed is called once, after the connection is closed and removed
 	// from the registry.
