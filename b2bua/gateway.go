@@ -180,7 +180,7 @@ func (g *Gateway) goOwned(f func(ctx context.Context)) bool {
 }
 
 // HandleMessage takes one SIP message from a browser's WebSocket
-// (sipws.Handler). It runs on the connection's reader and never blocks.
+// (sipws.Handler), in order for its flow; it never blocks.
 func (g *Gateway) HandleMessage(c *sipws.Conn, msg sip.Message) {
 	g.handleWeb(c, msg)
 }
