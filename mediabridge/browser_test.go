@@ -21,13 +21,20 @@ type testBrowser struct {
 	pc        *webrtc.PeerConnection
 	track     *webrtc.TrackLocalStaticRTP
 	connected chan struct{}
+	failed    chan struct{}    // ICE or DTLS failed
 	received  chan *rtp.Packet // first packets from the gateway
-	wg        sync.WaitGroup
+	// tracks, when set before the first packet, takes the gateway's track
+	// instead of a reader goroutine (benchmarks read it themselves).
+	tracks chan *webrtc.TrackRemote
+	wg     sync.WaitGroup
 }
 
-func newTestBrowser(t *testing.T) *testBrowser {
+func newTestBrowser(t testing.TB, settings ...func(*webrtc.SettingEngine)) *testBrowser {
 	t.Helper()
 	se := webrtc.SettingEngine{}
+	for _, set := range settings {
+		set(&se)
+	}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -51,11 +58,14 @@ func newTestBrowser(t *testing.T) *testBrowser {
 	if err != nil {
 		t.Fatalf("browser track: %v", err)
 	}
-	b := &testBrowser{pc: pc, track: track, connected: make(chan struct{}), received: make(chan *rtp.Packet, 16)}
-	var once sync.Once
+	b := &testBrowser{pc: pc, track: track, connected: make(chan struct{}), failed: make(chan struct{}), received: make(chan *rtp.Packet, 16)}
+	var once, failOnce sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
 			once.Do(func() { close(b.connected) })
+		case webrtc.PeerConnectionStateFailed:
+			failOnce.Do(func() { close(b.failed) })
 		}
 	})
 	var mu sync.Mutex
@@ -64,6 +74,10 @@ func newTestBrowser(t *testing.T) *testBrowser {
 		mu.Lock()
 		defer mu.Unlock()
 		if closed {
+			return
+		}
+		if b.tracks != nil {
+			b.tracks <- tr
 			return
 		}
 		b.wg.Add(1)
@@ -94,7 +108,7 @@ func newTestBrowser(t *testing.T) *testBrowser {
 }
 
 // gathered sets desc as local description and returns the complete SDP.
-func (b *testBrowser) gathered(t *testing.T, desc webrtc.SessionDescription) []byte {
+func (b *testBrowser) gathered(t testing.TB, desc webrtc.SessionDescription) []byte {
 	t.Helper()
 	done := webrtc.GatheringCompletePromise(b.pc)
 	if err := b.pc.SetLocalDescription(desc); err != nil {
@@ -104,7 +118,7 @@ func (b *testBrowser) gathered(t *testing.T, desc webrtc.SessionDescription) []b
 	return []byte(b.pc.LocalDescription().SDP)
 }
 
-func (b *testBrowser) offer(t *testing.T) []byte {
+func (b *testBrowser) offer(t testing.TB) []byte {
 	t.Helper()
 	if _, err := b.pc.AddTrack(b.track); err != nil {
 		t.Fatalf("browser add track: %v", err)
@@ -116,7 +130,7 @@ func (b *testBrowser) offer(t *testing.T) []byte {
 	return b.gathered(t, o)
 }
 
-func (b *testBrowser) answer(t *testing.T, offer []byte) []byte {
+func (b *testBrowser) answer(t testing.TB, offer []byte) []byte {
 	t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
 		t.Fatalf("browser set remote offer: %v", err)
@@ -131,14 +145,14 @@ func (b *testBrowser) answer(t *testing.T, offer []byte) []byte {
 	return b.gathered(t, a)
 }
 
-func (b *testBrowser) setAnswer(t *testing.T, answer []byte) {
+func (b *testBrowser) setAnswer(t testing.TB, answer []byte) {
 	t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
 		t.Fatalf("browser set remote answer: %v", err)
 	}
 }
 
-func waitChan[T any](t *testing.T, what string, ch <-chan T) T {
+func waitChan[T any](t testing.TB, what string, ch <-chan T) T {
 	t.Helper()
 	timer := time.NewTimer(10 * time.Second)
 	defer timer.Stop()
@@ -159,7 +173,7 @@ type testCore struct {
 	wg       sync.WaitGroup
 }
 
-func newTestCore(t *testing.T) *testCore {
+func newTestCore(t testing.TB) *testCore {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

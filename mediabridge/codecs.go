@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
 )
 
 // codec is one audio payload format of an m-line (RFC 4566 §6 rtpmap/fmtp).
@@ -48,8 +47,6 @@ func (c codec) same(o codec) bool {
 
 func (c codec) isDTMF() bool { return c.name == telephoneEvent }
 
-func (c codec) mimeType() string { return "audio/" + c.name }
-
 // rtpmap is the value of a=rtpmap without the "rtpmap:" key.
 func (c codec) rtpmap() string {
 	s := fmt.Sprintf("%d %s/%d", c.pt, c.name, c.clock)
@@ -57,18 +54,6 @@ func (c codec) rtpmap() string {
 		s += "/" + strconv.Itoa(int(c.channels))
 	}
 	return s
-}
-
-func (c codec) webParameters() webrtc.RTPCodecParameters {
-	return webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType:    c.mimeType(),
-			ClockRate:   c.clock,
-			Channels:    c.channels,
-			SDPFmtpLine: c.fmtp,
-		},
-		PayloadType: webrtc.PayloadType(c.pt),
-	}
 }
 
 // supported returns the canonical entry for c, if the bridge carries it.
@@ -93,6 +78,16 @@ func newAllowedSet(names []string) allowedSet {
 }
 
 func (a allowedSet) has(c codec) bool { return a[strings.ToLower(c.name)] }
+
+// hasAudio tells whether the set allows a codec that carries audio.
+func (a allowedSet) hasAudio() bool {
+	for _, c := range supportedCodecs {
+		if !c.isDTMF() && a.has(c) {
+			return true
+		}
+	}
+	return false
+}
 
 // parseCodecs reads the payload formats of md in m-line order. Formats the
 // bridge does not carry (red, CN, video...) are left out.

@@ -4,8 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
-
-	"github.com/pion/rtp"
 )
 
 // rtpHeaderLen is the fixed RTP header (RFC 3550 §5.1).
@@ -52,19 +50,6 @@ func (m *ptMap) alsoFromWeb(webPT, corePT uint8) {
 	}
 }
 
-// rtpHeaderWriter is where packets for the browser go: pion's
-// TrackLocalWriter (SRTP), or a fake in benchmarks.
-type rtpHeaderWriter interface {
-	WriteRTP(header *rtp.Header, payload []byte) (int, error)
-}
-
-// webBinding is the browser-side send stream, known once pion binds our track
-// after DTLS is up.
-type webBinding struct {
-	ssrc   uint32
-	writer rtpHeaderWriter
-}
-
 type flowCounters struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
@@ -84,11 +69,7 @@ type forwarder struct {
 	pts        atomic.Pointer[ptMap]
 	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
 	latched    atomic.Pointer[netip.AddrPort] // source of the first core RTP packet
-	web        atomic.Pointer[webBinding]
-	webReady   atomic.Bool // ICE and DTLS connected: SRTP keys exist
-
-	// coreHeader is reused by the core read loop, its only user.
-	coreHeader rtp.Header
+	webOut     atomic.Pointer[webSender]      // set once DTLS is up: SRTP keys exist
 
 	webToCoreFlow flowCounters
 	coreToWebFlow flowCounters
@@ -162,8 +143,8 @@ func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
 	if f.latched.Load() == nil {
 		f.latch(src)
 	}
-	b := f.web.Load()
-	if b == nil || !f.webReady.Load() {
+	out := f.webOut.Load()
+	if out == nil {
 		f.droppedEarly.Add(1)
 		f.dropped.Add(1)
 		return
@@ -178,15 +159,8 @@ func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
 		f.dropped.Add(1)
 		return
 	}
-	h := &f.coreHeader
-	hl, err := h.Unmarshal(pkt)
-	if err != nil {
-		f.dropped.Add(1)
-		return
-	}
-	h.PayloadType = pt
-	h.SSRC = b.ssrc
-	if _, err := b.writer.WriteRTP(h, pkt[hl:]); err != nil {
+	pkt[1] = pkt[1]&0x80 | pt
+	if err := out.send(pkt); err != nil {
 		f.dropped.Add(1)
 		return
 	}

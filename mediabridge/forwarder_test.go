@@ -4,18 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
-
-	"github.com/pion/rtp"
 )
-
-// discardWriter stands in for pion's SRTP writer: the benchmark measures our
-// packet path, not pion's encryption.
-type discardWriter struct{ n int }
-
-func (d *discardWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
-	d.n++
-	return len(payload), nil
-}
 
 func listenLoopback(tb testing.TB) *net.UDPConn {
 	tb.Helper()
@@ -45,16 +34,27 @@ func g711Packet(pt uint8) []byte {
 	return b
 }
 
+// testSender is a webSender with test keys that sends to a loopback
+// socket standing in for the browser.
+func testSender(t testing.TB, f *forwarder) *webSender {
+	t.Helper()
+	browser := listenLoopback(t)
+	ep := &webEndpoint{sock: &webrtcSocket{conn: listenLoopback(t)}, fwd: f, ssrc: 7, remoteSeen: make(chan struct{})}
+	ep.setRemote(addrOf(browser), true)
+	ep.useContexts(benchContext(t), benchContext(t))
+	return f.webOut.Load()
+}
+
 func TestForwarderDrops(t *testing.T) {
 	tests := []struct {
-		name        string
-		pkt         []byte
-		ready       bool
-		wantDropped uint64
-		wantEarly   uint64
-		wantWritten int
+		name          string
+		pkt           []byte
+		ready         bool
+		wantDropped   uint64
+		wantEarly     uint64
+		wantForwarded uint64
 	}{
-		{name: "forwarded", pkt: g711Packet(96), ready: true, wantWritten: 1},
+		{name: "forwarded", pkt: g711Packet(96), ready: true, wantForwarded: 1},
 		{name: "before dtls", pkt: g711Packet(96), ready: false, wantDropped: 1, wantEarly: 1},
 		{name: "short", pkt: []byte{0x80, 96, 0}, ready: true, wantDropped: 1},
 		{name: "rtp version 1", pkt: append([]byte{0x40}, g711Packet(96)[1:]...), ready: true, wantDropped: 1},
@@ -62,15 +62,15 @@ func TestForwarderDrops(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &discardWriter{}
 			f := &forwarder{}
 			f.pts.Store(testPTMap())
-			f.web.Store(&webBinding{ssrc: 7, writer: w})
-			f.webReady.Store(tt.ready)
+			if tt.ready {
+				testSender(t, f)
+			}
 			f.coreToWeb(tt.pkt, len(tt.pkt), netip.MustParseAddrPort("127.0.0.1:5004"))
 			st := f.stats()
-			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || w.n != tt.wantWritten {
-				t.Errorf("stats %+v written %d", st, w.n)
+			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || st.CoreToWeb.Packets != tt.wantForwarded {
+				t.Errorf("stats %+v", st)
 			}
 		})
 	}
@@ -95,39 +95,6 @@ func BenchmarkWebToCore(b *testing.B) {
 		if _, _, err := core.ReadFromUDPAddrPort(rbuf); err != nil {
 			b.Fatalf("core read: %v", err)
 		}
-	}
-	b.StopTimer()
-	if f.stats().Dropped != 0 {
-		b.Fatalf("dropped %d", f.stats().Dropped)
-	}
-}
-
-// BenchmarkCoreToWeb: the core's UDP write on loopback, our socket read,
-// latch check, PT rewrite, header parse and hand-off to the (discarding)
-// SRTP writer.
-func BenchmarkCoreToWeb(b *testing.B) {
-	gw := listenLoopback(b)
-	core := listenLoopback(b)
-	w := &discardWriter{}
-	f := &forwarder{core: gw}
-	f.pts.Store(testPTMap())
-	f.web.Store(&webBinding{ssrc: 7, writer: w})
-	f.webReady.Store(true)
-	pkt := g711Packet(96)
-	dst := addrOf(gw)
-	rbuf := make([]byte, maxPacket)
-	b.SetBytes(int64(len(pkt)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := core.WriteToUDPAddrPort(pkt, dst); err != nil {
-			b.Fatalf("core write: %v", err)
-		}
-		n, src, err := gw.ReadFromUDPAddrPort(rbuf)
-		if err != nil {
-			b.Fatalf("gateway read: %v", err)
-		}
-		f.coreToWeb(rbuf, n, src)
 	}
 	b.StopTimer()
 	if f.stats().Dropped != 0 {

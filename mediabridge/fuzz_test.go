@@ -1,10 +1,12 @@
 package mediabridge
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/pion/stun/v4"
 	"go.uber.org/zap"
 )
 
@@ -65,5 +67,45 @@ func FuzzCoreOffer(f *testing.F) {
 			return
 		}
 		_, _ = s.WebAnswer(offer)
+	})
+}
+
+// FuzzWebRTCPacket feeds arbitrary datagrams from a browser address to the
+// shared socket's handlers, as the read loop would: STUN, DTLS, SRTP/SRTCP.
+// Nothing may panic; a valid-looking check signed with the session's
+// password exercises the answer path.
+func FuzzWebRTCPacket(f *testing.F) {
+	e := fuzzEngine(f)
+	s, err := e.NewSession(zap.NewNop())
+	if err != nil {
+		f.Fatalf("NewSession: %v", err)
+	}
+	f.Cleanup(func() { _ = s.Close() })
+	s.fwd.pts.Store(testPTMap())
+	s.ep.useContexts(benchContext(f), benchContext(f))
+	from := netip.MustParseAddrPort("127.0.0.1:9") // discard port: answers go nowhere
+	e.sock.learn(from, s.ep)
+	check, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername(s.ep.localUfrag+":b"),
+		stun.NewShortTermIntegrity(s.ep.localPwd), stun.Fingerprint)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(check.Raw)
+	f.Add(g711Packet(111))
+	f.Add([]byte{0x80, 200, 0, 1, 0, 0, 0, 1})
+	f.Add([]byte{22, 0xfe, 0xfd, 0, 0})
+	in := inboundScratch{plain: make([]byte, maxPacket)}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if len(pkt) == 0 || len(pkt) > maxPacket {
+			return
+		}
+		switch b := pkt[0]; {
+		case b <= 3:
+			e.sock.handleSTUN(pkt, from)
+		case b >= 20 && b <= 63:
+			s.ep.dtls.deliver(pkt)
+		case b >= 128 && b <= 191:
+			s.ep.receiveMedia(pkt, &in)
+		}
 	})
 }

@@ -6,9 +6,39 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
+
+func TestDTLSFingerprintMismatch(t *testing.T) {
+	e := newTestEngine(t)
+	core := newTestCore(t)
+	browser := newTestBrowser(t)
+	s := newTestSession(t, e)
+	offer := browser.offer(t)
+	// Another certificate's fingerprint: the browser's must not verify.
+	i := bytes.Index(offer, []byte("a=fingerprint:sha-256 "))
+	if i < 0 {
+		t.Fatalf("browser offer has no sha-256 fingerprint")
+	}
+	forged := bytes.Clone(offer)
+	j := i + len("a=fingerprint:sha-256 ")
+	copy(forged[j:], e.cert.fingerprint[:8])
+	if _, err := s.WebOffer(forged); err != nil {
+		t.Fatalf("WebOffer: %v", err)
+	}
+	answer, err := s.CoreAnswer(coreSDP(core.addr(), 96))
+	if err != nil {
+		t.Fatalf("CoreAnswer: %v", err)
+	}
+	browser.setAnswer(t, answer)
+	waitChan(t, "gateway handshake end", s.ep.handshook)
+	if s.ep.in.Load() != nil || s.fwd.webOut.Load() != nil {
+		t.Errorf("srtp keys installed for an unverified certificate")
+	}
+}
 
 // coreSDP is the SDP of the fake core: opus on a dynamic type other than the
 // browser's, PCMU, and telephone-event 101.
@@ -37,6 +67,7 @@ func TestMediaLoopback(t *testing.T) {
 		name        string
 		coreOpusPT  uint8
 		coreOffers  bool
+		browserDTLS webrtc.DTLSRole                     // the role the browser answers with (0: pion's default, client)
 		answerAddr  func(core *testCore) netip.AddrPort // address the core puts in its SDP
 		wantLatched bool
 	}{
@@ -51,12 +82,23 @@ func TestMediaLoopback(t *testing.T) {
 			coreOffers: true,
 			answerAddr: func(c *testCore) netip.AddrPort { return c.addr() },
 		},
+		{
+			name:        "core offers, browser answers passive (gateway is the DTLS client)",
+			coreOpusPT:  98,
+			coreOffers:  true,
+			browserDTLS: webrtc.DTLSRoleServer,
+			answerAddr:  func(c *testCore) netip.AddrPort { return c.addr() },
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEngine(t)
 			core := newTestCore(t)
-			browser := newTestBrowser(t)
+			browser := newTestBrowser(t, func(se *webrtc.SettingEngine) {
+				if tt.browserDTLS != 0 {
+					_ = se.SetAnsweringDTLSRole(tt.browserDTLS)
+				}
+			})
 			s := newTestSession(t, e)
 			gatewayRTP := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.ports.port))
 			gatewayRTCP := netip.AddrPortFrom(gatewayRTP.Addr(), gatewayRTP.Port()+1)
@@ -121,6 +163,12 @@ func TestMediaLoopback(t *testing.T) {
 			if gotCore.PayloadType != tt.coreOpusPT || string(gotCore.Payload) != "from-browser" {
 				t.Errorf("core got pt %d payload %q, want pt %d from-browser", gotCore.PayloadType, gotCore.Payload, tt.coreOpusPT)
 			}
+
+			// SRTCP from the browser is decrypted and counted.
+			if err := browser.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1}}); err != nil {
+				t.Fatalf("browser rtcp send: %v", err)
+			}
+			waitFor(t, "browser rtcp counted", func() bool { return s.Stats().RTCPFromWeb > 0 })
 
 			// RTCP from the core is read and counted.
 			if _, err := core.conn.WriteToUDPAddrPort([]byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44}, gatewayRTCP); err != nil {

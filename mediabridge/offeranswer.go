@@ -1,13 +1,6 @@
 package mediabridge
 
-import (
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
-)
+import "fmt"
 
 // WebOffer takes the browser's offer and returns the RTP/AVP offer for the
 // core. The browser gets its answer from CoreAnswer, once the core's codec
@@ -28,9 +21,11 @@ func (s *Session) WebOffer(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web offer: %w", err)
 	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+	wt, err := parseWebTransport(sd, md)
+	if err != nil {
 		return nil, fmt.Errorf("web offer: %w: %w", ErrBadSDP, err)
 	}
+	s.webOffer, s.webOfferAudio, s.webTransport = sd, md, wt
 	coreOffer, err := buildCoreSDP(s.engine.publicIP, s.ports.port, coreMedia{codecs: codecs, dir: mediaDirection(sd, md)}, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("web offer: %w", err)
@@ -80,30 +75,7 @@ func (s *Session) CoreAnswer(answer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("core answer: %w: answered %s", ErrNoCommonCodec, codecNames(cm.codecs))
 	}
 
-	sender, err := s.pc.AddTrack(s.track)
-	if err != nil {
-		return nil, fmt.Errorf("core answer: add track: %w", err)
-	}
-	if err := s.setCodecPreferences(sender, webCodecs); err != nil {
-		return nil, fmt.Errorf("core answer: %w", err)
-	}
-	desc, err := s.pc.CreateAnswer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("core answer: create web answer: %w", err)
-	}
-	local, err := s.setLocal(desc)
-	if err != nil {
-		return nil, fmt.Errorf("core answer: %w", err)
-	}
-	webAnswer, err := rewriteWebSDP(local, cm.dir)
-	if err != nil {
-		return nil, fmt.Errorf("core answer: %w", err)
-	}
-	s.fwd.pts.Store(pts)
-	s.fwd.setCoreRemote(cm.addr)
-	s.webAnswer = webAnswer
-	s.state = negotiationDone
-	return webAnswer, nil
+	return s.answerWeb(pts, webCodecs, cm)
 }
 
 // CoreOffer takes the core's offer and returns the WebRTC offer for the
@@ -126,35 +98,7 @@ func (s *Session) CoreOffer(offer []byte) ([]byte, error) {
 		canon, _ := supported(c)
 		webCodecs = append(webCodecs, canon)
 	}
-	sender, err := s.pc.AddTrack(s.track)
-	if err != nil {
-		return nil, fmt.Errorf("core offer: add track: %w", err)
-	}
-	if err := s.setCodecPreferences(sender, webCodecs); err != nil {
-		return nil, fmt.Errorf("core offer: %w", err)
-	}
-	desc, err := s.pc.CreateOffer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("core offer: create web offer: %w", err)
-	}
-	local, err := s.setLocal(desc)
-	if err != nil {
-		return nil, fmt.Errorf("core offer: %w", err)
-	}
-	webOffer, err := rewriteWebSDP(local, cm.dir)
-	if err != nil {
-		return nil, fmt.Errorf("core offer: %w", err)
-	}
-	ufrag, pwd := iceCredentials(local)
-	if ufrag != "" && pwd != "" {
-		s.localUfrag = ufrag
-		s.engine.early.await(ufrag, pwd)
-	}
-	s.offerCodecs = codecs
-	// Send to the SDP address until the core's first packet is latched.
-	s.fwd.setCoreRemote(cm.addr)
-	s.state = negotiationCoreOffered
-	return webOffer, nil
+	return s.offerWeb(codecs, webCodecs, cm)
 }
 
 // WebAnswer takes the browser's answer to the offer CoreOffer made and
@@ -191,11 +135,11 @@ func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
 	if audio == 0 {
 		return nil, fmt.Errorf("web answer: %w", ErrNoCommonCodec)
 	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+	wt, err := parseWebTransport(sd, md)
+	if err != nil {
 		return nil, fmt.Errorf("web answer: %w: %w", ErrBadSDP, err)
 	}
-	// pion knows the browser's credentials now: its early check counts.
-	s.engine.early.release(s.localUfrag, true)
+	s.ep.start(offerRole(wt.setup), wt.fingerprint)
 	coreAnswer, err := buildCoreSDP(s.engine.publicIP, s.ports.port, coreMedia{codecs: coreCodecs, dir: mediaDirection(sd, md)}, s.id)
 	if err != nil {
 		return nil, fmt.Errorf("web answer: %w", err)
@@ -203,91 +147,4 @@ func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
 	s.fwd.pts.Store(pts)
 	s.state = negotiationDone
 	return coreAnswer, nil
-}
-
-func (s *Session) setCodecPreferences(sender *webrtc.RTPSender, codecs []codec) error {
-	params := make([]webrtc.RTPCodecParameters, len(codecs))
-	for i, c := range codecs {
-		params[i] = c.webParameters()
-	}
-	for _, t := range s.pc.GetTransceivers() {
-		if t.Sender() != sender {
-			continue
-		}
-		if err := t.SetCodecPreferences(params); err != nil {
-			return fmt.Errorf("set codec preferences %s: %w", codecNames(codecs), err)
-		}
-		return nil
-	}
-	return fmt.Errorf("set codec preferences: %w", errNoAudioSection)
-}
-
-// setLocal applies desc and waits for the (single, host) candidate so the
-// returned SDP is complete: the gateway does not trickle.
-func (s *Session) setLocal(desc webrtc.SessionDescription) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(s.pc)
-	if err := s.pc.SetLocalDescription(desc); err != nil {
-		return "", fmt.Errorf("set local description: %w", err)
-	}
-	timer := time.NewTimer(gatherTimeout)
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-timer.C:
-		return "", errGatherTimeout
-	}
-	local := s.pc.LocalDescription()
-	if local == nil {
-		return "", errGatherTimeout
-	}
-	return local.SDP, nil
-}
-
-// rewriteWebSDP sets the audio direction copied from the core side and
-// rejects every non-audio m-line (port 0, RFC 3264 §6), taking it out of
-// the BUNDLE group too (RFC 8843 §7.3.3): pion would otherwise accept a
-// data channel the core cannot carry.
-func rewriteWebSDP(local string, dir direction) ([]byte, error) {
-	var sd sdp.SessionDescription
-	if err := sd.UnmarshalString(local); err != nil {
-		return nil, fmt.Errorf("parse local description: %w", err)
-	}
-	audioMid := ""
-	found := false
-	for _, md := range sd.MediaDescriptions {
-		if md.MediaName.Media == "audio" && !found && md.MediaName.Port.Value != 0 {
-			setDirection(md, dir)
-			audioMid, _ = md.Attribute("mid")
-			found = true
-			continue
-		}
-		md.MediaName.Port = sdp.RangedPort{Value: 0}
-	}
-	if !found {
-		return nil, errNoAudioSection
-	}
-	for i, a := range sd.Attributes {
-		if a.Key == "group" && strings.HasPrefix(a.Value, "BUNDLE") {
-			sd.Attributes[i].Value = strings.TrimSpace("BUNDLE " + audioMid)
-		}
-	}
-	out, err := sd.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal web sdp: %w", err)
-	}
-	return out, nil
-}
-
-// iceCredentials returns the first a=ice-ufrag and a=ice-pwd of an SDP.
-func iceCredentials(sdpText string) (ufrag, pwd string) {
-	for _, line := range strings.Split(sdpText, "\n") {
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok && ufrag == "" {
-			ufrag = v
-		}
-		if v, ok := strings.CutPrefix(line, "a=ice-pwd:"); ok && pwd == "" {
-			pwd = v
-		}
-	}
-	return ufrag, pwd
 }

@@ -5,8 +5,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// pionLoggerFactory adapts zap to pion's LoggerFactory so pion logs land in
-// the process log with a scope key.
+// pionLoggerFactory adapts zap to pion's LoggerFactory so pion/dtls logs
+// land in the session's log with a scope key.
 type pionLoggerFactory struct{ log *zap.Logger }
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -16,9 +16,8 @@ func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
 type pionLogger struct{ s *zap.SugaredLogger }
 
 // pion's trace level is noisier than our debug; both go to debug. pion's
-// info lines are state chatter without the call's context (one API serves
-// every call), so they go to debug too; the session logs what matters with
-// its call fields.
+// info lines are handshake chatter, so they go to debug too; the session
+// logs what matters (connected, failed) with its call fields.
 func (l pionLogger) Trace(msg string)                  { l.s.Debug(msg) }
 func (l pionLogger) Tracef(format string, args ...any) { l.s.Debugf(format, args...) }
 func (l pionLogger) Debug(msg string)                  { l.s.Debug(msg) }

@@ -14,13 +14,17 @@ type Stats struct {
 	CoreToWeb FlowStats
 	// Dropped counts every packet not forwarded, both directions: not RTP
 	// version 2, unmapped payload type, no destination yet, write failure,
-	// or early (below).
+	// browser SRTP before the keys or failing authentication or the replay
+	// check, or early core packets (below).
 	Dropped uint64
 	// DroppedEarly counts core packets that came before the browser side had
 	// SRTP keys (ICE+DTLS not connected); they are dropped, never queued.
 	DroppedEarly uint64
 	// RTCPFromCore counts RTCP packets read on the core RTCP port (dropped).
 	RTCPFromCore uint64
+	// RTCPFromWeb counts SRTCP packets from the browser that decrypted
+	// (they are not relayed).
+	RTCPFromWeb uint64
 	// LatchedAddr is the core's RTP source address, once latched.
 	LatchedAddr netip.AddrPort
 }

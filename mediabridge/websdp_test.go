@@ -102,7 +102,9 @@ func TestCoreAnswerToWebAnswer(t *testing.T) {
 			if m := sdpLines(got, "m="); !slices.Equal(m, tt.wantMLines) {
 				t.Errorf("m-lines = %q, want %q", m, tt.wantMLines)
 			}
-			for _, want := range []string{tt.wantDir, "a=ice-lite", "a=rtcp-mux", "a=setup:active", "a=group:BUNDLE 0"} {
+			// To a browser's actpass the gateway answers passive: the
+			// browser is the DTLS client (RFC 5763 §5).
+			for _, want := range []string{tt.wantDir, "a=ice-lite", "a=rtcp-mux", "a=setup:passive", "a=group:BUNDLE 0"} {
 				if !strings.Contains(string(got), want+"\r\n") {
 					t.Errorf("web answer lacks %q", want)
 				}

@@ -1,0 +1,31 @@
+//go:build unix
+
+package mediabridge
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuMeter reports the process CPU time (user+system, every goroutine:
+// gateway and peers in this process) per benchmark op as "cpu-ns/op". A
+// forwarding benchmark's ns/op is wall time with the read loops' wake-ups
+// in it; CPU per packet is what bounds calls per core.
+type cpuMeter struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuMeter { return cpuMeter{start: processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	if b.N > 0 {
+		b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
+	}
+}

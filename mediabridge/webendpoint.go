@@ -1,0 +1,126 @@
+package mediabridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/srtp/v3"
+	"go.uber.org/zap"
+)
+
+// webEndpoint is a session's browser side: ICE credentials, the browser's
+// address, the DTLS handshake and the SRTP contexts it yields. The inbound
+// context is used by the shared socket's read loop only, the outbound one
+// by the session's core read loop only (through the forwarder).
+type webEndpoint struct {
+	sock *webrtcSocket
+	cert *dtlsCertificate
+	log  *zap.Logger
+	fwd  *forwarder
+	dtls *dtlsPacketConn
+
+	localUfrag, localPwd string
+	ssrc                 uint32 // our outbound stream toward the browser
+	cname                string
+	streamID             string
+	created              time.Time
+
+	remote     atomic.Pointer[netip.AddrPort] // where media and DTLS go
+	nominated  atomic.Bool
+	remoteSeen chan struct{} // closed at the first valid check
+	seenOnce   sync.Once
+
+	handshook   chan struct{}                // closed when the handshake ends, either way
+	in          atomic.Pointer[srtp.Context] // decrypts browser SRTP/SRTCP
+	rtcpFromWeb atomic.Uint64
+
+	startOnce sync.Once
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+func newWebEndpoint(sock *webrtcSocket, cert *dtlsCertificate, fwd *forwarder, log *zap.Logger, streamID string) *webEndpoint {
+	ep := &webEndpoint{
+		sock:       sock,
+		cert:       cert,
+		log:        log,
+		fwd:        fwd,
+		localUfrag: randomICEString(iceUfragLen),
+		localPwd:   randomICEString(icePwdLen),
+		ssrc:       randomSSRC(),
+		cname:      randomICEString(16),
+		streamID:   streamID,
+		created:    time.Now(),
+		remoteSeen: make(chan struct{}),
+		handshook:  make(chan struct{}),
+	}
+	ep.dtls = newDTLSPacketConn(sock, ep.remoteAddr)
+	sock.register(ep)
+	return ep
+}
+
+func randomSSRC() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:]) | 1
+}
+
+func (ep *webEndpoint) remoteAddr() (netip.AddrPort, bool) {
+	if p := ep.remote.Load(); p != nil {
+		return *p, true
+	}
+	return netip.AddrPort{}, false
+}
+
+// setRemote follows a valid check: a nominated address wins; before the
+// nomination the latest valid check's address is used.
+func (ep *webEndpoint) setRemote(addr netip.AddrPort, nominate bool) {
+	cur := ep.remote.Load()
+	switch {
+	case nominate:
+		if cur == nil || *cur != addr || !ep.nominated.Load() {
+			ep.remote.Store(&addr)
+		}
+		ep.nominated.Store(true)
+	case cur == nil || (!ep.nominated.Load() && *cur != addr):
+		ep.remote.Store(&addr)
+	}
+	ep.seenOnce.Do(func() { close(ep.remoteSeen) })
+}
+
+// forgetRemote runs when addr timed out (consent freshness).
+func (ep *webEndpoint) forgetRemote(addr netip.AddrPort) {
+	if cur := ep.remote.Load(); cur != nil && *cur == addr {
+		ep.remote.Store(nil)
+		ep.nominated.Store(false)
+	}
+}
+
+// start runs the DTLS handshake in a goroutine owned by the endpoint; a
+// repeated call (a second answer) does nothing.
+func (ep *webEndpoint) start(role dtlsRole, fp remoteFingerprint) {
+	ep.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		ep.cancel = cancel
+		ep.wg.Add(1)
+		go ep.runDTLS(ctx, role, fp)
+	})
+}
+
+// close stops the handshake (or the finished DTLS association) and
+// unregisters from the shared socket.
+func (ep *webEndpoint) close() {
+	ep.sock.unregister(ep)
+	ep.fwd.webOut.Store(nil)
+	ep.in.Store(nil)
+	if ep.cancel != nil {
+		ep.cancel()
+	}
+	_ = ep.dtls.Close()
+	ep.wg.Wait()
+}
