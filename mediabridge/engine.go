@@ -24,6 +24,10 @@ type Engine struct {
 	nextID   atomic.Uint64
 }
 
+// webrtcSocketBuffer is the receive and send buffer asked for the shared
+// WebRTC socket.
+const webrtcSocketBuffer = 8 << 20
+
 // NewEngine binds the WebRTC port (port 0 is ephemeral, for tests) and
 // prepares the certificate, the codec set and the port pool from cfg.
 func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
@@ -54,6 +58,15 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort))))
 	if err != nil {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
+	}
+	// Every browser's media lands on this one socket: a deep receive
+	// buffer rides out scheduling gaps (the kernel caps it at
+	// net.core.rmem_max).
+	if err := conn.SetReadBuffer(webrtcSocketBuffer); err != nil {
+		log.Warn("webrtc socket receive buffer", zap.Error(err))
+	}
+	if err := conn.SetWriteBuffer(webrtcSocketBuffer); err != nil {
+		log.Warn("webrtc socket send buffer", zap.Error(err))
 	}
 	return &Engine{
 		log:      log,
