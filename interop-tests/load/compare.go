@@ -109,6 +109,12 @@ func compareRows() []compareRow {
 			}
 			return l.idle.RSSPerClientKiB, true
 		}},
+		{"gateway PSS per idle client (KiB, shared memory once)", "%.2f", func(l *labelled) (float64, bool) {
+			if l.idle == nil || l.idle.PSSAfter == 0 {
+				return 0, false
+			}
+			return l.idle.PSSPerClientKiB, true
+		}},
 		{"idle clients up", "%.0f", func(l *labelled) (float64, bool) {
 			if l.idle == nil {
 				return 0, false

@@ -61,7 +61,7 @@ func RunIdle(ctx context.Context, opts IdleOptions) (*IdleResult, error) {
 		return nil, fmt.Errorf("own pid: %w", err)
 	}
 	trackers := Trackers{gateway, self}
-	res := &IdleResult{Clients: opts.Clients, Register: opts.Register, Hold: opts.Hold.String(), RSSBefore: gateway.RSS()}
+	res := &IdleResult{Clients: opts.Clients, Register: opts.Register, Hold: opts.Hold.String(), RSSBefore: gateway.RSS(), PSSBefore: gateway.PSS()}
 
 	limit := time.Duration(opts.Clients/opts.Parallel+1)*(dialTimeout+registerTimeout) + opts.Hold + runSlack
 	ctx, cancel := context.WithTimeout(ctx, limit)
@@ -109,10 +109,12 @@ func RunIdle(ctx context.Context, opts IdleOptions) (*IdleResult, error) {
 	res.Failures, res.Failed = fails.snapshot()
 	res.RSSAfter = gateway.RSS()
 	res.RSSPeak = gateway.PeakRSS()
+	res.PSSAfter = gateway.PSS()
 	res.GatewayFDs = gateway.OpenFDs()
 	if res.Up > 0 && len(opts.GatewayPids) > 0 {
 		res.RSSPerClientKiB = float64(res.RSSAfter-res.RSSBefore) / float64(res.Up)
 		res.RSSPeakPerClientKiB = float64(res.RSSPeak-res.RSSBefore) / float64(res.Up)
+		res.PSSPerClientKiB = float64(res.PSSAfter-res.PSSBefore) / float64(res.Up)
 	}
 	res.Gateway = gateway.Usage()
 	res.Generator = self.Usage()

@@ -152,6 +152,25 @@ func memory(pid int) (hwm, rss int64) {
 	return hwm, rss
 }
 
+// pss reads the proportional set size (KiB) from /proc/PID/smaps_rollup:
+// memory shared by a forking server's processes counted once in all, where
+// summing VmRSS counts it once per process.
+func pss(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 // openFDs counts /proc/PID/fd entries.
 func openFDs(pid int) int {
 	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
@@ -191,7 +210,9 @@ type Tracker struct {
 	last      map[procKey]uint64
 	alive     []int
 	hwm, rss  int64 // sums at the last sample
+	pss       int64 // PSS sum at the last sample
 	peakRSS   int64 // largest rss sum seen
+	peakPSS   int64
 	peakHWM   int64
 	sampled   bool
 	lastTable map[int]procStat
@@ -239,11 +260,12 @@ func (t *Tracker) sampleFrom(table map[int]procStat) {
 	if t.selfOnly {
 		pids = liveRoots(table, t.roots)
 	}
-	var hwm, rss int64
+	var hwm, rss, ps int64
 	for _, pid := range pids {
 		h, r := memory(pid)
 		hwm += h
 		rss += r
+		ps += pss(pid)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -261,8 +283,9 @@ func (t *Tracker) sampleFrom(table map[int]procStat) {
 	}
 	t.sampled = true
 	t.alive = pids
-	t.hwm, t.rss = hwm, rss
+	t.hwm, t.rss, t.pss = hwm, rss, ps
 	t.peakRSS = max(t.peakRSS, rss)
+	t.peakPSS = max(t.peakPSS, ps)
 	t.peakHWM = max(t.peakHWM, hwm)
 	t.lastTable = table
 }
@@ -279,6 +302,13 @@ func (t *Tracker) CPUSeconds() float64 {
 		ticks += last - min(last, t.first[k])
 	}
 	return float64(ticks) / float64(clockTicks())
+}
+
+// PSS is the group's PSS sum at the last sample, in KiB.
+func (t *Tracker) PSS() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pss
 }
 
 // RSS is the group's VmRSS sum at the last sample, in KiB.
@@ -340,6 +370,8 @@ func (t *Tracker) Usage() ProcUsage {
 		CPUSeconds: cpu,
 		PeakRSSKiB: t.peakHWM,
 		RSSKiB:     t.rss,
+		PSSKiB:     t.pss,
+		PeakPSSKiB: t.peakPSS,
 	}
 }
 

@@ -65,6 +65,8 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "gateway rss before %d KiB, at the end of the hold %d KiB: %.2f KiB per client (peak %d KiB: %.2f KiB per client); open fds %d\n",
 		r.RSSBefore, r.RSSAfter, r.RSSPerClientKiB, r.RSSPeak, r.RSSPeakPerClientKiB, r.GatewayFDs)
+	fmt.Fprintf(w, "gateway pss (shared memory counted once) before %d KiB, at the end of the hold %d KiB: %.2f KiB per client\n",
+		r.PSSBefore, r.PSSAfter, r.PSSPerClientKiB)
 	fmt.Fprintf(w, "gateway %v: cpu %.2f s, peak rss %d KiB, %d processes\n", r.Gateway.Pids, r.Gateway.CPUSeconds, r.Gateway.PeakRSSKiB, r.Gateway.Processes)
 	fmt.Fprintf(w, "generator: cpu %.2f s, peak rss %d KiB\n", r.Generator.CPUSeconds, r.Generator.PeakRSSKiB)
 }

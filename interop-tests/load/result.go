@@ -105,11 +105,16 @@ type IdleResult struct {
 	// RSSPeak is the highest RSS while all were up (garbage not yet collected included).
 	RSSPeak int64 `json:"gateway_rss_peak_kib"`
 	// RSSPerClientKiB is (after - before) / up; RSSPeakPerClientKiB the same from the peak.
-	RSSPerClientKiB     float64   `json:"gateway_rss_per_client_kib"`
-	RSSPeakPerClientKiB float64   `json:"gateway_rss_peak_per_client_kib"`
-	GatewayFDs          int       `json:"gateway_open_fds"`
-	Gateway             ProcUsage `json:"gateway"`
-	Generator           ProcUsage `json:"generator"`
+	RSSPerClientKiB     float64 `json:"gateway_rss_per_client_kib"`
+	RSSPeakPerClientKiB float64 `json:"gateway_rss_peak_per_client_kib"`
+	// PSSBefore and PSSAfter are the gateway's PSS (shared memory counted
+	// once) before and at the end of the hold; PSSPerClientKiB from them.
+	PSSBefore       int64     `json:"gateway_pss_before_kib"`
+	PSSAfter        int64     `json:"gateway_pss_after_kib"`
+	PSSPerClientKiB float64   `json:"gateway_pss_per_client_kib"`
+	GatewayFDs      int       `json:"gateway_open_fds"`
+	Gateway         ProcUsage `json:"gateway"`
+	Generator       ProcUsage `json:"generator"`
 }
 
 // ProcUsage is what a group of processes (given pids and all their
@@ -122,6 +127,10 @@ type ProcUsage struct {
 	// for a forking server an upper bound.
 	PeakRSSKiB int64 `json:"peak_rss_kib"`
 	RSSKiB     int64 `json:"rss_kib"` // VmRSS at the end
+	// PSSKiB and PeakPSSKiB count memory shared between the processes once:
+	// the fair figure for a forking server such as Kamailio.
+	PSSKiB     int64 `json:"pss_kib"`
+	PeakPSSKiB int64 `json:"peak_pss_kib"`
 }
 
 // WriteJSON writes r to path.
