@@ -2,7 +2,10 @@
 
 package mediabridge
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // cpuMeter reports nothing where getrusage is missing.
 type cpuMeter struct{}
@@ -10,3 +13,5 @@ type cpuMeter struct{}
 func startCPU() cpuMeter { return cpuMeter{} }
 
 func (cpuMeter) report(*testing.B) {}
+
+func (cpuMeter) reportPacket(*testing.B, int, time.Duration) {}

@@ -29,3 +29,14 @@ func (m cpuMeter) report(b *testing.B) {
 		b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// reportPacket also reports CPU and wall time per packet as "cpu-ns/pkt"
+// and "ns/pkt", for benchmarks that move pkts packets per op.
+func (m cpuMeter) reportPacket(b *testing.B, pkts int, wall time.Duration) {
+	m.report(b)
+	if b.N > 0 {
+		n := float64(b.N * pkts)
+		b.ReportMetric(float64(processCPU()-m.start)/n, "cpu-ns/pkt")
+		b.ReportMetric(float64(wall)/n, "ns/pkt")
+	}
+}

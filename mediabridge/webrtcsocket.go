@@ -34,6 +34,7 @@ type webrtcSocket struct {
 
 	clock   atomic.Int64  // coarse seconds since start, for consent freshness
 	unknown atomic.Uint64 // packets from no session's address, or not demultiplexable
+	reads   atomic.Uint64 // read syscalls that returned datagrams (one per batch)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -64,44 +65,59 @@ func (s *webrtcSocket) close() error {
 	return err
 }
 
-// readLoop is the only reader of the socket. It owns buf, plain and the
-// headers, and every session's inbound SRTP context.
+// readLoop is the only reader of the socket. It owns the batch reader's
+// buffers, plain and the headers, and every session's inbound SRTP context.
+// When datagrams queue up it takes them in one recvmmsg(2) (up to
+// readBatch, see batchReader) and handles them in arrival order, each as
+// if read alone.
 func (s *webrtcSocket) readLoop() {
 	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
+	r, err := newBatchReader(s.conn)
+	if err != nil {
+		s.log.Error("webrtc socket read not started", zap.Error(err))
+		return
+	}
 	in := inboundScratch{plain: make([]byte, maxPacket)}
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, err := r.read()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				s.log.Warn("webrtc socket read ended", zap.Error(err))
 			}
 			return
 		}
-		if n == 0 {
-			continue
+		s.reads.Add(1)
+		for i := range n {
+			pkt, from := r.packet(i)
+			s.handlePacket(pkt, from, &in)
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		pkt := buf[:n]
-		switch b := pkt[0]; {
-		case b >= 128 && b <= 191: // RTP/RTCP (RFC 7983 §7)
-			e := (*s.addrs.Load())[from]
-			if e == nil {
-				s.unknown.Add(1)
-				continue
-			}
-			e.lastSeen.Store(s.clock.Load())
-			e.ep.receiveMedia(pkt, &in)
-		case b <= 3: // STUN
-			s.handleSTUN(pkt, from)
-		case b >= 20 && b <= 63: // DTLS
-			e := (*s.addrs.Load())[from]
-			if e == nil || !e.ep.dtls.deliver(pkt) {
-				s.unknown.Add(1)
-			}
-		default:
+	}
+}
+
+// handlePacket demultiplexes one datagram by its first byte (RFC 7983 §7)
+// and its source address (IPv4-mapped addresses already unmapped).
+func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, in *inboundScratch) {
+	if len(pkt) == 0 {
+		return
+	}
+	switch b := pkt[0]; {
+	case b >= 128 && b <= 191: // RTP/RTCP (RFC 7983 §7)
+		e := (*s.addrs.Load())[from]
+		if e == nil {
+			s.unknown.Add(1)
+			return
+		}
+		e.lastSeen.Store(s.clock.Load())
+		e.ep.receiveMedia(pkt, in)
+	case b <= 3: // STUN
+		s.handleSTUN(pkt, from)
+	case b >= 20 && b <= 63: // DTLS
+		e := (*s.addrs.Load())[from]
+		if e == nil || !e.ep.dtls.deliver(pkt) {
 			s.unknown.Add(1)
 		}
+	default:
+		s.unknown.Add(1)
 	}
 }
 
