@@ -31,14 +31,10 @@ type Conn struct {
 	transport string
 	opened    time.Time
 
-	mu       sync.Mutex
-	pending  [][]byte // serialized SIP messages waiting for the writer
-	writing  bool     // a writer goroutine is draining pending
-	drained  sync.Cond
-	inbox    [][]byte // frames read, waiting for the handler
-	handling bool     // a handler goroutine is working through inbox
-	handled  sync.Cond
-	ping     *time.Timer
+	mu     sync.Mutex
+	writer serialQueue // serialized SIP messages, written in order
+	inbox  serialQueue // frames read, handled in order
+	ping   *time.Timer
 
 	closing    chan struct{} // closed by the first Close
 	closeOnce  sync.Once
@@ -68,8 +64,8 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
 		finished:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
-	c.drained.L = &c.mu
-	c.handled.L = &c.mu
+	c.writer.init(&c.mu, c.write)
+	c.inbox.init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true })
 	return c
 }
 
@@ -114,7 +110,7 @@ func (c *Conn) WriteMessage(msg sip.Message) error {
 	return nil
 }
 
-// enqueue adds data to what the writer sends, starting a writer if none runs.
+// enqueue adds data to what the writer sends.
 func (c *Conn) enqueue(data []byte) error {
 	c.mu.Lock()
 	select {
@@ -123,47 +119,24 @@ func (c *Conn) enqueue(data []byte) error {
 		return ErrClosed
 	default:
 	}
-	if len(c.pending) >= sendQueueSize {
+	if len(c.writer.items) >= sendQueueSize {
 		c.mu.Unlock()
 		c.Close(websocket.ClosePolicyViolation, "send queue full")
 		return ErrSendQueueFull
 	}
-	c.pending = append(c.pending, data)
-	start := !c.writing
-	c.writing = true
+	c.writer.push(data)
 	c.mu.Unlock()
-	if start {
-		go c.drain()
-	}
 	return nil
 }
 
-// drain writes pending messages in order until none is left, then ends.
-// Only one runs at a time (writing), so writes never interleave.
-func (c *Conn) drain() {
-	for {
-		c.mu.Lock()
-		batch := c.pending
-		c.pending = nil
-		if len(batch) == 0 {
-			c.writing = false
-			c.drained.Broadcast()
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		for _, data := range batch {
-			if err := c.writeText(data); err != nil {
-				c.Close(websocket.CloseAbnormalClosure, "write: "+err.Error())
-				c.mu.Lock()
-				c.pending = nil
-				c.writing = false
-				c.drained.Broadcast()
-				c.mu.Unlock()
-				return
-			}
-		}
+// write is the writer's step: a failed write closes the connection and
+// drops what is queued.
+func (c *Conn) write(data []byte) bool {
+	if err := c.writeText(data); err != nil {
+		c.Close(websocket.CloseAbnormalClosure, "write: "+err.Error())
+		return false
 	}
+	return true
 }
 
 // Close starts closing the connection with a close frame carrying code and
@@ -220,9 +193,7 @@ func (c *Conn) run() {
 	code, reason := c.readLoop()
 	// Every frame read is handled before ConnClosed.
 	c.mu.Lock()
-	for c.handling {
-		c.handled.Wait()
-	}
+	c.inbox.waitIdle()
 	c.mu.Unlock()
 	close(c.readerDone)
 	c.Close(code, reason)
@@ -291,41 +262,16 @@ func (c *Conn) readFailure(err error) (int, string) {
 	}
 }
 
-// deliver queues a frame for the handler, starting one if none runs. A
-// browser that sends faster than the gateway handles waits here: the reader
-// stops reading and TCP pushes back.
+// deliver queues a frame for the handler. A browser that sends faster than
+// the gateway handles waits here: the reader stops reading and TCP pushes
+// back.
 func (c *Conn) deliver(data []byte) {
 	c.mu.Lock()
-	for len(c.inbox) >= inboxLimit {
-		c.handled.Wait()
+	for len(c.inbox.items) >= inboxLimit {
+		c.inbox.idle.Wait()
 	}
-	c.inbox = append(c.inbox, data)
-	start := !c.handling
-	c.handling = true
+	c.inbox.push(data)
 	c.mu.Unlock()
-	if start {
-		go c.handleInbox()
-	}
-}
-
-// handleInbox hands queued frames on in order until none is left, then ends.
-func (c *Conn) handleInbox() {
-	for {
-		c.mu.Lock()
-		batch := c.inbox
-		c.inbox = nil
-		if len(batch) == 0 {
-			c.handling = false
-		}
-		c.handled.Broadcast()
-		c.mu.Unlock()
-		if len(batch) == 0 {
-			return
-		}
-		for _, data := range batch {
-			c.handleFrame(data)
-		}
-	}
 }
 
 // handleFrame acts on one WebSocket message: one SIP message (RFC 7118
@@ -367,11 +313,9 @@ func (c *Conn) finish() {
 	code := c.closeCode
 	c.mu.Lock()
 	if code == websocket.ClosePolicyViolation || code == websocket.CloseAbnormalClosure {
-		c.pending = nil
+		c.writer.items = nil
 	}
-	for c.writing {
-		c.drained.Wait()
-	}
+	c.writer.waitIdle()
 	c.mu.Unlock()
 	// 1006 must never be sent (RFC 6455 section 7.4.1); after the peer's
 	// close frame gorilla has answered already.

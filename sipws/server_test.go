@@ -399,7 +399,7 @@ func TestSendQueueFull(t *testing.T) {
 	c := ts.handler.nextMessage(t).conn
 	// Pretend a writer is stuck on a slow peer: nothing drains the queue.
 	c.mu.Lock()
-	c.writing = true
+	c.writer.running = true
 	c.mu.Unlock()
 	resp := sip.NewResponse(200, "OK")
 	for i := range sendQueueSize {
@@ -421,8 +421,8 @@ func TestSendQueueFull(t *testing.T) {
 	}
 	// The stuck write ends (its deadline, in life); the close goes out.
 	c.mu.Lock()
-	c.writing = false
-	c.drained.Broadcast()
+	c.writer.running = false
+	c.writer.idle.Broadcast()
 	c.mu.Unlock()
 	if ce := readClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
 		t.Errorf("peer saw close %d, want 1008", ce.Code)

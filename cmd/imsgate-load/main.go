@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -135,6 +136,24 @@ func (c *commonFlags) add(fs *flag.FlagSet) {
 }
 
 // startProfile starts the CPU profile when asked; stop writes it.
+// resolve turns the common flags into a logger, the gateway pids and the
+// source addresses.
+func (c *commonFlags) resolve() (*zap.Logger, []int, []netip.Addr, error) {
+	pids, err := load.ParsePids(c.gatewayPids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sources, err := load.ParseSources(c.sources)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log, err := newLogger(c.logLevel)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return log, pids, sources, nil
+}
+
 func (c *commonFlags) startProfile() (stop func(), err error) {
 	if c.cpuProfile == "" {
 		return func() {}, nil
@@ -169,7 +188,7 @@ func runCalls(ctx context.Context, mode string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
-	log, err := newLogger(c.logLevel)
+	log, gatewayPids, sources, err := c.resolve()
 	if err != nil {
 		return err
 	}
@@ -177,14 +196,9 @@ func runCalls(ctx context.Context, mode string, args []string) error {
 	opts := load.CallsOptions{
 		WS: c.ws, Target: *target, Domain: c.domain, Calls: *calls, Rate: *rate, Duration: *duration,
 		Register: c.register, Password: c.password, UserPrefix: c.userPrefix, Progress: os.Stderr, Log: log,
-	}
-	if opts.GatewayPids, err = load.ParsePids(c.gatewayPids); err != nil {
-		return err
+		GatewayPids: gatewayPids, Sources: sources,
 	}
 	if opts.EchoPids, err = load.ParsePids(*echoPids); err != nil {
-		return err
-	}
-	if opts.Sources, err = load.ParseSources(c.sources); err != nil {
 		return err
 	}
 	stopProfile, err := c.startProfile()
@@ -221,7 +235,7 @@ func runIdle(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
-	log, err := newLogger(c.logLevel)
+	log, gatewayPids, sources, err := c.resolve()
 	if err != nil {
 		return err
 	}
@@ -229,12 +243,7 @@ func runIdle(ctx context.Context, args []string) error {
 	opts := load.IdleOptions{
 		WS: c.ws, Domain: c.domain, Clients: *clients, Hold: *hold, Register: c.register,
 		Password: c.password, UserPrefix: c.userPrefix, Progress: os.Stderr, Log: log,
-	}
-	if opts.GatewayPids, err = load.ParsePids(c.gatewayPids); err != nil {
-		return err
-	}
-	if opts.Sources, err = load.ParseSources(c.sources); err != nil {
-		return err
+		GatewayPids: gatewayPids, Sources: sources,
 	}
 	stopProfile, err := c.startProfile()
 	if err != nil {

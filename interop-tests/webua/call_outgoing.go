@@ -123,21 +123,7 @@ func (c *Call) Cancel(ctx context.Context) error {
 // newCancel copies what RFC 3261 §9.1 says a CANCEL shares with its INVITE:
 // Request-URI, top Via (same branch), Route, Call-ID, From, To, CSeq number.
 func (c *Call) newCancel() *sip.Request {
-	inv := c.invite
-	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	req.AppendHeader(inv.Via().Clone())
-	for _, h := range inv.GetHeaders("Route") {
-		req.AppendHeader(sip.HeaderClone(h))
-	}
-	maxForwards := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&maxForwards)
-	req.AppendHeader(sip.HeaderClone(inv.To()))
-	req.AppendHeader(sip.HeaderClone(inv.From()))
-	req.AppendHeader(sip.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
-	req.SetBody(nil)
-	return req
+	return c.sameTransaction(sip.CANCEL, c.invite.To())
 }
 
 // onInviteResponse runs on the reader goroutine: it must not block.
@@ -219,21 +205,27 @@ func (c *Call) onInviteFailure(res *sip.Response) {
 	c.end(reason)
 }
 
-// newNon2xxAck is part of the INVITE transaction (RFC 3261 §17.1.1.3): same
-// branch, Request-URI and Route as the INVITE, To from the response.
+// newNon2xxAck is part of the INVITE transaction (RFC 3261 §17.1.1.3): like
+// a CANCEL, with To from the response.
 func (c *Call) newNon2xxAck(res *sip.Response) *sip.Request {
+	return c.sameTransaction(sip.ACK, res.To())
+}
+
+// sameTransaction builds a request of the INVITE's transaction: same
+// Request-URI, top Via, Route, From, Call-ID and CSeq number.
+func (c *Call) sameTransaction(method sip.RequestMethod, to *sip.ToHeader) *sip.Request {
 	inv := c.invite
-	req := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
+	req := sip.NewRequest(method, *inv.Recipient.Clone())
 	req.AppendHeader(inv.Via().Clone())
 	for _, h := range inv.GetHeaders("Route") {
 		req.AppendHeader(sip.HeaderClone(h))
 	}
 	maxForwards := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxForwards)
-	req.AppendHeader(sip.HeaderClone(res.To()))
+	req.AppendHeader(sip.HeaderClone(to))
 	req.AppendHeader(sip.HeaderClone(inv.From()))
 	req.AppendHeader(sip.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: method})
 	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
 	req.SetBody(nil)
 	return req
