@@ -21,7 +21,7 @@ func BenchmarkSRTPToRTPBurst(b *testing.B) {
 	dl := keepDeadline{d: call.core}
 	b.SetBytes(int64(burstSize * len(g711Packet(0))))
 	b.ReportAllocs()
-	reads0 := call.session.engine.sock.reads.Load()
+	reads0 := call.session.engine.loop.reads.Load()
 	cpu := startCPU()
 	start := time.Now()
 	for b.Loop() {
@@ -39,7 +39,7 @@ func BenchmarkSRTPToRTPBurst(b *testing.B) {
 	}
 	cpu.reportPacket(b, burstSize, time.Since(start))
 	b.StopTimer()
-	if reads := call.session.engine.sock.reads.Load() - reads0; reads > 0 {
+	if reads := call.session.engine.loop.reads.Load() - reads0; reads > 0 {
 		b.ReportMetric(float64(b.N*burstSize)/float64(reads), "pkts/read")
 	}
 	if st := call.session.Stats(); st.Dropped != 0 {

@@ -106,7 +106,10 @@ func (c *dtlsPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 		// No address yet: like a lost datagram, DTLS retransmits.
 		return len(p), nil
 	}
-	return c.sock.conn.WriteToUDPAddrPort(p, addr)
+	if err := c.sock.udp.writeTo(p, addr); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (c *dtlsPacketConn) Close() error {
@@ -114,7 +117,7 @@ func (c *dtlsPacketConn) Close() error {
 	return nil
 }
 
-func (c *dtlsPacketConn) LocalAddr() net.Addr { return c.sock.conn.LocalAddr() }
+func (c *dtlsPacketConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.sock.udp.localAddr()) }
 
 func (c *dtlsPacketConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 

@@ -11,11 +11,13 @@ import (
 )
 
 // Engine is one per process: the one UDP socket (media.webrtc_port) that
-// carries every browser's ICE, DTLS and SRTP with its single read loop, the
-// DTLS certificate, and the core RTP port-pair pool.
+// carries every browser's ICE, DTLS and SRTP, the poll loop that reads it
+// and every session's core sockets, the DTLS certificate, and the core RTP
+// port-pair pool.
 type Engine struct {
 	log      *zap.Logger
 	sock     *webrtcSocket
+	loop     *pollLoop
 	cert     *dtlsCertificate
 	addr     net.Addr
 	publicIP netip.Addr
@@ -55,24 +57,30 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort))))
-	if err != nil {
-		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
-	}
 	// Every browser's media lands on this one socket: a deep receive
 	// buffer rides out scheduling gaps (the kernel caps it at
 	// net.core.rmem_max).
-	if err := conn.SetReadBuffer(webrtcSocketBuffer); err != nil {
-		log.Warn("webrtc socket receive buffer", zap.Error(err))
+	udp, err := listenUDP(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort)), webrtcSocketBuffer)
+	if err != nil {
+		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
 	}
-	if err := conn.SetWriteBuffer(webrtcSocketBuffer); err != nil {
-		log.Warn("webrtc socket send buffer", zap.Error(err))
+	sock := newWebRTCSocket(udp, log)
+	loop, err := newPollLoop(udp, log)
+	if err != nil {
+		_ = sock.close()
+		return nil, fmt.Errorf("media poll loop: %w", err)
+	}
+	if err := loop.add(udp, sock.handlePacket, true); err != nil {
+		loop.close()
+		_ = sock.close()
+		return nil, fmt.Errorf("media poll loop: %w", err)
 	}
 	return &Engine{
 		log:      log,
-		sock:     newWebRTCSocket(conn, log),
+		sock:     sock,
+		loop:     loop,
 		cert:     cert,
-		addr:     conn.LocalAddr(),
+		addr:     net.UDPAddrFromAddrPort(udp.localAddr()),
 		publicIP: publicIP,
 		ports:    newPortAllocator(bindIP, lo, hi),
 		allowed:  allowed,
@@ -90,8 +98,11 @@ func (e *Engine) webRTCPort() int {
 	return 0
 }
 
-// Close stops the shared socket's read loop; sessions must be closed first.
+// Close stops the poll loop and closes the shared socket; sessions must be
+// closed first.
 func (e *Engine) Close() error {
+	e.loop.remove(e.sock.udp)
+	e.loop.close()
 	if err := e.sock.close(); err != nil {
 		return fmt.Errorf("close webrtc socket: %w", err)
 	}

@@ -1,7 +1,6 @@
 package mediabridge
 
 import (
-	"net"
 	"net/netip"
 	"sync/atomic"
 )
@@ -64,7 +63,7 @@ func (c *flowCounters) add(n int) {
 // changes is behind an atomic pointer; counters are atomic. No allocation,
 // lock or log per packet.
 type forwarder struct {
-	core *net.UDPConn
+	core *udpSocket // the session's core RTP socket
 
 	pts        atomic.Pointer[ptMap]
 	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
@@ -124,18 +123,18 @@ func (f *forwarder) webToCore(buf []byte, n int) {
 		return
 	}
 	pkt[1] = pkt[1]&0x80 | pt
-	if _, err := f.core.WriteToUDPAddrPort(pkt, dst); err != nil {
+	if err := f.core.writeTo(pkt, dst); err != nil {
 		f.dropped.Add(1)
 		return
 	}
 	f.webToCoreFlow.add(n)
 }
 
-// coreToWeb forwards one RTP packet from the core, in buf[:n] from src, to
-// the browser. The first valid packet latches src. Before the browser side
-// has SRTP keys the packet is dropped, never queued.
-func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
-	pkt := buf[:n]
+// coreToWeb forwards one RTP packet from the core, pkt from src, to the
+// browser. The first valid packet latches src. Before the browser side has
+// SRTP keys the packet is dropped, never queued.
+func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
+	n := len(pkt)
 	if n < rtpHeaderLen || pkt[0]>>6 != 2 {
 		f.dropped.Add(1)
 		return
@@ -160,7 +159,7 @@ func (f *forwarder) coreToWeb(buf []byte, n int, src netip.AddrPort) {
 		return
 	}
 	pkt[1] = pkt[1]&0x80 | pt
-	if err := out.send(pkt); err != nil {
+	if err := out.send(pkt, sc); err != nil {
 		f.dropped.Add(1)
 		return
 	}

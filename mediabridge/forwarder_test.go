@@ -18,6 +18,17 @@ func listenLoopback(tb testing.TB) *net.UDPConn {
 
 func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
+// loopbackSocket is a gateway-side socket on 127.0.0.1.
+func loopbackSocket(tb testing.TB) *udpSocket {
+	tb.Helper()
+	s, err := listenUDP(netip.MustParseAddrPort("127.0.0.1:0"), 0)
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.close() })
+	return s
+}
+
 func testPTMap() *ptMap {
 	m := newPTMap()
 	m.link(111, 96)  // opus
@@ -39,7 +50,7 @@ func g711Packet(pt uint8) []byte {
 func testSender(t testing.TB, f *forwarder) *webSender {
 	t.Helper()
 	browser := listenLoopback(t)
-	ep := &webEndpoint{sock: &webrtcSocket{conn: listenLoopback(t)}, fwd: f, ssrc: 7, remoteSeen: make(chan struct{})}
+	ep := &webEndpoint{sock: &webrtcSocket{udp: loopbackSocket(t)}, fwd: f, ssrc: 7, remoteSeen: make(chan struct{})}
 	ep.setRemote(addrOf(browser), true)
 	ep.useContexts(benchContext(t), benchContext(t))
 	return f.webOut.Load()
@@ -64,10 +75,12 @@ func TestForwarderDrops(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &forwarder{}
 			f.pts.Store(testPTMap())
+			sc := newLoopScratch(loopbackSocket(t))
 			if tt.ready {
-				testSender(t, f)
+				sc.web.init(testSender(t, f).ep.sock.udp)
 			}
-			f.coreToWeb(tt.pkt, len(tt.pkt), netip.MustParseAddrPort("127.0.0.1:5004"))
+			f.coreToWeb(tt.pkt, netip.MustParseAddrPort("127.0.0.1:5004"), sc)
+			sc.web.flush()
 			st := f.stats()
 			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || st.CoreToWeb.Packets != tt.wantForwarded {
 				t.Errorf("stats %+v", st)
@@ -79,9 +92,8 @@ func TestForwarderDrops(t *testing.T) {
 // BenchmarkWebToCore: PT rewrite and UDP write to the core on loopback,
 // plus the core's read of it.
 func BenchmarkWebToCore(b *testing.B) {
-	gw := listenLoopback(b)
 	core := listenLoopback(b)
-	f := &forwarder{core: gw}
+	f := &forwarder{core: loopbackSocket(b)}
 	f.pts.Store(testPTMap())
 	f.setCoreRemote(addrOf(core))
 	pkt := g711Packet(111)

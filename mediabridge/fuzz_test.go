@@ -94,7 +94,7 @@ func FuzzWebRTCPacket(f *testing.F) {
 	f.Add(g711Packet(111))
 	f.Add([]byte{0x80, 200, 0, 1, 0, 0, 0, 1})
 	f.Add([]byte{22, 0xfe, 0xfd, 0, 0})
-	in := inboundScratch{plain: make([]byte, maxPacket)}
+	in := newLoopScratch(e.sock.udp)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) == 0 || len(pkt) > maxPacket {
 			return
@@ -105,7 +105,7 @@ func FuzzWebRTCPacket(f *testing.F) {
 		case b >= 20 && b <= 63:
 			s.ep.dtls.deliver(pkt)
 		case b >= 128 && b <= 191:
-			s.ep.receiveMedia(pkt, &in)
+			s.ep.receiveMedia(pkt, in)
 		}
 	})
 }

@@ -70,5 +70,5 @@ func (s *webrtcSocket) handleSTUN(pkt []byte, from netip.AddrPort) {
 	// RFC 8445 §7.3.1.5: a controlled agent takes USE-CANDIDATE as the
 	// nomination; the first valid check stands in until then.
 	ep.setRemote(from, msg.Contains(stun.AttrUseCandidate))
-	_, _ = s.conn.WriteToUDPAddrPort(res.Raw, from)
+	_ = s.udp.writeTo(res.Raw, from)
 }

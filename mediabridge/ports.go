@@ -2,7 +2,6 @@ package mediabridge
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -32,7 +31,7 @@ func newPortAllocator(bindIP netip.Addr, lo, hi int) *portAllocator {
 
 // portPair is a bound RTP socket and its RTCP companion.
 type portPair struct {
-	rtp, rtcp *net.UDPConn
+	rtp, rtcp *udpSocket
 	port      int
 }
 
@@ -58,13 +57,13 @@ func (a *portAllocator) allocate() (*portPair, error) {
 }
 
 func (a *portAllocator) bind(port int) (*portPair, error) {
-	rtp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.bindIP, uint16(port))))
+	rtp, err := listenUDP(netip.AddrPortFrom(a.bindIP, uint16(port)), 0)
 	if err != nil {
 		return nil, fmt.Errorf("bind rtp %d: %w", port, err)
 	}
-	rtcp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.bindIP, uint16(port+1))))
+	rtcp, err := listenUDP(netip.AddrPortFrom(a.bindIP, uint16(port+1)), 0)
 	if err != nil {
-		_ = rtp.Close()
+		_ = rtp.close()
 		return nil, fmt.Errorf("bind rtcp %d: %w", port+1, err)
 	}
 	return &portPair{rtp: rtp, rtcp: rtcp, port: port}, nil
@@ -72,8 +71,8 @@ func (a *portAllocator) bind(port int) (*portPair, error) {
 
 // release closes the sockets and returns the pair to the pool.
 func (a *portAllocator) release(p *portPair) error {
-	errRTP := p.rtp.Close()
-	errRTCP := p.rtcp.Close()
+	errRTP := p.rtp.close()
+	errRTCP := p.rtcp.close()
 	a.mu.Lock()
 	delete(a.inUse, p.port)
 	a.mu.Unlock()

@@ -1,9 +1,8 @@
 package mediabridge
 
 import (
-	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,15 +61,13 @@ type Session struct {
 	webOfferAudio *sdp.MediaDescription
 	webTransport  webTransport
 
-	wg sync.WaitGroup
-
 	closeOnce sync.Once
 	closeErr  error
 	isClosed  atomic.Bool
 }
 
-// NewSession allocates the core port pair and starts reading it at once, so
-// early core packets are counted (and dropped) from the start.
+// NewSession allocates the core port pair and puts it in the poll loop at
+// once, so early core packets are counted (and dropped) from the start.
 func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	pair, err := e.ports.allocate()
 	if err != nil {
@@ -88,44 +85,33 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		ep:      newWebEndpoint(e.sock, e.cert, fwd, log, fmt.Sprintf("imsgate-%d", id)),
 		state:   negotiationIdle,
 	}
-	s.wg.Add(2)
-	go s.readCoreRTP()
-	go s.readCoreRTCP()
+	if err := e.loop.add(pair.rtp, s.coreRTP, false); err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("new media session: %w", err)
+	}
+	if err := e.loop.add(pair.rtcp, s.coreRTCP, false); err != nil {
+		e.loop.remove(pair.rtp)
+		s.closeEarly()
+		return nil, fmt.Errorf("new media session: %w", err)
+	}
 	return s, nil
 }
 
-// readCoreRTP is the one read loop of the core RTP socket; it ends when
-// Close closes the socket.
-func (s *Session) readCoreRTP() {
-	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
-	for {
-		n, src, err := s.ports.rtp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			s.logReadEnd("rtp", err)
-			return
-		}
-		s.fwd.coreToWeb(buf, n, src)
-	}
+// closeEarly undoes NewSession before the sockets reached the loop.
+func (s *Session) closeEarly() {
+	s.isClosed.Store(true)
+	s.ep.close()
+	_ = s.engine.ports.release(s.ports)
 }
 
-// readCoreRTCP reads and counts the core's RTCP; it is not relayed yet.
-func (s *Session) readCoreRTCP() {
-	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
-	for {
-		if _, _, err := s.ports.rtcp.ReadFromUDPAddrPort(buf); err != nil {
-			s.logReadEnd("rtcp", err)
-			return
-		}
-		s.fwd.rtcpFromCore.Add(1)
-	}
+// coreRTP handles the core's RTP on the poll loop.
+func (s *Session) coreRTP(pkt []byte, from netip.AddrPort, sc *loopScratch) {
+	s.fwd.coreToWeb(pkt, from, sc)
 }
 
-func (s *Session) logReadEnd(socket string, err error) {
-	if !errors.Is(err, net.ErrClosed) {
-		s.log.Warn("core socket read ended", zap.String("flow", socket), zap.Error(err))
-	}
+// coreRTCP counts the core's RTCP on the poll loop; it is not relayed yet.
+func (s *Session) coreRTCP([]byte, netip.AddrPort, *loopScratch) {
+	s.fwd.rtcpFromCore.Add(1)
 }
 
 // Stats is a snapshot of the packet counters.
@@ -136,14 +122,15 @@ func (s *Session) Stats() Stats {
 }
 
 // Close is idempotent: it stops the browser side (DTLS, its addresses on
-// the shared socket), closes the core sockets, waits for every goroutine
-// it owns, and frees the port pair.
+// the shared socket), takes the core sockets out of the poll loop, closes
+// them and frees the port pair.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.isClosed.Store(true)
 		s.ep.close()
+		s.engine.loop.remove(s.ports.rtp)
+		s.engine.loop.remove(s.ports.rtcp)
 		errPorts := s.engine.ports.release(s.ports)
-		s.wg.Wait()
 		st := s.Stats()
 		s.log.Debug("media session closed",
 			zap.Uint64("web_to_core_packets", st.WebToCore.Packets),

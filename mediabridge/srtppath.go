@@ -11,17 +11,18 @@ import (
 // §3.3.2 asks for at least 64).
 const srtpReplayWindow = 64
 
-// useContexts hands the inbound context to the shared read loop and the
-// outbound one to the core read loop: from here on media flows.
+// useContexts hands both contexts to the poll loop, the inbound one for the
+// shared socket's packets and the outbound one for the core's: from here on
+// media flows.
 func (ep *webEndpoint) useContexts(in, out *srtp.Context) {
 	ep.in.Store(in)
-	ep.fwd.webOut.Store(&webSender{ep: ep, ctx: out, buf: make([]byte, 0, maxPacket+srtpOverhead)})
+	ep.fwd.webOut.Store(&webSender{ep: ep, ctx: out})
 }
 
-// receiveMedia runs on the shared read loop for a packet from one of this
+// receiveMedia runs on the poll loop for a packet from one of this
 // session's addresses: SRTCP is decrypted and counted, SRTP decrypted and
 // forwarded to the core.
-func (ep *webEndpoint) receiveMedia(pkt []byte, in *inboundScratch) {
+func (ep *webEndpoint) receiveMedia(pkt []byte, in *loopScratch) {
 	ctx := ep.in.Load()
 	if ctx == nil {
 		ep.fwd.dropped.Add(1)
@@ -46,18 +47,17 @@ func (ep *webEndpoint) receiveMedia(pkt []byte, in *inboundScratch) {
 // auth tag (16 bytes for AEAD-GCM).
 const srtpOverhead = 16
 
-// webSender encrypts core audio for the browser. It is used only by the
-// session's core RTP read loop, which owns buf and the context.
+// webSender encrypts core audio for the browser. It is used only on the
+// poll loop (the core RTP socket's handler), which owns the context.
 type webSender struct {
 	ep  *webEndpoint
 	ctx *srtp.Context
-	buf []byte
 	hdr rtp.Header
 }
 
-// send encrypts one plain RTP packet (payload type already mapped) and
-// writes it to the browser's address.
-func (w *webSender) send(pkt []byte) error {
+// send encrypts one plain RTP packet (payload type already mapped) into the
+// round's batch toward browsers, for the browser's address.
+func (w *webSender) send(pkt []byte, sc *loopScratch) error {
 	addr, ok := w.ep.remoteAddr()
 	if !ok {
 		return errNoBrowserAddr
@@ -66,12 +66,9 @@ func (w *webSender) send(pkt []byte) error {
 	pkt[9] = byte(w.ep.ssrc >> 16)
 	pkt[10] = byte(w.ep.ssrc >> 8)
 	pkt[11] = byte(w.ep.ssrc)
-	out, err := w.ctx.EncryptRTP(w.buf[:0], pkt, &w.hdr)
+	out, err := w.ctx.EncryptRTP(sc.web.slot(), pkt, &w.hdr)
 	if err != nil {
 		return fmt.Errorf("encrypt rtp: %w", err)
 	}
-	if _, err := w.ep.sock.conn.WriteToUDPAddrPort(out, addr); err != nil {
-		return fmt.Errorf("write srtp: %w", err)
-	}
-	return nil
+	return sc.web.commit(len(out), addr)
 }

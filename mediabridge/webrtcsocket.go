@@ -1,15 +1,11 @@
 package mediabridge
 
 import (
-	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"go.uber.org/zap"
 )
 
@@ -22,11 +18,11 @@ const consentTimeout = 30 * time.Second
 const clockTick = time.Second
 
 // webrtcSocket is the one UDP socket (media.webrtc_port) that carries every
-// browser's ICE, DTLS and SRTP. One read loop demultiplexes by first byte
-// (RFC 7983) and by source address; buffers are allocated once.
+// browser's ICE, DTLS and SRTP. The poll loop reads it; handlePacket
+// demultiplexes by first byte (RFC 7983) and by source address.
 type webrtcSocket struct {
-	log  *zap.Logger
-	conn *net.UDPConn
+	log *zap.Logger
+	udp *udpSocket
 
 	mu      sync.Mutex                // guards byUfrag and writes of addrs
 	byUfrag map[string]*webEndpoint   // by our ICE ufrag, for STUN checks
@@ -34,7 +30,6 @@ type webrtcSocket struct {
 
 	clock   atomic.Int64  // coarse seconds since start, for consent freshness
 	unknown atomic.Uint64 // packets from no session's address, or not demultiplexable
-	reads   atomic.Uint64 // read syscalls that returned datagrams (one per batch)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -48,55 +43,25 @@ type addrEntry struct {
 	lastSeen atomic.Int64 // webrtcSocket.clock at its last packet
 }
 
-func newWebRTCSocket(conn *net.UDPConn, log *zap.Logger) *webrtcSocket {
-	s := &webrtcSocket{log: log, conn: conn, byUfrag: map[string]*webEndpoint{}, done: make(chan struct{})}
+func newWebRTCSocket(udp *udpSocket, log *zap.Logger) *webrtcSocket {
+	s := &webrtcSocket{log: log, udp: udp, byUfrag: map[string]*webEndpoint{}, done: make(chan struct{})}
 	s.addrs.Store(&addrTable{})
-	s.wg.Add(2)
-	go s.readLoop()
+	s.wg.Add(1)
 	go s.keepClock()
 	return s
 }
 
-// close stops the read loop and the clock and waits for them.
+// close stops the clock and closes the socket; the poll loop must have
+// let go of it.
 func (s *webrtcSocket) close() error {
 	close(s.done)
-	err := s.conn.Close()
 	s.wg.Wait()
-	return err
-}
-
-// readLoop is the only reader of the socket. It owns the batch reader's
-// buffers, plain and the headers, and every session's inbound SRTP context.
-// When datagrams queue up it takes them in one recvmmsg(2) (up to
-// readBatch, see batchReader) and handles them in arrival order, each as
-// if read alone.
-func (s *webrtcSocket) readLoop() {
-	defer s.wg.Done()
-	r, err := newBatchReader(s.conn)
-	if err != nil {
-		s.log.Error("webrtc socket read not started", zap.Error(err))
-		return
-	}
-	in := inboundScratch{plain: make([]byte, maxPacket)}
-	for {
-		n, err := r.read()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Warn("webrtc socket read ended", zap.Error(err))
-			}
-			return
-		}
-		s.reads.Add(1)
-		for i := range n {
-			pkt, from := r.packet(i)
-			s.handlePacket(pkt, from, &in)
-		}
-	}
+	return s.udp.close()
 }
 
 // handlePacket demultiplexes one datagram by its first byte (RFC 7983 §7)
 // and its source address (IPv4-mapped addresses already unmapped).
-func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, in *inboundScratch) {
+func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, sc *loopScratch) {
 	if len(pkt) == 0 {
 		return
 	}
@@ -108,7 +73,7 @@ func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, in *inbound
 			return
 		}
 		e.lastSeen.Store(s.clock.Load())
-		e.ep.receiveMedia(pkt, in)
+		e.ep.receiveMedia(pkt, sc)
 	case b <= 3: // STUN
 		s.handleSTUN(pkt, from)
 	case b >= 20 && b <= 63: // DTLS
@@ -119,13 +84,6 @@ func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, in *inbound
 	default:
 		s.unknown.Add(1)
 	}
-}
-
-// inboundScratch is what the read loop reuses for every packet.
-type inboundScratch struct {
-	plain   []byte
-	rtpHdr  rtp.Header
-	rtcpHdr rtcp.Header
 }
 
 // keepClock advances the coarse clock and forgets silent addresses.

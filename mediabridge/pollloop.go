@@ -1,0 +1,29 @@
+package mediabridge
+
+import (
+	"net/netip"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// packetHandler handles one datagram read by the poll loop, from its
+// source; pkt is only valid during the call. It runs on the loop, with the
+// loop's scratch space.
+type packetHandler func(pkt []byte, from netip.AddrPort, sc *loopScratch)
+
+// loopScratch is what a reader of the poll loop reuses for every packet:
+// the plaintext buffer, parsed headers, and the batch of datagrams toward
+// browsers.
+type loopScratch struct {
+	plain   []byte
+	rtpHdr  rtp.Header
+	rtcpHdr rtcp.Header
+	web     webBatch
+}
+
+func newLoopScratch(web *udpSocket) *loopScratch {
+	sc := &loopScratch{plain: make([]byte, maxPacket)}
+	sc.web.init(web)
+	return sc
+}

@@ -1,0 +1,355 @@
+//go:build linux
+
+package mediabridge
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// readBatch is the most datagrams one recvmmsg(2) takes off a backlogged
+// socket, and the most a round queues toward browsers before one
+// sendmmsg(2).
+const readBatch = 32
+
+// pollEvents is how many ready sockets one epoll_wait(2) returns at most.
+const pollEvents = 256
+
+// pollLoop is the one goroutine that moves every packet: it waits on one
+// epoll instance holding the shared WebRTC socket and every session's core
+// RTP and RTCP sockets (level-triggered, read readiness only), reads what
+// is ready, runs each datagram's handler, and at the end of the round
+// sends what the handlers queued for browsers in one sendmmsg(2).
+//
+// Under load a round serves many sockets, so the cost of waiting is shared
+// by many packets, and no goroutine is woken per packet. Handlers run on
+// this goroutine only; the SRTP contexts they use need no lock.
+type pollLoop struct {
+	log  *zap.Logger
+	epfd int
+	ep   *os.File        // epfd, for parking in Go's netpoller while nothing is ready
+	rc   syscall.RawConn // of ep
+	wake int             // eventfd: written once by close to end the loop
+
+	// Used by the loop goroutine only.
+	events [pollEvents]unix.EpollEvent
+	pollFn func(uintptr) bool // l.poll
+	ready  int
+	errno  unix.Errno
+
+	mu    sync.Mutex // held for a round of ready sockets; remove waits it out
+	socks map[int32]*polled
+
+	reads atomic.Uint64 // read syscalls that returned datagrams
+	done  chan struct{}
+}
+
+// polled is one socket in the loop.
+type polled struct {
+	sock   *udpSocket
+	handle packetHandler
+	batch  bool   // may be backlogged by many senders: recvmmsg when it is
+	ready  uint64 // the last round it was ready in
+}
+
+func newPollLoop(web *udpSocket, log *zap.Logger) (*pollLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		_ = unix.Close(wake)
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("epoll add eventfd: %w", err)
+	}
+	// The loop parks in Go's netpoller, which watches the epoll descriptor
+	// itself: a goroutine, not an OS thread blocked in epoll_wait, waits for
+	// the first packet after a quiet spell, and the runtime wakes it as it
+	// wakes any network reader.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(wake)
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "media-epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		_ = unix.Close(wake)
+		_ = ep.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	l := &pollLoop{log: log, epfd: epfd, ep: ep, rc: rc, wake: wake, socks: map[int32]*polled{}, done: make(chan struct{})}
+	l.pollFn = l.poll
+	go l.run(newLoopScratch(web))
+	return l, nil
+}
+
+// add starts reading s; handle runs on the loop for each datagram. batch
+// marks a socket many peers send to (the shared WebRTC socket).
+func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.socks[int32(s.fd)] = &polled{sock: s, handle: handle, batch: batch}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}); err != nil {
+		delete(l.socks, int32(s.fd))
+		return fmt.Errorf("epoll add udp %v: %w", s.local, err)
+	}
+	return nil
+}
+
+// remove stops reading s. When it returns, no handler of s runs and none
+// will, so s may be closed. An event of s already taken by the loop finds
+// no entry (or, if the descriptor was reused, a read that finds nothing).
+func (l *pollLoop) remove(s *udpSocket) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.socks[int32(s.fd)]; p != nil && p.sock == s {
+		delete(l.socks, int32(s.fd))
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+	}
+}
+
+// close ends the loop and waits for it; sockets still in it are left open.
+func (l *pollLoop) close() {
+	var one [8]byte
+	one[0] = 1 // eventfd takes a native-endian counter; any non-zero value wakes
+	_, _ = unix.Write(l.wake, one[:])
+	<-l.done
+	_ = unix.Close(l.wake)
+	_ = l.ep.Close()
+}
+
+// wait fills l.events with the ready sockets and returns how many,
+// parking until there are some.
+func (l *pollLoop) wait() (int, error) {
+	if err := l.rc.Read(l.pollFn); err != nil {
+		return 0, err
+	}
+	if l.errno != 0 {
+		return 0, l.errno
+	}
+	return l.ready, nil
+}
+
+// poll is the RawConn.Read callback (bound once to pollFn, so a wait
+// allocates nothing): false means "nothing ready, park".
+func (l *pollLoop) poll(uintptr) bool {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
+			uintptr(unsafe.Pointer(&l.events[0])), pollEvents, 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		l.ready, l.errno = int(r), e
+		return l.ready > 0 || e != 0
+	}
+}
+
+func (l *pollLoop) run(sc *loopScratch) {
+	defer close(l.done)
+	var (
+		r     batchReader
+		round uint64
+	)
+	r.init()
+	for {
+		n, err := l.wait()
+		if err != nil {
+			l.log.Error("media poll loop ended", zap.Error(err))
+			return
+		}
+		round++
+		l.mu.Lock()
+		for i := range n {
+			fd := l.events[i].Fd
+			if fd == int32(l.wake) {
+				l.mu.Unlock()
+				return
+			}
+			p := l.socks[fd]
+			if p == nil {
+				continue
+			}
+			// A socket ready two rounds running is backlogged: take what
+			// queued in one recvmmsg. A lone datagram is cheaper with
+			// recvfrom, which does not look for a second one.
+			burst := p.batch && p.ready == round-1
+			p.ready = round
+			got := r.read(p.sock.fd, burst)
+			if got == 0 {
+				continue
+			}
+			l.reads.Add(1)
+			for j := range got {
+				pkt, from := r.packet(j)
+				p.handle(pkt, from, sc)
+			}
+		}
+		sc.web.flush()
+		l.mu.Unlock()
+	}
+}
+
+// mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2); Go pads it to
+// the C layout.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// batchReader reads a ready socket with recvfrom(2) or recvmmsg(2). Its
+// buffers and headers are allocated once and owned by the loop, so a read
+// allocates nothing.
+//
+// golang.org/x/net/ipv4.PacketConn.ReadBatch does the same syscall but
+// allocates a net.UDPAddr and its IP for every datagram; this reader
+// parses the source into a netip.AddrPort in place.
+type batchReader struct {
+	bufs  [readBatch][maxPacket]byte
+	names [readBatch]rawSockaddr
+	iovs  [readBatch]unix.Iovec
+	hs    [readBatch]mmsghdr
+}
+
+func (r *batchReader) init() {
+	for i := range r.hs {
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(maxPacket)
+		r.hs[i].hdr.Iov = &r.iovs[i]
+		r.hs[i].hdr.SetIovlen(1)
+		r.hs[i].hdr.Name = &r.names[i][0]
+	}
+}
+
+// read takes what fd has queued, up to readBatch when burst, else one
+// datagram, and returns how many. Nothing queued (a stale or spurious
+// event) and errors give 0: a UDP socket has no error a retry would not
+// also get, and the next datagram is independent of this one.
+func (r *batchReader) read(fd int, burst bool) int {
+	for {
+		var n uintptr
+		var errno unix.Errno
+		if burst {
+			for i := range r.hs {
+				r.hs[i].hdr.Namelen = unix.SizeofSockaddrInet6
+				r.hs[i].hdr.Flags = 0
+				r.hs[i].n = 0
+			}
+			n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd),
+				uintptr(unsafe.Pointer(&r.hs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		} else {
+			r.hs[0].hdr.Namelen = unix.SizeofSockaddrInet6
+			n, _, errno = unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd),
+				uintptr(unsafe.Pointer(&r.bufs[0][0])), maxPacket, unix.MSG_DONTWAIT,
+				uintptr(unsafe.Pointer(&r.names[0][0])), uintptr(unsafe.Pointer(&r.hs[0].hdr.Namelen)))
+			if errno == 0 {
+				r.hs[0].n, n = uint32(n), 1
+			}
+		}
+		switch errno {
+		case 0:
+			return int(n)
+		case unix.EINTR:
+			continue
+		default:
+			return 0
+		}
+	}
+}
+
+// packet returns datagram i of the last read and its source.
+func (r *batchReader) packet(i int) ([]byte, netip.AddrPort) {
+	return r.bufs[i][:r.hs[i].n], r.names[i].addrPort()
+}
+
+// webBatch queues the round's datagrams toward browsers, all from the
+// shared WebRTC socket, for one sendmmsg(2). A handler asks for a buffer
+// (slot), writes the datagram into it, and commits it with its destination.
+type webBatch struct {
+	sock  *udpSocket
+	bufs  [readBatch][maxPacket + srtpOverhead]byte
+	names [readBatch]rawSockaddr
+	iovs  [readBatch]unix.Iovec
+	hs    [readBatch]mmsghdr
+	n     int
+	sent  atomic.Uint64 // sendmmsg/sendto calls, for the benchmarks
+	lost  atomic.Uint64 // datagrams the kernel refused
+}
+
+func (b *webBatch) init(sock *udpSocket) {
+	b.sock = sock
+	for i := range b.hs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.hs[i].hdr.Iov = &b.iovs[i]
+		b.hs[i].hdr.SetIovlen(1)
+		b.hs[i].hdr.Name = &b.names[i][0]
+	}
+}
+
+// slot is an empty buffer with room for one datagram.
+func (b *webBatch) slot() []byte {
+	if b.n == readBatch {
+		b.flush()
+	}
+	return b.bufs[b.n][:0]
+}
+
+// commit queues the first size bytes of the last slot for to.
+func (b *webBatch) commit(size int, to netip.AddrPort) error {
+	nl, ok := b.names[b.n].put(to, b.sock.v6)
+	if !ok {
+		return errAddrFamily
+	}
+	b.hs[b.n].hdr.Namelen = nl
+	b.iovs[b.n].SetLen(size)
+	b.n++
+	return nil
+}
+
+// flush sends what is queued: sendto for one datagram, sendmmsg for more.
+func (b *webBatch) flush() {
+	queued := b.n
+	if queued == 0 {
+		return
+	}
+	b.n = 0
+	for done := 0; done < queued; {
+		var n uintptr
+		var errno unix.Errno
+		if queued-done == 1 {
+			h := &b.hs[done].hdr
+			_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(b.sock.fd),
+				uintptr(unsafe.Pointer(h.Iov.Base)), uintptr(h.Iov.Len), unix.MSG_DONTWAIT,
+				uintptr(unsafe.Pointer(h.Name)), uintptr(h.Namelen))
+			n = 1
+		} else {
+			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.sock.fd),
+				uintptr(unsafe.Pointer(&b.hs[done])), uintptr(queued-done), unix.MSG_DONTWAIT, 0, 0)
+		}
+		b.sent.Add(1)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0 || n == 0:
+			// The first datagram is refused (a full buffer, an
+			// unreachable address): skip it and send the rest.
+			b.lost.Add(1)
+			done++
+		default:
+			done += int(n)
+		}
+	}
+}

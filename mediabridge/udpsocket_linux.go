@@ -1,0 +1,162 @@
+//go:build linux
+
+package mediabridge
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpSocket is a non-blocking UDP socket the poll loop reads. It is not a
+// net.UDPConn on purpose: Go's netpoller registers every socket for write
+// readiness too, edge-triggered, so each datagram the kernel frees after a
+// send wakes the netpoller's epoll — a wakeup per forwarded packet that the
+// packet path does not need. Writes never block: a full send buffer loses
+// the datagram, as the network would.
+type udpSocket struct {
+	fd    int
+	local netip.AddrPort
+	v6    bool // AF_INET6: IPv4 peers are written IPv4-mapped
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var errAddrFamily = errors.New("destination address family does not match the socket")
+
+// listenUDP binds addr; an IPv4 address (0.0.0.0 included) gives an IPv4
+// socket, an IPv6 one a socket that also takes IPv4 when it is "::".
+// buffer, when positive, asks for that receive and send buffer size.
+func listenUDP(addr netip.AddrPort, buffer int) (*udpSocket, error) {
+	ip := addr.Addr().Unmap()
+	family := unix.AF_INET
+	if ip.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("udp socket: %w", err)
+	}
+	s := &udpSocket{fd: fd, v6: family == unix.AF_INET6}
+	if err := s.bind(netip.AddrPortFrom(ip, addr.Port()), buffer); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *udpSocket) bind(addr netip.AddrPort, buffer int) error {
+	var sa unix.Sockaddr
+	if s.v6 {
+		if addr.Addr().IsUnspecified() {
+			// Dual stack, as net.ListenUDP makes a wildcard socket.
+			_ = unix.SetsockoptInt(s.fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		}
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: addr.Addr().As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
+	}
+	if buffer > 0 {
+		// The kernel caps both at net.core.{r,w}mem_max; a smaller buffer
+		// only loses more in a burst, so failure is not fatal.
+		_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buffer)
+		_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buffer)
+	}
+	if err := unix.Bind(s.fd, sa); err != nil {
+		return fmt.Errorf("bind udp %v: %w", addr, err)
+	}
+	bound, err := unix.Getsockname(s.fd)
+	if err != nil {
+		return fmt.Errorf("udp socket name: %w", err)
+	}
+	switch b := bound.(type) {
+	case *unix.SockaddrInet4:
+		s.local = netip.AddrPortFrom(netip.AddrFrom4(b.Addr), uint16(b.Port))
+	case *unix.SockaddrInet6:
+		s.local = netip.AddrPortFrom(netip.AddrFrom16(b.Addr).Unmap(), uint16(b.Port))
+	}
+	return nil
+}
+
+// localAddr is the bound address.
+func (s *udpSocket) localAddr() netip.AddrPort { return s.local }
+
+// writeTo sends one datagram without blocking. Any goroutine may call it
+// until close.
+func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
+	var sa rawSockaddr
+	n, ok := sa.put(to, s.v6)
+	if !ok {
+		return errAddrFamily
+	}
+	for {
+		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_DONTWAIT,
+			uintptr(unsafe.Pointer(&sa[0])), uintptr(n))
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		default:
+			return fmt.Errorf("udp send to %v: %w", to, errno)
+		}
+	}
+}
+
+// close is idempotent. The poll loop must have let go of the socket
+// (pollLoop.remove) and no writer may use it afterwards: the descriptor
+// number is reused by the next socket.
+func (s *udpSocket) close() error {
+	s.closeOnce.Do(func() { s.closeErr = unix.Close(s.fd) })
+	return s.closeErr
+}
+
+// rawSockaddr is a sockaddr_in or sockaddr_in6 in kernel layout.
+type rawSockaddr [unix.SizeofSockaddrInet6]byte
+
+// put encodes to for a socket of the given family and returns the length.
+func (sa *rawSockaddr) put(to netip.AddrPort, v6 bool) (uint32, bool) {
+	ip := to.Addr()
+	if !v6 {
+		if !ip.Unmap().Is4() {
+			return 0, false
+		}
+		a := ip.Unmap().As4()
+		binary.NativeEndian.PutUint16(sa[0:2], unix.AF_INET)
+		binary.BigEndian.PutUint16(sa[2:4], to.Port())
+		copy(sa[4:8], a[:])
+		clear(sa[8:16])
+		return unix.SizeofSockaddrInet4, true
+	}
+	if !ip.IsValid() {
+		return 0, false
+	}
+	a := ip.As16() // IPv4 comes out IPv4-mapped
+	binary.NativeEndian.PutUint16(sa[0:2], unix.AF_INET6)
+	binary.BigEndian.PutUint16(sa[2:4], to.Port())
+	clear(sa[4:8]) // flow info
+	copy(sa[8:24], a[:])
+	clear(sa[24:28]) // scope id
+	return unix.SizeofSockaddrInet6, true
+}
+
+// addrPort decodes a sockaddr the kernel filled in, IPv4-mapped addresses
+// unmapped. An unknown family gives an invalid address.
+func (sa *rawSockaddr) addrPort() netip.AddrPort {
+	port := binary.BigEndian.Uint16(sa[2:4])
+	switch binary.NativeEndian.Uint16(sa[0:2]) {
+	case unix.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), port)
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])).Unmap(), port)
+	default:
+		return netip.AddrPort{}
+	}
+}
