@@ -1,6 +1,7 @@
 package sipws
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -14,17 +15,20 @@ import (
 	"go.uber.org/zap"
 )
 
-// Conn is one SIP-over-WebSocket connection. One reader goroutine runs for
-// its whole life and only reads frames; the frames are parsed and handed on,
-// in order, by a handler goroutine that exists only while there are frames,
-// and writes likewise by a writer goroutine that exists only while there is
-// something to send; pings come from a timer. The reader's stack so stays as
-// shallow as a read: an idle registered browser costs the gateway a parked
-// goroutine of a few KiB and a small read buffer, and tens of thousands of
-// them fit in a node.
+// Conn is one SIP-over-WebSocket connection. A reader goroutine only reads
+// frames; the frames are parsed and handed on, in order, by a handler
+// goroutine that exists only while there are frames, and writes likewise by
+// a writer goroutine that exists only while there is something to send;
+// pings come from a timer. When the browser falls silent and nothing it sent
+// is left in the read buffer, the reader parks the connection with the
+// server's idle watcher and ends (idle_linux.go): an idle registered browser
+// then costs the gateway no goroutine at all, only its structures and a
+// small read buffer, so a node holds a hundred thousand of them.
 type Conn struct {
 	srv       *Server
 	ws        *websocket.Conn
+	br        *bufio.Reader // gorilla's read buffer (upgrade.go), nil if not ours
+	fd        int           // the socket, for the idle watcher; -1: never park
 	flow      string
 	remote    net.Addr
 	origin    string
@@ -36,6 +40,9 @@ type Conn struct {
 	inbox  serialQueue // frames read, handled in order
 	ping   *time.Timer
 
+	parked   bool         // no reader: the idle watcher resumes it (guarded by mu)
+	deadline atomic.Int64 // read deadline, unix ns, for the ping timer while parked
+
 	closing    chan struct{} // closed by the first Close
 	closeOnce  sync.Once
 	closeCode  int    // set once, before closing is closed
@@ -46,7 +53,7 @@ type Conn struct {
 	done       chan struct{}
 }
 
-func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
+func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *Conn {
 	transport := "WS"
 	if r.TLS != nil || s.tlsConfig != nil {
 		transport = "WSS"
@@ -54,6 +61,8 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
 	c := &Conn{
 		srv:        s,
 		ws:         ws,
+		br:         br,
+		fd:         -1,
 		flow:       newFlow(),
 		remote:     ws.RemoteAddr(),
 		origin:     r.Header.Get("Origin"),
@@ -63,6 +72,9 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *Conn {
 		readerDone: make(chan struct{}),
 		finished:   make(chan struct{}),
 		done:       make(chan struct{}),
+	}
+	if br != nil {
+		c.fd = socketFD(ws.UnderlyingConn())
 	}
 	c.writer.init(&c.mu, c.write)
 	c.inbox.init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true })
@@ -156,26 +168,55 @@ func (c *Conn) Close(code int, reason string) {
 // context ends.
 func (c *Conn) abort() {
 	c.Close(websocket.CloseGoingAway, "going away")
+	c.cut()
+}
+
+// cut closes the socket, first taking it from the idle watcher (its
+// descriptor number is reused once closed) and giving a parked connection
+// its reader back, which then sees the closed socket and ends.
+func (c *Conn) cut() {
+	if c.fd >= 0 {
+		if w := c.srv.idleWatcher(); w != nil {
+			w.forget(c)
+		}
+	}
 	_ = c.ws.Close()
+	go c.resume()
 }
 
 // start begins serving the connection: the reader goroutine and the ping
-// timer. The server's WaitGroup counts the reader until ConnClosed is done.
+// timer. The server's WaitGroup counts the connection until ConnClosed is
+// done.
 func (c *Conn) start() {
 	c.srv.log.Info("ws connection open", c.logFields(zap.String("origin", c.origin), zap.String("transport", c.transport))...)
+	c.ws.SetReadLimit(int64(c.srv.cfg.MaxMessageBytes))
+	c.extendReadDeadline()
+	c.ws.SetPongHandler(func(string) error {
+		c.extendReadDeadline()
+		return nil
+	})
+	answerPing := c.ws.PingHandler()
+	c.ws.SetPingHandler(func(data string) error {
+		c.extendReadDeadline()
+		return answerPing(data)
+	})
 	c.mu.Lock()
 	c.ping = time.AfterFunc(c.srv.cfg.PingInterval, c.sendPing)
 	c.mu.Unlock()
-	go c.run()
+	go c.read(false)
 }
 
 // sendPing is the ping timer's function; WriteControl may run alongside the
-// writer (gorilla allows it).
+// writer (gorilla allows it). A parked connection past its read deadline
+// gets its reader back, whose read then times out.
 func (c *Conn) sendPing() {
 	select {
 	case <-c.closing:
 		return
 	default:
+	}
+	if time.Now().UnixNano() > c.deadline.Load() {
+		go c.resume()
 	}
 	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 		c.Close(websocket.CloseAbnormalClosure, "ping: "+err.Error())
@@ -186,11 +227,33 @@ func (c *Conn) sendPing() {
 	c.mu.Unlock()
 }
 
-// run reads until the connection closes, then removes it from the registry
-// and tells the Handler.
-func (c *Conn) run() {
+// read is the reader goroutine: it reads frames until the connection ends,
+// then ends it, or until it parks the connection, then returns. resumed
+// says the idle watcher saw the socket readable: read before parking again.
+func (c *Conn) read(resumed bool) {
+	code, reason, parked := c.readLoop(resumed)
+	if !parked {
+		c.end(code, reason)
+	}
+}
+
+// resume gives a parked connection its reader again; it does nothing if
+// the connection is not parked (another resume won, or it never parked).
+func (c *Conn) resume() {
+	c.mu.Lock()
+	if !c.parked {
+		c.mu.Unlock()
+		return
+	}
+	c.parked = false
+	c.mu.Unlock()
+	c.read(true)
+}
+
+// end removes the connection from the registry once every frame read is
+// handled and our close is done, and tells the Handler.
+func (c *Conn) end(code int, reason string) {
 	defer c.srv.wg.Done()
-	code, reason := c.readLoop()
 	// Every frame read is handled before ConnClosed.
 	c.mu.Lock()
 	c.inbox.waitIdle()
@@ -210,24 +273,21 @@ func (c *Conn) run() {
 }
 
 // readLoop reads frames until the connection fails or the peer closes it,
-// and returns the close code and reason to use if nobody closed it yet.
-func (c *Conn) readLoop() (int, string) {
-	c.ws.SetReadLimit(int64(c.srv.cfg.MaxMessageBytes))
-	c.extendReadDeadline()
-	c.ws.SetPongHandler(func(string) error {
-		c.extendReadDeadline()
-		return nil
-	})
-	answerPing := c.ws.PingHandler()
-	c.ws.SetPingHandler(func(data string) error {
-		c.extendReadDeadline()
-		return answerPing(data)
-	})
-
+// and returns the close code and reason to use if nobody closed it yet —
+// or parked, when the browser fell silent with nothing left buffered.
+func (c *Conn) readLoop(resumed bool) (code int, reason string, parked bool) {
 	for {
+		if !resumed && c.park() {
+			return 0, "", true
+		}
+		resumed = false
+		if c.skipPong() {
+			continue
+		}
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
-			return c.readFailure(err)
+			code, reason := c.readFailure(err)
+			return code, reason, false
 		}
 		c.extendReadDeadline()
 		select {
@@ -239,8 +299,66 @@ func (c *Conn) readLoop() (int, string) {
 	}
 }
 
+// park hands the connection to the idle watcher when it is silent: a
+// socket the watcher can watch, nothing buffered, not closing (a closing
+// connection reads on, for the peer's close frame). After a true return
+// the reader must not touch the connection: the watcher may resume it at
+// once.
+func (c *Conn) park() bool {
+	if c.fd < 0 || c.br.Buffered() > 0 {
+		return false
+	}
+	w := c.srv.idleWatcher()
+	if w == nil {
+		return false
+	}
+	c.mu.Lock()
+	select {
+	case <-c.closing:
+		c.mu.Unlock()
+		return false
+	default:
+	}
+	c.parked = true
+	c.mu.Unlock()
+	if err := w.arm(c); err != nil {
+		c.mu.Lock()
+		c.parked = false
+		c.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// skipPong takes a pong frame (RFC 6455 section 5.5.3) off the read
+// buffer when the next frame is one, so the reader can park again after
+// it: gorilla would answer it inside ReadMessage and then wait there for
+// the next data frame. Anything else — and a pong that is not a plain
+// masked client frame — is left for gorilla. It is called between
+// messages only, where gorilla holds no partial frame; it may wait for the
+// frame's bytes like any read.
+func (c *Conn) skipPong() bool {
+	if c.br == nil {
+		return false
+	}
+	const pongFin, masked, maxControl = 0x8A, 0x80, 125
+	h, err := c.br.Peek(2)
+	if err != nil || h[0] != pongFin || h[1]&masked == 0 || int(h[1]&^masked) > maxControl {
+		return false
+	}
+	n := 2 + 4 + int(h[1]&^masked) // header, masking key, payload
+	if _, err := c.br.Peek(n); err != nil {
+		return false
+	}
+	_, _ = c.br.Discard(n)
+	c.extendReadDeadline()
+	return true
+}
+
 func (c *Conn) extendReadDeadline() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	d := time.Now().Add(c.srv.cfg.IdleTimeout)
+	c.deadline.Store(d.UnixNano())
+	_ = c.ws.SetReadDeadline(d)
 }
 
 // readFailure maps a read error to a close code and reason.
@@ -325,11 +443,13 @@ func (c *Conn) finish() {
 	}
 	grace := time.NewTimer(closeGrace)
 	defer grace.Stop()
+	// A parked connection has no reader to see the peer's close frame.
+	go c.resume()
 	select {
 	case <-c.readerDone:
 	case <-grace.C:
 	}
-	_ = c.ws.Close()
+	c.cut()
 }
 
 // messageFields are the log fields describing one SIP message.

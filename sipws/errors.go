@@ -15,4 +15,5 @@ var (
 	errCSeqMismatch  = errors.New("CSeq method does not match request method")
 	errShuttingDown  = errors.New("server shutting down")
 	errNilMessage    = errors.New("nil SIP message")
+	errNoHijack      = errors.New("response writer cannot be hijacked")
 )

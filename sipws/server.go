@@ -77,6 +77,24 @@ type Server struct {
 	conns  map[string]*Conn
 	closed bool           // set by Shutdown; no new conns after it
 	wg     sync.WaitGroup // one per accepted conn, from before upgrade to ConnClosed
+
+	idleOnce sync.Once
+	idle     *idleWatcher // started by the first parking connection; nil where unavailable
+}
+
+// idleWatcher returns the watcher of parked connections, starting it the
+// first time; nil when the platform has none (connections then keep their
+// reader) or after Shutdown.
+func (s *Server) idleWatcher() *idleWatcher {
+	s.idleOnce.Do(func() {
+		w, err := newIdleWatcher()
+		if err != nil {
+			s.log.Info("idle ws connections keep a reader goroutine", zap.Error(err))
+			return
+		}
+		s.idle = w
+	})
+	return s.idle
 }
 
 // NewServer builds a Server for the ws config section. TLS (WSS) is used
@@ -125,9 +143,9 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	s.parser.MaxMessageLength = cfg.MaxMessageBytes
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: readHeaderTimeout,
-		// SIP messages are a few hundred bytes to a few KiB; a small
-		// buffer per idle connection matters more than a read syscall.
-		ReadBufferSize:  1024,
+		// Zero: gorilla reads through the hijacked reader, which
+		// hijackWriter makes readBufferSize bytes.
+		ReadBufferSize:  0,
 		WriteBufferSize: 4096,
 		// Idle clients dominate; a pooled write buffer keeps them small.
 		WriteBufferPool: &sync.Pool{},
@@ -198,12 +216,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.RUnlock()
 		// Aborted conns end at once: their sockets are closed.
 		<-allDone
+		s.stopIdleWatcher()
 		return fmt.Errorf("shutdown ws: %w", ctx.Err())
 	}
+	s.stopIdleWatcher()
 	if httpErr != nil {
 		return fmt.Errorf("shutdown ws: %w", httpErr)
 	}
 	return nil
+}
+
+// stopIdleWatcher ends the watcher once every connection is gone; none
+// starts after it.
+func (s *Server) stopIdleWatcher() {
+	s.idleOnce.Do(func() {})
+	if s.idle != nil {
+		s.idle.close()
+	}
 }
 
 // Lookup finds an open connection by its flow token.

@@ -1,6 +1,8 @@
 package sipws
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -28,13 +30,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Upgrade writes its own HTTP error response when it fails.
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		s.wg.Done()
 		s.log.Debug("ws upgrade failed", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
 		return
 	}
-	c := newConn(s, ws, r)
+	c := newConn(s, ws, hw.br, r)
 	if err := s.register(c); err != nil {
 		// Shutdown began during the upgrade: the handler never saw this conn.
 		_ = ws.WriteControl(websocket.CloseMessage,
@@ -75,4 +78,32 @@ func (s *Server) originAllowed(origin string) bool {
 	}
 	n, ok := normalizeOrigin(origin)
 	return ok && s.origins[n]
+}
+
+// readBufferSize is the read buffer of every connection: SIP messages are a
+// few hundred bytes to a few KiB, and a small buffer per idle connection
+// matters more than a read syscall.
+const readBufferSize = 1024
+
+// hijackWriter gives gorilla a read buffer of ours when it hijacks the
+// connection. gorilla reads through the hijacked reader when its
+// ReadBufferSize is zero; holding it lets a connection see whether a frame
+// is still buffered before it parks (Conn.park).
+type hijackWriter struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errNoHijack
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		// gorilla refuses a client that sent data before the handshake.
+		return conn, brw, err
+	}
+	h.br = bufio.NewReaderSize(conn, readBufferSize)
+	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
