@@ -333,26 +333,36 @@ func (c *Conn) park() bool {
 // skipPong takes a pong frame (RFC 6455 section 5.5.3) off the read
 // buffer when the next frame is one, so the reader can park again after
 // it: gorilla would answer it inside ReadMessage and then wait there for
-// the next data frame. Anything else — and a pong that is not a plain
-// masked client frame — is left for gorilla. It is called between
-// messages only, where gorilla holds no partial frame; it may wait for the
-// frame's bytes like any read.
+// the next data frame. It is called between messages only, where gorilla
+// holds no partial frame; it may wait for the frame's bytes like any read.
 func (c *Conn) skipPong() bool {
 	if c.br == nil {
 		return false
 	}
-	const pongFin, masked, maxControl = 0x8A, 0x80, 125
-	h, err := c.br.Peek(2)
-	if err != nil || h[0] != pongFin || h[1]&masked == 0 || int(h[1]&^masked) > maxControl {
-		return false
-	}
-	n := 2 + 4 + int(h[1]&^masked) // header, masking key, payload
-	if _, err := c.br.Peek(n); err != nil {
+	n := pongFrameLen(c.br)
+	if n == 0 {
 		return false
 	}
 	_, _ = c.br.Discard(n)
 	c.extendReadDeadline()
 	return true
+}
+
+// pongFrameLen is the length of the pong frame at the head of br, or 0 when
+// the next frame is anything else — a pong that is not a plain masked
+// client frame included: gorilla then reads it and judges it. It consumes
+// nothing.
+func pongFrameLen(br *bufio.Reader) int {
+	const pongFin, masked, maxControl = 0x8A, 0x80, 125
+	h, err := br.Peek(2)
+	if err != nil || h[0] != pongFin || h[1]&masked == 0 || int(h[1]&^masked) > maxControl {
+		return 0
+	}
+	n := 2 + 4 + int(h[1]&^masked) // header, masking key, payload
+	if _, err := br.Peek(n); err != nil {
+		return 0
+	}
+	return n
 }
 
 func (c *Conn) extendReadDeadline() {

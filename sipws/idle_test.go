@@ -1,6 +1,8 @@
 package sipws
 
 import (
+	"bufio"
+	"bytes"
 	"runtime"
 	"strings"
 	"testing"
@@ -130,4 +132,33 @@ func TestShutdownWithParkedConnections(t *testing.T) {
 	if n := ts.srv.Len(); n != 0 {
 		t.Errorf("Len = %d after Shutdown", n)
 	}
+}
+
+// FuzzPongFrameLen: whatever the bytes, pongFrameLen names either nothing
+// or a whole masked pong frame of at most 125 payload bytes, and consumes
+// nothing.
+func FuzzPongFrameLen(f *testing.F) {
+	f.Add(maskedFrame(0xA, ""))
+	f.Add(maskedFrame(0xA, "keepalive"))
+	f.Add(append(maskedFrame(0xA, "x"), maskedFrame(websocket.TextMessage, registerMsg)...))
+	f.Add(maskedFrame(0x9, "ping"))
+	f.Add([]byte{0x8A, 0x05, 'h', 'e', 'l', 'l', 'o'}) // unmasked
+	f.Add([]byte{0x8A, 0xFE, 0x00, 0x80})              // extended length
+	f.Add([]byte{0x8A})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), readBufferSize)
+		n := pongFrameLen(br)
+		if n == 0 {
+			return
+		}
+		if n < 6 || n > 6+125 || n > len(data) || data[0] != 0x8A || data[1]&0x80 == 0 || n != 6+int(data[1]&0x7f) {
+			t.Fatalf("pongFrameLen = %d for % x", n, data[:min(len(data), 8)])
+		}
+		if br.Buffered() < n {
+			t.Fatalf("buffered %d < %d: bytes were consumed", br.Buffered(), n)
+		}
+		if b, _ := br.Peek(1); b[0] != data[0] {
+			t.Fatal("reader moved")
+		}
+	})
 }
