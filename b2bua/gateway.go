@@ -96,13 +96,37 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 		_ = tx.Respond(response(req, 501, "Not Implemented", ""))
 	})
 
+	listening := &listeningConn{PacketConn: sipConn, ready: make(chan struct{})}
 	g.wg.Add(2)
-	go func() { defer g.wg.Done(); g.serveCore(sipConn, sipLn) }()
+	go func() { defer g.wg.Done(); g.serveCore(listening, sipLn) }()
 	go func() { defer g.wg.Done(); g.sweepLoop(ctx) }()
+	// Until sipgo reads the listening socket it is not in sipgo's
+	// connection pool, and a request to the core would make sipgo bind a
+	// second socket to the same port and fail with 503.
+	select {
+	case <-listening.ready:
+	case <-time.After(5 * time.Second):
+		g.Close()
+		return nil, errors.New("sip udp listener did not start")
+	}
 	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()),
 		zap.String("advertise", fmt.Sprintf("%s:%d", core.host, core.port)),
 		zap.String("upstream", cfg.Upstream.Proxy), zap.String("transport", core.transport))
 	return g, nil
+}
+
+// listeningConn closes ready at sipgo's first read of the SIP UDP socket:
+// sipgo puts the socket in its connection pool just before it starts
+// reading it.
+type listeningConn struct {
+	net.PacketConn
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (l *listeningConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	l.once.Do(func() { close(l.ready) })
+	return l.PacketConn.ReadFrom(p)
 }
 
 func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/mediabridge"
@@ -73,7 +74,7 @@ func newTestGateway(t testing.TB) *Gateway {
 	cfg.Upstream.InviteTimeout = 200 * time.Millisecond
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "42000-42999"
-	log := zap.NewNop()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	media, err := mediabridge.NewEngine(cfg.Media, log)
 	if err != nil {
 		t.Fatal(err)
