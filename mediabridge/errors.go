@@ -17,4 +17,5 @@ var (
 	errNoICE          = errors.New("no ice-ufrag/ice-pwd in sdp")
 	errSRTPProfile    = errors.New("no srtp protection profile negotiated")
 	errNoBrowserAddr  = errors.New("no browser address yet")
+	errLoopClosed     = errors.New("media poll loop closed")
 )

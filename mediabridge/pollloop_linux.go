@@ -45,8 +45,9 @@ type pollLoop struct {
 	ready  int
 	errno  unix.Errno
 
-	mu    sync.Mutex // held for a round of ready sockets; remove waits it out
-	socks map[int32]*polled
+	mu     sync.Mutex // held for a round of ready sockets; remove waits it out
+	socks  map[int32]*polled
+	closed bool // the loop has ended: its epoll descriptor is going away
 
 	reads atomic.Uint64 // read syscalls that returned datagrams
 	done  chan struct{}
@@ -102,6 +103,9 @@ func newPollLoop(web *udpSocket, log *zap.Logger) (*pollLoop, error) {
 func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return errLoopClosed
+	}
 	l.socks[int32(s.fd)] = &polled{sock: s, handle: handle, batch: batch}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}); err != nil {
 		delete(l.socks, int32(s.fd))
@@ -116,6 +120,9 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
 func (l *pollLoop) remove(s *udpSocket) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
 	if p := l.socks[int32(s.fd)]; p != nil && p.sock == s {
 		delete(l.socks, int32(s.fd))
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
@@ -176,6 +183,8 @@ func (l *pollLoop) run(sc *loopScratch) {
 		for i := range n {
 			fd := l.events[i].Fd
 			if fd == int32(l.wake) {
+				sc.web.flush()
+				l.closed = true
 				l.mu.Unlock()
 				return
 			}

@@ -3,6 +3,8 @@
 package mediabridge
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -39,7 +41,13 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
 		for {
 			n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
-				return
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// As on Linux, a failed read (an oversized datagram, an
+				// ICMP error) costs one datagram, not the socket.
+				l.log.Debug("media socket read", zap.Error(err))
+				continue
 			}
 			l.reads.Add(1)
 			handle(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), sc)

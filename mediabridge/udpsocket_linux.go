@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"unsafe"
@@ -24,8 +25,11 @@ type udpSocket struct {
 	local netip.AddrPort
 	v6    bool // AF_INET6: IPv4 peers are written IPv4-mapped
 
-	closeOnce sync.Once
-	closeErr  error
+	// mu keeps the descriptor from closing under a write: a DTLS or ICE
+	// write may race a late close at shutdown, and a closed number is
+	// reused by the next socket. Writes share it; close takes it alone.
+	mu     sync.RWMutex
+	closed bool
 }
 
 var errAddrFamily = errors.New("destination address family does not match the socket")
@@ -95,6 +99,11 @@ func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 	if !ok {
 		return errAddrFamily
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return net.ErrClosed
+	}
 	for {
 		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd),
 			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_DONTWAIT,
@@ -114,8 +123,13 @@ func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 // (pollLoop.remove) and no writer may use it afterwards: the descriptor
 // number is reused by the next socket.
 func (s *udpSocket) close() error {
-	s.closeOnce.Do(func() { s.closeErr = unix.Close(s.fd) })
-	return s.closeErr
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return unix.Close(s.fd)
 }
 
 // rawSockaddr is a sockaddr_in or sockaddr_in6 in kernel layout.

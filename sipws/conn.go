@@ -312,21 +312,19 @@ func (c *Conn) park() bool {
 	if w == nil {
 		return false
 	}
+	// mu is held until the watcher has the socket, so no Close (and so no
+	// cut closing the descriptor) and no resume comes in between.
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	select {
 	case <-c.closing:
-		c.mu.Unlock()
 		return false
 	default:
 	}
-	c.parked = true
-	c.mu.Unlock()
 	if err := w.arm(c); err != nil {
-		c.mu.Lock()
-		c.parked = false
-		c.mu.Unlock()
 		return false
 	}
+	c.parked = true
 	return true
 }
 
