@@ -5,14 +5,14 @@ package mediabridge
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/imsgate/imsgate/internal/netpoll"
 )
 
 // readBatch is the most datagrams one recvmmsg(2) takes off a backlogged
@@ -33,21 +33,12 @@ const pollEvents = 256
 // by many packets, and no goroutine is woken per packet. Handlers run on
 // this goroutine only; the SRTP contexts they use need no lock.
 type pollLoop struct {
-	log  *zap.Logger
-	epfd int
-	ep   *os.File        // epfd, for parking in Go's netpoller while nothing is ready
-	rc   syscall.RawConn // of ep
-	wake int             // eventfd: written once by close to end the loop
-
-	// Used by the loop goroutine only.
-	events [pollEvents]unix.EpollEvent
-	pollFn func(uintptr) bool // l.poll
-	ready  int
-	errno  unix.Errno
+	log *zap.Logger
+	set *netpoll.Set
 
 	mu     sync.Mutex // held for a round of ready sockets; remove waits it out
 	socks  map[int32]*polled
-	closed bool // the loop has ended: its epoll descriptor is going away
+	closed bool // close has run: the set is going away
 
 	reads atomic.Uint64 // read syscalls that returned datagrams
 	done  chan struct{}
@@ -62,38 +53,11 @@ type polled struct {
 }
 
 func newPollLoop(web *udpSocket, log *zap.Logger) (*pollLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := netpoll.New("media-epoll", pollEvents)
 	if err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
+		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-		_ = unix.Close(wake)
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("epoll add eventfd: %w", err)
-	}
-	// The loop parks in Go's netpoller, which watches the epoll descriptor
-	// itself: a goroutine, not an OS thread blocked in epoll_wait, waits for
-	// the first packet after a quiet spell, and the runtime wakes it as it
-	// wakes any network reader.
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(wake)
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	ep := os.NewFile(uintptr(epfd), "media-epoll")
-	rc, err := ep.SyscallConn()
-	if err != nil {
-		_ = unix.Close(wake)
-		_ = ep.Close()
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	l := &pollLoop{log: log, epfd: epfd, ep: ep, rc: rc, wake: wake, socks: map[int32]*polled{}, done: make(chan struct{})}
-	l.pollFn = l.poll
+	l := &pollLoop{log: log, set: set, socks: map[int32]*polled{}, done: make(chan struct{})}
 	go l.run(newLoopScratch(web))
 	return l, nil
 }
@@ -106,11 +70,10 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
 	if l.closed {
 		return errLoopClosed
 	}
-	l.socks[int32(s.fd)] = &polled{sock: s, handle: handle, batch: batch}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}); err != nil {
-		delete(l.socks, int32(s.fd))
-		return fmt.Errorf("epoll add udp %v: %w", s.local, err)
+	if err := l.set.Add(s.fd, unix.EPOLLIN); err != nil {
+		return fmt.Errorf("poll udp %v: %w", s.local, err)
 	}
+	l.socks[int32(s.fd)] = &polled{sock: s, handle: handle, batch: batch}
 	return nil
 }
 
@@ -120,49 +83,20 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
 func (l *pollLoop) remove(s *udpSocket) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
 	if p := l.socks[int32(s.fd)]; p != nil && p.sock == s {
 		delete(l.socks, int32(s.fd))
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+		l.set.Remove(s.fd)
 	}
 }
 
-// close ends the loop and waits for it; sockets still in it are left open.
+// close ends the loop once its round is done and waits for it; sockets
+// still in it are left open.
 func (l *pollLoop) close() {
-	var one [8]byte
-	one[0] = 1 // eventfd takes a native-endian counter; any non-zero value wakes
-	_, _ = unix.Write(l.wake, one[:])
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	_ = l.set.Close()
 	<-l.done
-	_ = unix.Close(l.wake)
-	_ = l.ep.Close()
-}
-
-// wait fills l.events with the ready sockets and returns how many,
-// parking until there are some.
-func (l *pollLoop) wait() (int, error) {
-	if err := l.rc.Read(l.pollFn); err != nil {
-		return 0, err
-	}
-	if l.errno != 0 {
-		return 0, l.errno
-	}
-	return l.ready, nil
-}
-
-// poll is the RawConn.Read callback (bound once to pollFn, so a wait
-// allocates nothing): false means "nothing ready, park".
-func (l *pollLoop) poll(uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
-			uintptr(unsafe.Pointer(&l.events[0])), pollEvents, 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		l.ready, l.errno = int(r), e
-		return l.ready > 0 || e != 0
-	}
 }
 
 func (l *pollLoop) run(sc *loopScratch) {
@@ -173,22 +107,19 @@ func (l *pollLoop) run(sc *loopScratch) {
 	)
 	r.init()
 	for {
-		n, err := l.wait()
+		events, err := l.set.Wait()
 		if err != nil {
-			l.log.Error("media poll loop ended", zap.Error(err))
+			l.mu.Lock()
+			if !l.closed {
+				l.log.Error("media poll loop ended", zap.Error(err))
+			}
+			l.mu.Unlock()
 			return
 		}
 		round++
 		l.mu.Lock()
-		for i := range n {
-			fd := l.events[i].Fd
-			if fd == int32(l.wake) {
-				sc.web.flush()
-				l.closed = true
-				l.mu.Unlock()
-				return
-			}
-			p := l.socks[fd]
+		for i := range events {
+			p := l.socks[events[i].Fd]
 			if p == nil {
 				continue
 			}
@@ -294,8 +225,6 @@ type webBatch struct {
 	iovs  [readBatch]unix.Iovec
 	hs    [readBatch]mmsghdr
 	n     int
-	sent  atomic.Uint64 // sendmmsg/sendto calls, for the benchmarks
-	lost  atomic.Uint64 // datagrams the kernel refused
 }
 
 func (b *webBatch) init(sock *udpSocket) {
@@ -348,14 +277,13 @@ func (b *webBatch) flush() {
 			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.sock.fd),
 				uintptr(unsafe.Pointer(&b.hs[done])), uintptr(queued-done), unix.MSG_DONTWAIT, 0, 0)
 		}
-		b.sent.Add(1)
 		switch {
 		case errno == unix.EINTR:
 			continue
 		case errno != 0 || n == 0:
 			// The first datagram is refused (a full buffer, an
-			// unreachable address): skip it and send the rest.
-			b.lost.Add(1)
+			// unreachable address): it is lost, as on the network; send
+			// the rest.
 			done++
 		default:
 			done += int(n)

@@ -3,14 +3,12 @@
 package sipws
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"sync"
-	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imsgate/imsgate/internal/netpoll"
 )
 
 // idleEvents is how many readable connections one poll returns at most.
@@ -20,40 +18,22 @@ const idleEvents = 128
 // with nothing buffered — in one epoll set, one-shot, so a parked
 // connection has no goroutine at all. When a socket turns readable (a
 // frame, a close, a reset) the watcher resumes its connection, whose reader
-// goroutine starts again. The watcher itself parks in Go's netpoller on the
-// epoll descriptor.
+// goroutine starts again.
 type idleWatcher struct {
-	epfd int
-	ep   *os.File
-	rc   syscall.RawConn
+	set *netpoll.Set
 
 	mu    sync.Mutex
 	conns map[int32]*Conn // by socket descriptor, while armed or parked
 
-	events [idleEvents]unix.EpollEvent // the watcher goroutine's
-	pollFn func(uintptr) bool
-	ready  int
-	errno  unix.Errno
-	done   chan struct{}
+	done chan struct{}
 }
 
 func newIdleWatcher() (*idleWatcher, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := netpoll.New("ws-idle-epoll", idleEvents)
 	if err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
+		return nil, err
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	ep := os.NewFile(uintptr(epfd), "ws-idle-epoll")
-	rc, err := ep.SyscallConn()
-	if err != nil {
-		_ = ep.Close()
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	w := &idleWatcher{epfd: epfd, ep: ep, rc: rc, conns: map[int32]*Conn{}, done: make(chan struct{})}
-	w.pollFn = w.poll
+	w := &idleWatcher{set: set, conns: map[int32]*Conn{}, done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -81,15 +61,15 @@ func socketFD(c net.Conn) int {
 func (w *idleWatcher) arm(c *Conn) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(c.fd)}
-	op := unix.EPOLL_CTL_MOD
-	if w.conns[int32(c.fd)] != c {
-		op = unix.EPOLL_CTL_ADD
+	const events = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+	fd := int32(c.fd)
+	if w.conns[fd] == c {
+		return w.set.Modify(c.fd, events)
 	}
-	if err := unix.EpollCtl(w.epfd, op, c.fd, &ev); err != nil {
-		return fmt.Errorf("watch idle ws socket: %w", err)
+	if err := w.set.Add(c.fd, events); err != nil {
+		return err
 	}
-	w.conns[int32(c.fd)] = c
+	w.conns[fd] = c
 	return nil
 }
 
@@ -100,44 +80,29 @@ func (w *idleWatcher) forget(c *Conn) {
 	defer w.mu.Unlock()
 	if w.conns[int32(c.fd)] == c {
 		delete(w.conns, int32(c.fd))
-		_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		w.set.Remove(c.fd)
 	}
 }
 
 // close ends the watcher once no connection is left.
 func (w *idleWatcher) close() {
-	_ = w.ep.Close() // wakes the parked poll with an error
+	_ = w.set.Close() // wakes the parked Wait with an error
 	<-w.done
 }
 
 func (w *idleWatcher) run() {
 	defer close(w.done)
 	for {
-		if err := w.rc.Read(w.pollFn); err != nil || w.errno != 0 {
+		events, err := w.set.Wait()
+		if err != nil {
 			return
 		}
 		w.mu.Lock()
-		for i := range w.ready {
-			c := w.conns[w.events[i].Fd]
-			if c == nil {
-				continue
+		for _, ev := range events {
+			if c := w.conns[ev.Fd]; c != nil {
+				go c.resume()
 			}
-			go c.resume()
 		}
 		w.mu.Unlock()
-	}
-}
-
-// poll is the RawConn.Read callback (bound once): false means "nothing
-// ready, park".
-func (w *idleWatcher) poll(uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(w.epfd),
-			uintptr(unsafe.Pointer(&w.events[0])), idleEvents, 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		w.ready, w.errno = int(r), e
-		return w.ready > 0 || e != 0
 	}
 }

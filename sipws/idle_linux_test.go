@@ -30,7 +30,7 @@ func TestParkArmFailure(t *testing.T) {
 	}
 	defer unix.Close(fd)
 	// Already in the watcher's set behind its back: arm's ADD fails.
-	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+	if err := w.set.Add(fd, unix.EPOLLIN); err != nil {
 		t.Fatalf("epoll add: %v", err)
 	}
 	c := &Conn{srv: srv, fd: fd, br: bufio.NewReader(bytes.NewReader(nil)), closing: make(chan struct{})}
