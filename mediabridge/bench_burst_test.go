@@ -11,8 +11,8 @@ import (
 const burstSize = 32
 
 // BenchmarkSRTPToRTPBurst: a raw browser socket sends burstSize SRTP
-// packets (encrypted ahead, off the clock) back to back; the shared socket
-// read loop takes what is queued, decrypts, maps and writes each to the
+// packets (encrypted ahead, off the clock) back to back; the poll loop takes
+// what is queued, decrypts, maps and writes each to the
 // core socket, which then reads all of them.
 func BenchmarkSRTPToRTPBurst(b *testing.B) {
 	call := newRawCall(b)

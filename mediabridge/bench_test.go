@@ -320,7 +320,7 @@ func newRawCall(b testing.TB) *rawCall {
 }
 
 // BenchmarkSRTPToRTPRaw: SRTP from a raw browser socket (encrypted ahead,
-// off the clock) → shared socket read loop → decrypt → PT map → core
+// off the clock) → poll loop → decrypt → PT map → core
 // socket read.
 func BenchmarkSRTPToRTPRaw(b *testing.B) {
 	call := newRawCall(b)
@@ -346,7 +346,7 @@ func BenchmarkSRTPToRTPRaw(b *testing.B) {
 	}
 }
 
-// BenchmarkRTPToSRTPRaw: RTP from the core socket → session core read loop
+// BenchmarkRTPToSRTPRaw: RTP from the core socket → poll loop
 // → PT map → encrypt → shared socket → raw browser socket read.
 func BenchmarkRTPToSRTPRaw(b *testing.B) {
 	call := newRawCall(b)

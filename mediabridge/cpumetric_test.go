@@ -10,7 +10,7 @@ import (
 
 // cpuMeter reports the process CPU time (user+system, every goroutine:
 // gateway and peers in this process) per benchmark op as "cpu-ns/op". A
-// forwarding benchmark's ns/op is wall time with the read loops' wake-ups
+// forwarding benchmark's ns/op is wall time with the poll loop's wake-ups
 // in it; CPU per packet is what bounds calls per core.
 type cpuMeter struct{ start time.Duration }
 

@@ -13,7 +13,7 @@ import (
 const dtlsQueue = 32
 
 // dtlsPacketConn is the net.PacketConn pion/dtls runs over for one session:
-// the shared socket's read loop delivers the session's DTLS records (RFC
+// the poll loop delivers the session's DTLS records (RFC
 // 7983: first byte 20-63) and writes go out through the shared socket to the
 // browser's current address.
 type dtlsPacketConn struct {
@@ -40,7 +40,7 @@ func newDTLSPacketConn(sock *webrtcSocket, remote func() (netip.AddrPort, bool))
 }
 
 // deliver hands a copy of a record to the reader; it never blocks the
-// shared read loop.
+// poll loop.
 func (c *dtlsPacketConn) deliver(p []byte) bool {
 	select {
 	case <-c.closed:

@@ -71,7 +71,7 @@ func FuzzCoreOffer(f *testing.F) {
 }
 
 // FuzzWebRTCPacket feeds arbitrary datagrams from a browser address to the
-// shared socket's handlers, as the read loop would: STUN, DTLS, SRTP/SRTCP.
+// shared socket's handlers, as the poll loop would: STUN, DTLS, SRTP/SRTCP.
 // Nothing may panic; a valid-looking check signed with the session's
 // password exercises the answer path.
 func FuzzWebRTCPacket(f *testing.F) {

@@ -15,8 +15,8 @@ import (
 
 // webEndpoint is a session's browser side: ICE credentials, the browser's
 // address, the DTLS handshake and the SRTP contexts it yields. The inbound
-// context is used by the shared socket's read loop only, the outbound one
-// by the session's core read loop only (through the forwarder).
+// context and the outbound one (through the forwarder) are used on the poll
+// loop only.
 type webEndpoint struct {
 	sock *webrtcSocket
 	cert *dtlsCertificate

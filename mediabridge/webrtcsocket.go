@@ -13,7 +13,7 @@ import (
 // (RFC 7675 §5.1: consent expires after 30 s without a response).
 const consentTimeout = 30 * time.Second
 
-// clockTick is the resolution of the coarse clock the read loop stamps
+// clockTick is the resolution of the coarse clock the poll loop stamps
 // addresses with, so the packet path never calls time.Now.
 const clockTick = time.Second
 

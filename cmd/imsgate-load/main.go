@@ -135,10 +135,12 @@ func (c *commonFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile here (is it the limit?)")
 }
 
-// startProfile starts the CPU profile when asked; stop writes it.
-// resolve turns the common flags into a logger, the gateway pids and the
-// source addresses.
-func (c *commonFlags) resolve() (*zap.Logger, []int, []netip.Addr, error) {
+// parse parses args and turns the common flags into a logger, the gateway
+// pids and the source addresses.
+func (c *commonFlags) parse(fs *flag.FlagSet, args []string) (*zap.Logger, []int, []netip.Addr, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, nil, flagError(err)
+	}
 	pids, err := load.ParsePids(c.gatewayPids)
 	if err != nil {
 		return nil, nil, nil, err
@@ -154,6 +156,7 @@ func (c *commonFlags) resolve() (*zap.Logger, []int, []netip.Addr, error) {
 	return log, pids, sources, nil
 }
 
+// startProfile starts the CPU profile when asked; stop writes it.
 func (c *commonFlags) startProfile() (stop func(), err error) {
 	if c.cpuProfile == "" {
 		return func() {}, nil
@@ -185,10 +188,7 @@ func runCalls(ctx context.Context, mode string, args []string) error {
 	step := fs.Int("step", 50, "ramp: calls added per level")
 	maxLevel := fs.Int("max", 1000, "ramp: last level tried")
 	stepDuration := fs.Duration("step-duration", 20*time.Second, "ramp: hold time at each level")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	log, gatewayPids, sources, err := c.resolve()
+	log, gatewayPids, sources, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -232,10 +232,7 @@ func runIdle(ctx context.Context, args []string) error {
 	c.add(fs)
 	clients := fs.Int("clients", 2000, "number of idle WebSocket clients")
 	hold := fs.Duration("hold", 30*time.Second, "how long all clients stay up")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	log, gatewayPids, sources, err := c.resolve()
+	log, gatewayPids, sources, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -103,16 +103,23 @@ func registerPeer(t *testing.T, ctx context.Context, core *testCore, p *peer, ao
 	}
 }
 
-func TestCallAnswered(t *testing.T) {
+// callAlice starts a core, registers a UAS peer as alice (answering or
+// not) and has bob call her.
+func callAlice(t *testing.T, answer bool) (*testCore, *uasPeer, context.Context, *democore.OutCall) {
+	t.Helper()
 	core := startCore(t, democore.Options{})
-	alice := newUASPeer(t, "alice", true)
+	alice := newUASPeer(t, "alice", answer)
 	ctx := testCtx(t)
 	registerPeer(t, ctx, core, alice.peer, "alice")
-
 	call, err := core.Call(ctx, "bob", "sip:alice@"+domain)
 	if err != nil {
 		t.Fatalf("call: %v", err)
 	}
+	return core, alice, ctx, call
+}
+
+func TestCallAnswered(t *testing.T) {
+	_, alice, ctx, call := callAlice(t, true)
 	status, err := call.Result(ctx)
 	if err != nil || status != sip.StatusOK {
 		t.Fatalf("result = %d, %v", status, err)
@@ -145,15 +152,7 @@ func TestCallAnswered(t *testing.T) {
 }
 
 func TestCallRemoteBye(t *testing.T) {
-	core := startCore(t, democore.Options{})
-	alice := newUASPeer(t, "alice", true)
-	ctx := testCtx(t)
-	registerPeer(t, ctx, core, alice.peer, "alice")
-
-	call, err := core.Call(ctx, "bob", "sip:alice@"+domain)
-	if err != nil {
-		t.Fatalf("call: %v", err)
-	}
+	_, alice, ctx, call := callAlice(t, true)
 	if status, err := call.Result(ctx); status != sip.StatusOK {
 		t.Fatalf("result = %d, %v", status, err)
 	}
@@ -237,14 +236,7 @@ func TestCallNotRegistered(t *testing.T) {
 }
 
 func TestCloseEndsCalls(t *testing.T) {
-	core := startCore(t, democore.Options{})
-	alice := newUASPeer(t, "alice", false)
-	ctx := testCtx(t)
-	registerPeer(t, ctx, core, alice.peer, "alice")
-	call, err := core.Call(ctx, "bob", "sip:alice@"+domain)
-	if err != nil {
-		t.Fatalf("call: %v", err)
-	}
+	core, alice, ctx, call := callAlice(t, false)
 	waitFor(t, alice.invites, "INVITE")
 	if err := core.Close(); err != nil {
 		t.Fatalf("close: %v", err)
