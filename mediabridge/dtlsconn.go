@@ -106,7 +106,7 @@ func (c *dtlsPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 		// No address yet: like a lost datagram, DTLS retransmits.
 		return len(p), nil
 	}
-	if err := c.sock.udp.writeTo(p, addr); err != nil {
+	if err := c.sock.udp.writeToShared(p, addr); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -25,9 +25,9 @@ type udpSocket struct {
 	local netip.AddrPort
 	v6    bool // AF_INET6: IPv4 peers are written IPv4-mapped
 
-	// mu keeps the descriptor from closing under a write: a DTLS or ICE
+	// mu keeps the descriptor from closing under a writeToShared: a DTLS
 	// write may race a late close at shutdown, and a closed number is
-	// reused by the next socket. Writes share it; close takes it alone.
+	// reused by the next socket.
 	mu     sync.RWMutex
 	closed bool
 }
@@ -91,18 +91,14 @@ func (s *udpSocket) bind(addr netip.AddrPort, buffer int) error {
 // localAddr is the bound address.
 func (s *udpSocket) localAddr() netip.AddrPort { return s.local }
 
-// writeTo sends one datagram without blocking. Any goroutine may call it
-// until close.
+// writeTo sends one datagram without blocking. It is for the poll loop's
+// handlers, which end before any socket of theirs closes, so it takes no
+// lock: it is the per-packet path.
 func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 	var sa rawSockaddr
 	n, ok := sa.put(to, s.v6)
 	if !ok {
 		return errAddrFamily
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return net.ErrClosed
 	}
 	for {
 		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd),
@@ -117,6 +113,17 @@ func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 			return fmt.Errorf("udp send to %v: %w", to, errno)
 		}
 	}
+}
+
+// writeToShared is writeTo for any other goroutine (a DTLS handshake): it
+// holds off close, so it never writes to a closed, reused descriptor.
+func (s *udpSocket) writeToShared(p []byte, to netip.AddrPort) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	return s.writeTo(p, to)
 }
 
 // close is idempotent. The poll loop must have let go of the socket

@@ -37,6 +37,9 @@ func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 	return err
 }
 
+// writeToShared is writeTo: a net.UDPConn is safe for any goroutine.
+func (s *udpSocket) writeToShared(p []byte, to netip.AddrPort) error { return s.writeTo(p, to) }
+
 func (s *udpSocket) close() error {
 	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
