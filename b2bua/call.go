@@ -2,8 +2,6 @@ package b2bua
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -13,156 +11,218 @@ import (
 )
 
 // Call owns its two legs and its media session. One goroutine (run) owns
-// the call's state; SIP handlers and flow callbacks only enqueue events.
+// all of it; SIP handlers, transaction pumps, timers and flow callbacks only
+// enqueue events.
 type Call struct {
 	id     string
 	g      *Gateway
 	log    *zap.Logger
-	web    webLeg
-	core   coreLeg
+	origin Side // the leg that sent the dialog-forming INVITE
+	// originBranch is the Via branch of the origin leg's INVITE, to know
+	// its retransmissions; set before the call is published.
+	originBranch string
+	flow   string
+	web    *leg
+	core   *leg
 	media  *mediabridge.Session
+	// binding is the registration a call to the web was routed by.
+	binding *binding
+
 	events chan event
 	done   chan struct{}
+	timers map[timerKey]*callTimer
+	// timerGen tells a timer's firing from a stale one.
+	timerGen uint64
 
-	// inviteDone is closed once the core's INVITE (call to the web) has its
-	// final response, so the sipgo handler holding it can return.
-	inviteDone chan struct{}
+	state    CallState
+	started  time.Time
+	answered time.Time
 
-	state     callState
-	started   time.Time
-	answered  time.Time
-	endReason string
-}
-
-// webLeg is the browser side.
-type webLeg struct {
-	flow   webFlow
-	dlg    dialog
-	invite *sip.Request // the browser's INVITE, or ours to the browser
-	tx     *webClientTx // ours to the browser
-}
-
-// coreLeg is the IMS/PBX side.
-type coreLeg struct {
-	dlg      dialog
-	invite   *sip.Request // ours to the core, or the core's
-	clientTx sip.ClientTransaction
-	serverTx sip.ServerTransaction
-}
-
-type callState int
-
-const (
-	stateUnknown callState = iota
-	stateCalling
-	stateEarly
-	stateConfirmed
-	stateEnded
-)
-
-func (s callState) String() string {
-	switch s {
-	case stateCalling:
-		return "calling"
-	case stateEarly:
-		return "early"
-	case stateConfirmed:
-		return "confirmed"
-	case stateEnded:
-		return "ended"
-	}
-	return "unknown"
+	// ending: the call is over; it lives on only until its INVITE on the
+	// far leg has a final response (or 64·T1 after our CANCEL).
+	ending bool
+	cause  Cause
+	// cancelPending: a CANCEL waits for the first provisional (RFC 3261 9.1).
+	cancelPending bool
 }
 
 type eventKind int
 
 const (
-	evUnknown     eventKind = iota
-	evWebRequest            // ACK, CANCEL, BYE, INFO... from the browser
-	evCoreRequest           // BYE, ACK, INFO... from the core
-	evCoreCancel            // the core cancelled its INVITE
-	evFlowClosed            // the browser's WebSocket closed
-	evShutdown              // the gateway is stopping
+	evUnknown    eventKind = iota
+	evRequest              // a request from a leg (in)
+	evResponse             // a response to one of our requests (tx, res)
+	evTxFailed             // one of our transactions ended with no final response (tx, err)
+	evTxTimeout            // a web transaction saw no response in 64·T1 (tx)
+	evCoreCancel           // the core cancelled its INVITE; sipgo answered 200 and 487
+	evTimer                // one of the call's timers fired (timer)
+	evFlowClosed           // the browser's WebSocket closed
+	evShutdown             // the gateway is stopping
+	evMedia                // a media-side event (ICE, DTLS, consent)
 )
 
 type event struct {
-	kind eventKind
-	req  *sip.Request
-	tx   sip.ServerTransaction
-	// handled is closed once a core request has been answered, so the sipgo
-	// handler that holds its transaction can return.
-	handled chan struct{}
+	kind           eventKind
+	in             *serverTx
+	tx             *clientTx
+	res            *sip.Response
+	retransmission bool // a 2xx after the first, from sipgo's Accepted state
+	err            error
+	timer          timerKey
+	gen            uint64
+	media          MediaEvent
 }
 
-// newCall registers a call. The core leg is keyed by Call-ID and our tag:
-// a core that forks one INVITE to several browsers sends the same Call-ID to
-// each, and our tag tells the dialogs apart.
-func (g *Gateway) newCall(f webFlow, webCallID, coreCallID, coreTag string, log *zap.Logger) (*Call, error) {
+// MediaEvent is something the media side reports about a call: ICE and
+// DTLS state, consent lost. The call decides what it means for the dialogs.
+type MediaEvent struct {
+	Kind string
+	Err  error
+}
+
+// eventQueue bounds what waits for a call's goroutine. The goroutine never
+// blocks, so a full queue only slows the sender for a moment.
+const eventQueue = 64
+
+func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, log *zap.Logger) (*Call, error) {
 	c := &Call{
-		id:         token(12),
-		g:          g,
-		events:     make(chan event, 32),
-		done:       make(chan struct{}),
-		inviteDone: make(chan struct{}),
-		state:      stateCalling,
-		started:    time.Now(),
+		id:      token(12),
+		g:       g,
+		origin:  origin,
+		flow:    f.Flow(),
+		events:  make(chan event, eventQueue),
+		done:    make(chan struct{}),
+		timers:  map[timerKey]*callTimer{},
+		state:   StateCalling,
+		started: time.Now(),
 	}
-	c.web.flow = f
-	c.web.dlg.callID = webCallID
-	c.core.dlg.callID = coreCallID
-	c.core.dlg.localTag = coreTag
+	c.web = newLeg(SideWeb, &webTransport{g: g, flow: f})
+	c.core = newLeg(SideCore, &coreTransport{g: g})
+	c.web.dlg.callID, c.web.dlg.localTag = webCallID, token(12)
+	c.core.dlg.callID, c.core.dlg.localTag = coreCallID, token(12)
 	c.log = log.With(zap.String("call_id", c.id), zap.String("web_sip_call_id", webCallID), zap.String("core_sip_call_id", coreCallID))
 	ms, err := g.media.NewSession(c.log)
 	if err != nil {
-		return nil, fmt.Errorf("media session: %w", err)
+		return nil, statusErr(503, "Service Unavailable", err)
 	}
 	c.media = ms
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.draining || g.ctx.Err() != nil {
-		ms.Close()
-		return nil, errDraining
-	}
-	if _, dup := g.calls[webCallID]; dup {
-		ms.Close()
-		return nil, statusErr(482, "Loop Detected", errors.New("a call with this Call-ID is in progress"))
-	}
-	g.calls[webCallID] = c
-	g.coreIDs[coreKey(coreCallID, coreTag)] = c
 	return c, nil
 }
 
-func coreKey(callID, localTag string) string { return callID + "|" + localTag }
+func (c *Call) info() CallInfo {
+	return CallInfo{ID: c.id, Origin: c.origin, WebCallID: c.web.dlg.callID, CoreCallID: c.core.dlg.callID,
+		Flow: c.flow, Started: c.started}
+}
 
-// enqueue hands an event to the call's goroutine; it never blocks past the
-// call's end.
-func (c *Call) enqueue(ev event) {
+func (c *Call) leg(s Side) *leg {
+	if s == SideWeb {
+		return c.web
+	}
+	return c.core
+}
+
+func (c *Call) other(l *leg) *leg {
+	if l == c.web {
+		return c.core
+	}
+	return c.web
+}
+
+// enqueue hands an event to the call's goroutine; false once the call has
+// ended (the event is then the caller's to dispose of).
+func (c *Call) enqueue(ev event) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
 	select {
 	case c.events <- ev:
+		return true
 	case <-c.done:
-		if ev.handled != nil {
-			close(ev.handled)
+		return false
+	}
+}
+
+// run is the call's goroutine: it starts the far leg, then handles events
+// until the call has ended and its INVITE transactions are settled.
+func (c *Call) run(ctx context.Context) {
+	defer c.finish()
+	c.start()
+	for !c.over() {
+		select {
+		case ev := <-c.events:
+			c.handle(ev)
+		case <-ctx.Done():
+			c.end(Cause{Reason: EndShutdown, By: SideGateway})
+			return
 		}
 	}
 }
 
-// forget removes the call from the gateway's tables; done before the last
-// response so a retried request (after 401/407) finds no stale call.
-func (c *Call) forget() {
-	c.g.mu.Lock()
-	if c.g.calls[c.web.dlg.callID] == c {
-		delete(c.g.calls, c.web.dlg.callID)
+// over: the call ended and nothing it sent still waits for a final answer.
+func (c *Call) over() bool {
+	if !c.ending {
+		return false
 	}
-	if key := coreKey(c.core.dlg.callID, c.core.dlg.localTag); c.g.coreIDs[key] == c {
-		delete(c.g.coreIDs, key)
+	if c.cause.Reason == EndShutdown {
+		return true
 	}
-	c.g.mu.Unlock()
+	for _, l := range []*leg{c.web, c.core} {
+		if tx := l.inviteOut; tx != nil && !tx.final {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Call) handle(ev event) {
+	switch ev.kind {
+	case evRequest:
+		c.onRequest(ev.in)
+	case evResponse:
+		c.onResponse(ev.tx, ev.res, ev.retransmission)
+	case evTxFailed, evTxTimeout:
+		c.onTxFailed(ev.tx, ev.err, ev.kind == evTxTimeout)
+	case evCoreCancel:
+		c.onCoreCancel()
+	case evTimer:
+		if t := c.timers[ev.timer]; t != nil && t.gen == ev.gen {
+			delete(c.timers, ev.timer)
+			c.onTimer(ev.timer)
+		}
+	case evFlowClosed:
+		c.end(Cause{Reason: EndFlowClosed, By: SideWeb})
+	case evShutdown:
+		c.end(Cause{Reason: EndShutdown, By: SideGateway})
+	case evMedia:
+		c.log.Debug("media event", zap.String("kind", ev.media.Kind), zap.Error(ev.media.Err))
+	}
+}
+
+func (c *Call) setState(s CallState) {
+	if c.state == s {
+		return
+	}
+	c.state = s
+	c.g.observer.CallStateChanged(c.info(), s, time.Now())
 }
 
 // finish releases everything the call holds and logs its summary.
 func (c *Call) finish() {
-	c.forget()
-	c.state = stateEnded
+	c.g.removeCall(c)
+	for k := range c.timers {
+		c.disarm(k)
+	}
+	for _, l := range []*leg{c.web, c.core} {
+		for tx := range l.out {
+			// A BYE or CANCEL toward the core keeps its own retransmissions;
+			// everything else ends with the call.
+			if tx.stop != nil && !(l.side == SideCore && (tx.purpose == txBye || tx.purpose == txCancel)) {
+				tx.stop()
+			}
+		}
+	}
 	if err := c.media.Close(); err != nil {
 		c.log.Warn("media close", zap.Error(err))
 	}
@@ -171,12 +231,13 @@ func (c *Call) finish() {
 	if !c.answered.IsZero() {
 		talk = time.Since(c.answered)
 	}
-	c.log.Info("call ended", zap.String("reason", c.endReason), zap.Duration("dur", time.Since(c.started)),
-		zap.Duration("talk", talk), zap.Any("media", st))
-	c.g.endWebTx(c.web.tx)
+	c.state = StateEnded
+	c.log.Info("call ended", zap.Stringer("reason", c.cause.Reason), zap.Stringer("by", c.cause.By),
+		zap.Int("status", c.cause.Status), zap.NamedError("cause", c.cause.Err),
+		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.Any("media", st))
+	c.g.observer.CallEnded(c.info(), c.cause, time.Now())
 	close(c.done)
-	c.inviteAnswered()
-	// Answer what is still queued so no sipgo handler waits on us.
+	// Answer what is still queued so no request is left unanswered.
 	for {
 		select {
 		case ev := <-c.events:
@@ -187,251 +248,89 @@ func (c *Call) finish() {
 	}
 }
 
+// rejectLate answers an event that arrived after the call ended.
 func (c *Call) rejectLate(ev event) {
 	switch ev.kind {
-	case evCoreRequest:
-		if !ev.req.IsAck() {
-			_ = ev.tx.Respond(response(ev.req, 481, "Call/Transaction Does Not Exist", c.core.dlg.localTag))
+	case evRequest:
+		if !ev.in.req.IsAck() {
+			_ = ev.in.reply(response(ev.in.req, 481, "Call/Transaction Does Not Exist", c.leg(ev.in.leg).dlg.localTag))
 		}
-		if ev.handled != nil {
-			close(ev.handled)
-		}
-	case evWebRequest:
-		if !ev.req.IsAck() {
-			c.g.replyWeb(c.web.flow, response(ev.req, 481, "Call/Transaction Does Not Exist", c.web.dlg.localTag), c.log)
+		ev.in.releaseNow()
+	case evResponse:
+		if ev.tx.stop != nil && ev.tx.leg == SideWeb {
+			ev.tx.stop()
 		}
 	}
 }
 
-// replyWeb answers a browser request with our web-leg tag.
-func (c *Call) replyWeb(req *sip.Request, code int, reason string, sdp []byte) *sip.Response {
-	res := response(req, code, reason, c.web.dlg.localTag)
-	if code >= 101 && code < 300 && req.IsInvite() {
-		res.AppendHeader(c.webContact())
-	}
-	setSDP(res, sdp)
-	c.g.replyWeb(c.web.flow, res, c.log)
-	return res
+// timerKey names one of a call's timers.
+type timerKey struct {
+	kind timerKind
+	side Side
 }
 
-// webContact is the gateway's Contact toward the browser.
-func (c *Call) webContact() *sip.ContactHeader {
-	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: c.id, Host: "imsgate.invalid",
-		UriParams: sip.HeaderParams{{K: "transport", V: "ws"}}}, Params: sip.NewParams()}
+type timerKind int
+
+const (
+	timerUnknown    timerKind = iota
+	timerNoAnswer             // upstream.invite_timeout for the far leg's INVITE
+	timerCancelWait           // 64·T1 for a final response after our CANCEL
+	timerOK                   // next retransmission of our 2xx (T1 doubling to T2)
+	timerAckWait              // 64·T1 for the ACK of our 2xx
+)
+
+type callTimer struct {
+	t   *time.Timer
+	gen uint64
 }
 
-// respondCore answers the core's INVITE (call to the web).
-func (c *Call) respondCore(code int, reason string, sdp []byte, extra sip.Message, headers ...string) {
-	res := response(c.core.invite, code, reason, c.core.dlg.localTag)
-	if code >= 101 && code < 300 {
-		res.AppendHeader(c.g.core.contact(c.id))
-	}
-	if extra != nil {
-		copyHeaders(extra, res, headers...)
-	}
-	setSDP(res, sdp)
-	if err := c.core.serverTx.Respond(res); err != nil {
-		c.log.Warn("respond to core", zap.Int("status", code), zap.Error(err))
-	}
-	if code >= 200 {
-		c.inviteAnswered()
-	}
+// arm (re)starts one of the call's timers; a stale firing is recognised by
+// its generation and ignored.
+func (c *Call) arm(k timerKey, d time.Duration) {
+	c.disarm(k)
+	c.timerGen++
+	gen := c.timerGen
+	ct := &callTimer{gen: gen}
+	ct.t = time.AfterFunc(d, func() { c.enqueue(event{kind: evTimer, timer: k, gen: gen}) })
+	c.timers[k] = ct
 }
 
-// inviteAnswered releases the sipgo handler holding the core's INVITE.
-func (c *Call) inviteAnswered() {
-	select {
-	case <-c.inviteDone:
-	default:
-		close(c.inviteDone)
+func (c *Call) disarm(k timerKey) {
+	if t := c.timers[k]; t != nil {
+		t.t.Stop()
+		delete(c.timers, k)
 	}
 }
 
-// mediaStatus maps a media error to the SIP status the offerer gets.
-func mediaStatus(err error) *StatusError {
-	switch {
-	case errors.Is(err, mediabridge.ErrNoCommonCodec):
-		return statusErr(488, "Not Acceptable Here", err)
-	case errors.Is(err, mediabridge.ErrBadSDP):
-		return statusErr(488, "Not Acceptable Here", err)
-	}
-	return statusErr(500, "Server Internal Error", err)
-}
-
-// confirmed is the call's life after both legs are up, until one side ends it.
-func (c *Call) confirmed(ctx context.Context) {
-	for {
-		select {
-		case ev := <-c.events:
-			if c.handleConfirmed(ctx, ev) {
-				return
-			}
-		case <-ctx.Done():
-			c.endReason = "gateway stopped"
-			c.byeBoth(ctx)
+func (c *Call) onTimer(k timerKey) {
+	switch k.kind {
+	case timerNoAnswer:
+		c.end(Cause{Reason: EndNoAnswer, By: SideGateway})
+	case timerCancelWait:
+		// RFC 3261 9.1: no final response 64·T1 after the CANCEL; the
+		// INVITE transaction is taken as destroyed.
+		if tx := c.leg(k.side).inviteOut; tx != nil && !tx.final {
+			c.log.Warn("no final response after cancel", zap.Stringer("leg", k.side))
+			tx.final = true
+		}
+	case timerOK:
+		l := c.leg(k.side)
+		if l.ok == nil {
 			return
 		}
-	}
-}
-
-// handleConfirmed handles one event of a confirmed call and reports whether
-// the call ended.
-func (c *Call) handleConfirmed(ctx context.Context, ev event) bool {
-	switch ev.kind {
-	case evWebRequest:
-		req := ev.req
-		switch req.Method {
-		case sip.ACK:
-			return false
-		case sip.BYE:
-			c.replyWeb(req, 200, "OK", nil)
-			c.endReason = "web hung up"
-			c.byeCore(ctx)
-			return true
-		case sip.INFO, sip.MESSAGE, sip.NOTIFY:
-			c.relayToCore(ctx, req)
-			return false
-		default:
-			// re-INVITE/UPDATE: session changes are not relayed yet; the
-			// browser keeps its current session (RFC 3261 14.2).
-			c.replyWeb(req, 488, "Not Acceptable Here", nil)
-			return false
+		if err := l.tr.resend(l.ok); err != nil {
+			c.log.Debug("2xx retransmission", zap.Stringer("leg", k.side), zap.Error(err))
 		}
-	case evCoreRequest:
-		req := ev.req
-		defer func() {
-			if ev.handled != nil {
-				close(ev.handled)
-			}
-		}()
-		switch req.Method {
-		case sip.ACK:
-			return false
-		case sip.BYE:
-			_ = ev.tx.Respond(response(req, 200, "OK", c.core.dlg.localTag))
-			c.endReason = "core hung up"
-			c.byeWeb(ctx)
-			return true
-		case sip.INFO:
-			c.relayToWeb(ctx, req, ev.tx)
-			return false
-		default:
-			_ = ev.tx.Respond(response(req, 488, "Not Acceptable Here", c.core.dlg.localTag))
-			return false
-		}
-	case evFlowClosed:
-		c.endReason = "websocket closed"
-		c.byeCore(ctx)
-		return true
-	case evShutdown:
-		c.endReason = "gateway stopped"
-		c.byeBoth(ctx)
-		return true
-	case evCoreCancel:
-		return false // too late: the call is answered
-	}
-	return false
-}
-
-func (c *Call) byeBoth(ctx context.Context) {
-	c.byeWeb(ctx)
-	c.byeCore(ctx)
-}
-
-// byeCore ends the core leg and waits (bounded) for its answer.
-func (c *Call) byeCore(ctx context.Context) {
-	req := c.core.dlg.request(sip.BYE, 0)
-	c.g.core.prepareInDialog(req)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	res, err := c.g.core.do(ctx, req)
-	if err != nil {
-		c.log.Warn("bye to core", zap.Error(err))
-		return
-	}
-	c.log.Debug("bye to core answered", zap.Int("status", res.StatusCode))
-}
-
-// byeWeb ends the web leg and waits (bounded) for the browser's answer.
-func (c *Call) byeWeb(ctx context.Context) {
-	req := c.web.dlg.request(sip.BYE, 0)
-	req.PrependHeader(webVia(c.web.flow))
-	tx, err := c.g.sendWeb(c.web.flow, req)
-	if err != nil {
-		return
-	}
-	defer c.g.endWebTx(tx)
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case res := <-tx.responses:
-			if res.StatusCode >= 200 {
-				return
-			}
-		case <-tx.failed:
-			return
-		case <-t.C:
-			c.log.Warn("browser did not answer bye")
-			return
-		case <-ctx.Done():
+		l.okWait = min(2*l.okWait, int64(sip.T2))
+		c.arm(k, time.Duration(l.okWait))
+	case timerAckWait:
+		l := c.leg(k.side)
+		if l.ok == nil {
 			return
 		}
-	}
-}
-
-// relayToCore passes an in-dialog request (INFO for DTMF, MESSAGE) from the
-// browser to the core and its final response back, without holding the call.
-func (c *Call) relayToCore(ctx context.Context, web *sip.Request) {
-	req := c.core.dlg.request(web.Method, 0)
-	copyHeaders(web, req, "Content-Type", "Info-Package", "Event")
-	req.SetBody(web.Body())
-	c.g.core.prepareInDialog(req)
-	flow, tag, log := c.web.flow, c.web.dlg.localTag, c.log
-	c.g.goOwned(func(gctx context.Context) {
-		ctx, cancel := context.WithTimeout(gctx, 10*time.Second)
-		defer cancel()
-		res, err := c.g.core.do(ctx, req)
-		out := response(web, 408, "Request Timeout", tag)
-		if err == nil {
-			out = response(web, res.StatusCode, res.Reason, tag)
-		} else {
-			se := statusOf(err)
-			out = response(web, se.Code, se.Reason, tag)
-		}
-		c.g.replyWeb(flow, out, log)
-	})
-}
-
-// relayToWeb passes an in-dialog request from the core to the browser.
-func (c *Call) relayToWeb(ctx context.Context, core *sip.Request, tx sip.ServerTransaction) {
-	req := c.web.dlg.request(core.Method, 0)
-	req.PrependHeader(webVia(c.web.flow))
-	copyHeaders(core, req, "Content-Type", "Info-Package", "Event")
-	req.SetBody(core.Body())
-	wtx, err := c.g.sendWeb(c.web.flow, req)
-	if err != nil {
-		_ = tx.Respond(response(core, 480, "Temporarily Unavailable", c.core.dlg.localTag))
-		return
-	}
-	defer c.g.endWebTx(wtx)
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case res := <-wtx.responses:
-			if res.StatusCode >= 200 {
-				_ = tx.Respond(response(core, res.StatusCode, res.Reason, c.core.dlg.localTag))
-				return
-			}
-		case <-wtx.failed:
-			_ = tx.Respond(response(core, 480, "Temporarily Unavailable", c.core.dlg.localTag))
-			return
-		case <-t.C:
-			_ = tx.Respond(response(core, 408, "Request Timeout", c.core.dlg.localTag))
-			return
-		case <-ctx.Done():
-			return
-		}
+		l.ok = nil
+		c.disarm(timerKey{timerOK, k.side})
+		c.log.Warn("no ACK for our 2xx", zap.Stringer("leg", k.side))
+		c.end(Cause{Reason: EndAckTimeout, By: k.side, Status: 408})
 	}
 }

@@ -16,6 +16,23 @@ type dialog struct {
 	remoteTarget sip.Uri
 	routes       []sip.Uri
 	cseq         uint32 // local CSeq of the last request we sent
+	remoteCSeq   uint32 // CSeq of the last request the leg sent us
+	haveRemote   bool
+}
+
+// acceptCSeq takes the CSeq of a request the leg sent; false when it is
+// lower than the last one (RFC 3261 12.2.2). ACK and CANCEL reuse their
+// INVITE's number and are not checked.
+func (d *dialog) acceptCSeq(req *sip.Request) bool {
+	seq, _ := cseqOf(req)
+	if req.IsAck() || req.IsCancel() {
+		return true
+	}
+	if d.haveRemote && seq < d.remoteCSeq {
+		return false
+	}
+	d.remoteCSeq, d.haveRemote = seq, true
+	return true
 }
 
 // request builds an in-dialog request (RFC 3261 12.2.1.1). ACK takes the

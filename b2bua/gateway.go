@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -36,30 +37,49 @@ type mediaEngine interface {
 	NewSession(log *zap.Logger) (*mediabridge.Session, error)
 }
 
+// flowLookup finds a browser's connection by its flow token.
+type flowLookup func(flow string) (webFlow, bool)
+
 // Gateway joins the WebSocket side, the core side and the media bridge.
 type Gateway struct {
-	cfg   configs.Config
-	log   *zap.Logger
-	core  *coreSide
-	media mediaEngine
-	reg   *registrar
+	cfg      configs.Config
+	log      *zap.Logger
+	core     *coreSide
+	media    mediaEngine
+	reg      *registrar
+	unreg    *unregisterQueue
+	observer Observer
+	nonCall  RequestHandler
 
-	lookupFlow func(flow string) (webFlow, bool)
+	flows atomic.Pointer[flowLookup]
 
-	mu       sync.Mutex
-	calls    map[string]*Call // by web-leg Call-ID
-	coreIDs  map[string]*Call // by core-leg Call-ID and our tag (coreKey)
-	webTxs   map[string]*webClientTx
-	draining bool
+	mu        sync.Mutex
+	calls     map[string]*Call              // by webKey(flow, web-leg Call-ID)
+	coreIDs   map[string]*Call              // by coreKey(core-leg Call-ID, our tag)
+	flowCalls map[string]map[*Call]struct{} // by flow
+	draining  bool
+
+	webTxs webTxs
 
 	wg     sync.WaitGroup // every goroutine the gateway starts
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// New makes a gateway. sipConn and sipLn are the bound UDP socket and TCP
-// listener toward the core (taken as arguments so tests use 127.0.0.1:0).
-func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn net.Listener, log *zap.Logger) (*Gateway, error) {
+// Option changes a Gateway built by New.
+type Option func(*Gateway)
+
+// WithObserver sends every call's state changes and end to o.
+func WithObserver(o Observer) Option { return func(g *Gateway) { g.observer = o } }
+
+// WithRequestHandler hands requests that are not part of a call (MESSAGE,
+// SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS) to h.
+func WithRequestHandler(h RequestHandler) Option { return func(g *Gateway) { g.nonCall = h } }
+
+// New makes a gateway and starts serving SIP toward the core. sipConn and
+// sipLn are the bound UDP socket and TCP listener (taken as arguments so
+// tests use 127.0.0.1:0).
+func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn net.Listener, log *zap.Logger, opts ...Option) (*Gateway, error) {
 	// sipgo logs through slog; its lines land in the same zap core.
 	slogger := slog.New(zapslog.NewHandler(log.Named("sip").Core()))
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent),
@@ -76,30 +96,27 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		cfg: cfg, log: log, core: core, media: media, reg: newRegistrar(),
-		calls: map[string]*Call{}, coreIDs: map[string]*Call{}, webTxs: map[string]*webClientTx{},
-		ctx: ctx, cancel: cancel,
-		lookupFlow: func(string) (webFlow, bool) { return nil, false },
+		observer: nopObserver{}, nonCall: localAnswers{},
+		calls: map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
+		webTxs: webTxs{byKey: map[string]webTxEntry{}},
+		ctx:    ctx, cancel: cancel,
 	}
-	core.srv.OnInvite(g.onCoreInvite)
-	core.srv.OnAck(g.onCoreInDialog)
-	core.srv.OnBye(g.onCoreInDialog)
-	core.srv.OnInfo(g.onCoreInDialog)
-	core.srv.OnUpdate(g.onCoreInDialog)
-	core.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		// A CANCEL that matched no INVITE transaction (RFC 3261 9.2).
-		_ = tx.Respond(response(req, 481, "Call/Transaction Does Not Exist", ""))
-	})
-	core.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		_ = tx.Respond(response(req, 200, "OK", ""))
-	})
-	core.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
-		_ = tx.Respond(response(req, 501, "Not Implemented", ""))
-	})
+	none := flowLookup(func(string) (webFlow, bool) { return nil, false })
+	g.flows.Store(&none)
+	for _, o := range opts {
+		o(g)
+	}
+	g.unreg = newUnregisterQueue(g, cfg.Upstream.UnregisterRate)
+	// The transaction layer hands us every request with its transaction;
+	// we own the transaction until we answer it (sipgo's Server would end
+	// it when a handler returns).
+	ua.TransactionLayer().OnRequest(g.onCoreRequest)
 
 	listening := &listeningConn{PacketConn: sipConn, ready: make(chan struct{})}
-	g.wg.Add(2)
+	g.wg.Add(3)
 	go func() { defer g.wg.Done(); g.serveCore(listening, sipLn) }()
 	go func() { defer g.wg.Done(); g.sweepLoop(ctx) }()
+	go func() { defer g.wg.Done(); g.unreg.run(ctx) }()
 	// Until sipgo reads the listening socket it is not in sipgo's
 	// connection pool, and a request to the core would make sipgo bind a
 	// second socket to the same port and fail with 503.
@@ -130,17 +147,18 @@ func (l *listeningConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
+	tp := g.core.ua.TransportLayer()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := g.core.srv.ServeUDP(udp); err != nil && g.ctx.Err() == nil {
+		if err := tp.ServeUDP(udp); err != nil && g.ctx.Err() == nil {
 			g.log.Error("sip udp serve stopped", zap.Error(err))
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if err := g.core.srv.ServeTCP(tcp); err != nil && g.ctx.Err() == nil {
+		if err := tp.ServeTCP(tcp); err != nil && g.ctx.Err() == nil {
 			g.log.Error("sip tcp serve stopped", zap.Error(err))
 		}
 	}()
@@ -150,7 +168,7 @@ func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
 	tcp.Close()
 	wg.Wait()
 	g.core.ua.Close()
-	clearPools(g.core.ua.TransportLayer())
+	clearPools(tp)
 }
 
 // clearPools closes sockets sipgo opened after its user agent closed: it
@@ -180,18 +198,22 @@ func (g *Gateway) sweepLoop(ctx context.Context) {
 	}
 }
 
-// AttachWS lets the gateway find browser flows by token.
+// AttachWS lets the gateway find browser flows by token. It may be called
+// while the gateway serves.
 func (g *Gateway) AttachWS(srv *sipws.Server) {
-	g.lookupFlow = func(flow string) (webFlow, bool) {
+	lookup := flowLookup(func(flow string) (webFlow, bool) {
 		c, ok := srv.Lookup(flow)
 		if !ok {
 			return nil, false
 		}
 		return c, true
-	}
+	})
+	g.flows.Store(&lookup)
 }
 
-// go runs f on a goroutine the gateway owns.
+func (g *Gateway) lookupFlow(flow string) (webFlow, bool) { return (*g.flows.Load())(flow) }
+
+// goOwned runs f on a goroutine the gateway owns; false once it stopped.
 func (g *Gateway) goOwned(f func(ctx context.Context)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -203,109 +225,77 @@ func (g *Gateway) goOwned(f func(ctx context.Context)) bool {
 	return true
 }
 
-// HandleMessage takes one SIP message from a browser's WebSocket
-// (sipws.Handler), in order for its flow; it never blocks.
-func (g *Gateway) HandleMessage(c *sipws.Conn, msg sip.Message) {
-	g.handleWeb(c, msg)
-}
-
-func (g *Gateway) handleWeb(f webFlow, msg sip.Message) {
-	switch m := msg.(type) {
-	case *sip.Response:
-		g.mu.Lock()
-		tx := g.webTxs[branchOf(m)+string(cseqMethod(m))]
-		g.mu.Unlock()
-		if tx == nil || tx.flow != f.Flow() {
-			g.log.Debug("response matches no transaction", zap.String("flow", f.Flow()), zap.Int("status", m.StatusCode))
-			return
-		}
-		tx.deliver(m)
-	case *sip.Request:
-		g.handleWebRequest(f, m)
-	}
-}
-
-func cseqMethod(msg sip.Message) sip.RequestMethod {
-	_, m := cseqOf(msg)
-	return m
-}
-
-func (g *Gateway) handleWebRequest(f webFlow, req *sip.Request) {
-	log := g.log.With(zap.String("flow", f.Flow()), zap.String("method", string(req.Method)), zap.String("sip_call_id", callIDOf(req)))
-	log.Debug("web request", zap.String("request", req.StartLine()))
-	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
-		g.replyWeb(f, response(req, 400, "Bad Request", ""), log)
-		return
-	}
-	if cseqMethod(req) != req.Method {
-		g.replyWeb(f, response(req, 400, "Bad Request", ""), log)
-		return
-	}
-	inDialog := tagOf(req.To().Params) != ""
-	switch {
-	case req.Method == sip.REGISTER:
-		if !g.goOwned(func(ctx context.Context) { g.handleRegister(ctx, f, req) }) {
-			g.replyWeb(f, response(req, 503, "Service Unavailable", ""), log)
-		}
-	case req.Method == sip.INVITE && !inDialog:
-		g.startWebCall(f, req, log)
-	case req.Method == sip.CANCEL || req.Method == sip.ACK || inDialog:
-		c := g.callByWebID(callIDOf(req))
-		if c == nil || c.web.flow.Flow() != f.Flow() {
-			if req.Method != sip.ACK {
-				g.replyWeb(f, response(req, 481, "Call/Transaction Does Not Exist", ""), log)
-			}
-			return
-		}
-		c.enqueue(event{kind: evWebRequest, req: req})
-	case req.Method == sip.OPTIONS:
-		g.replyWeb(f, response(req, 200, "OK", ""), log)
-	default:
-		res := response(req, 501, "Not Implemented", "")
-		g.replyWeb(f, res, log)
-	}
-}
-
 // ConnClosed ends what belonged to a closed WebSocket (sipws.Handler): its
-// bindings are removed at the core; its calls end.
-func (g *Gateway) ConnClosed(c *sipws.Conn) {
-	flow := c.Flow()
+// calls end and its bindings are removed at the core, paced. Only the
+// flow's own calls and bindings are touched.
+func (g *Gateway) ConnClosed(c *sipws.Conn) { g.flowClosed(c.Flow()) }
+
+func (g *Gateway) flowClosed(flow string) {
 	g.mu.Lock()
-	var ended []*Call
-	for _, call := range g.calls {
-		if call.web.flow.Flow() == flow {
-			ended = append(ended, call)
-		}
-	}
-	for k, tx := range g.webTxs {
-		if tx.flow == flow {
-			tx.fail()
-			delete(g.webTxs, k)
-		}
-	}
+	calls := g.flowCalls[flow]
+	delete(g.flowCalls, flow)
 	g.mu.Unlock()
-	for _, call := range ended {
+	for call := range calls {
 		call.enqueue(event{kind: evFlowClosed})
 	}
-	g.goOwned(func(ctx context.Context) {
-		g.unregisterFlow(context.WithoutCancel(ctx), flow, nil, g.log.With(zap.String("flow", flow)))
-	})
-}
-
-func (g *Gateway) replyWeb(f webFlow, res *sip.Response, log *zap.Logger) {
-	if err := f.WriteMessage(res); err != nil {
-		log.Debug("write to browser failed", zap.Error(err))
+	g.reg.dropFlowQueue(flow)
+	for _, b := range g.reg.takeFlow(flow) {
+		g.unreg.add(b)
 	}
 }
 
-// callByWebID finds a call by its web-leg Call-ID.
-func (g *Gateway) callByWebID(id string) *Call {
+func webKey(flow, callID string) string { return flow + "|" + callID }
+
+func coreKey(callID, localTag string) string { return callID + "|" + localTag }
+
+// addCall publishes a call that is fully built; it refuses while draining
+// and when the browser's Call-ID is already in a call on that flow.
+func (g *Gateway) addCall(c *Call) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.calls[id]
+	if g.draining || g.ctx.Err() != nil {
+		return statusErr(503, "Service Unavailable", errDraining)
+	}
+	wk := webKey(c.flow, c.web.dlg.callID)
+	if _, dup := g.calls[wk]; dup {
+		return statusErr(482, "Loop Detected", errors.New("a call with this Call-ID is in progress"))
+	}
+	g.calls[wk] = c
+	g.coreIDs[coreKey(c.core.dlg.callID, c.core.dlg.localTag)] = c
+	set := g.flowCalls[c.flow]
+	if set == nil {
+		set = map[*Call]struct{}{}
+		g.flowCalls[c.flow] = set
+	}
+	set[c] = struct{}{}
+	return nil
 }
 
-func (g *Gateway) callByCoreID(key string) *Call {
+// removeCall takes a call out of every index.
+func (g *Gateway) removeCall(c *Call) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if wk := webKey(c.flow, c.web.dlg.callID); g.calls[wk] == c {
+		delete(g.calls, wk)
+	}
+	if ck := coreKey(c.core.dlg.callID, c.core.dlg.localTag); g.coreIDs[ck] == c {
+		delete(g.coreIDs, ck)
+	}
+	if set := g.flowCalls[c.flow]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(g.flowCalls, c.flow)
+		}
+	}
+}
+
+func (g *Gateway) callByWeb(flow, callID string) *Call {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls[webKey(flow, callID)]
+}
+
+func (g *Gateway) callByCore(key string) *Call {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.coreIDs[key]
@@ -321,6 +311,10 @@ func (g *Gateway) Calls() int {
 // Bindings is the number of browser registrations held.
 func (g *Gateway) Bindings() int { return g.reg.count() }
 
+// PendingUnregisters is the number of bindings waiting to be removed at
+// the core (paced by upstream.unregister_rate).
+func (g *Gateway) PendingUnregisters() int { return g.unreg.len() }
+
 // Drain refuses new calls (503) while the ones in progress go on.
 func (g *Gateway) Drain() {
 	g.mu.Lock()
@@ -332,6 +326,7 @@ func (g *Gateway) Drain() {
 // for every goroutine the gateway started.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
+	g.draining = true
 	calls := make([]*Call, 0, len(g.calls))
 	for _, c := range g.calls {
 		calls = append(calls, c)
@@ -353,5 +348,3 @@ func (g *Gateway) Close() error {
 	g.wg.Wait()
 	return nil
 }
-
-var errClosed = errors.New("gateway closed")

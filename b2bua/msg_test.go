@@ -74,12 +74,14 @@ func TestRegistrarBindings(t *testing.T) {
 	if _, has := b1.contact.Params.Get("expires"); has {
 		t.Fatal("stored contact keeps no expires param")
 	}
-	if got := r.ofFlow("flow1", nil); len(got) != 1 || got[0] != b1 {
-		t.Fatalf("ofFlow = %v", got)
+	if got := r.takeFlow("flow1"); len(got) != 1 || got[0] != b1 {
+		t.Fatalf("takeFlow = %v", got)
 	}
-	r.remove(b1)
 	if _, ok := r.lookup(b1.token); ok || r.count() != 1 {
-		t.Fatal("remove")
+		t.Fatal("takeFlow must remove the flow's bindings")
+	}
+	if got := r.takeFlow("flow1"); len(got) != 0 {
+		t.Fatalf("a closed flow has no bindings left, got %v", got)
 	}
 }
 

@@ -20,8 +20,9 @@ type binding struct {
 	aor     sip.Uri
 	flow    string            // WebSocket flow token
 	contact sip.ContactHeader // the browser's own Contact (.invalid host)
+	created time.Time
 
-	mu sync.Mutex // serialises the upstream REGISTERs of this binding
+	mu sync.Mutex // guards what follows
 	// Upstream registration state: one Call-ID and an increasing CSeq for the
 	// binding's whole life (RFC 3261 10.2.4).
 	callID  string
@@ -29,22 +30,38 @@ type binding struct {
 	cseq    uint32
 	// auth is the browser's last credentials, replayed to unregister when the
 	// WebSocket closes (the browser is gone and cannot answer a challenge).
-	auth     []sip.Header
-	regURI   sip.Uri
-	expires  time.Time
-	active   bool // the core accepted it at least once
-	removing bool
+	auth    []sip.Header
+	regURI  sip.Uri
+	expires time.Time
+	active  bool // the core accepted it at least once
 }
 
-// registrar keeps the binding table.
+// maxQueuedRegisters bounds the REGISTERs of one flow waiting their turn.
+const maxQueuedRegisters = 8
+
+// registrar keeps the binding table, indexed by token, by flow and
+// contact, and by flow; and runs each flow's REGISTERs one at a time, in
+// the order the browser sent them.
 type registrar struct {
 	mu       sync.RWMutex
 	byToken  map[string]*binding
 	byFlowCt map[string]*binding // flow + "|" + browser contact URI
+	byFlow   map[string]map[*binding]struct{}
+
+	qmu    sync.Mutex
+	queues map[string]*registerQueue
+}
+
+// registerQueue is one flow's REGISTERs in order; a worker runs while it
+// is not empty.
+type registerQueue struct {
+	pending []*sip.Request
+	flow    webFlow
 }
 
 func newRegistrar() *registrar {
-	return &registrar{byToken: map[string]*binding{}, byFlowCt: map[string]*binding{}}
+	return &registrar{byToken: map[string]*binding{}, byFlowCt: map[string]*binding{},
+		byFlow: map[string]map[*binding]struct{}{}, queues: map[string]*registerQueue{}}
 }
 
 func flowContactKey(flow string, u sip.Uri) string {
@@ -59,27 +76,39 @@ func (r *registrar) get(flow string, aor sip.Uri, ct *sip.ContactHeader) *bindin
 	if b, ok := r.byFlowCt[key]; ok {
 		return b
 	}
-	b := &binding{
-		token:   token(20),
-		aor:     aor,
-		flow:    flow,
-		contact: *ct.Clone(),
-		callID:  token(24),
-		fromTag: token(12),
-		cseq:    0,
-	}
+	b := &binding{token: token(20), aor: aor, flow: flow, contact: *ct.Clone(), created: time.Now(),
+		callID: token(24), fromTag: token(12)}
 	b.contact.Params = b.contact.Params.Clone()
 	b.contact.Params.Remove("expires")
 	r.byFlowCt[key] = b
 	r.byToken[b.token] = b
+	set := r.byFlow[flow]
+	if set == nil {
+		set = map[*binding]struct{}{}
+		r.byFlow[flow] = set
+	}
+	set[b] = struct{}{}
 	return b
 }
 
 func (r *registrar) remove(b *binding) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.removeLocked(b)
+}
+
+func (r *registrar) removeLocked(b *binding) {
+	if r.byToken[b.token] != b {
+		return
+	}
 	delete(r.byToken, b.token)
 	delete(r.byFlowCt, flowContactKey(b.flow, b.contact.Address))
+	if set := r.byFlow[b.flow]; set != nil {
+		delete(set, b)
+		if len(set) == 0 {
+			delete(r.byFlow, b.flow)
+		}
+	}
 }
 
 func (r *registrar) lookup(tok string) (*binding, bool) {
@@ -89,27 +118,46 @@ func (r *registrar) lookup(tok string) (*binding, bool) {
 	return b, ok
 }
 
-// ofFlow returns every binding on a flow, optionally only for one AoR.
-func (r *registrar) ofFlow(flow string, aor *sip.Uri) []*binding {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []*binding
-	for _, b := range r.byToken {
-		if b.flow == flow && (aor == nil || sameURI(b.aor, *aor)) {
-			out = append(out, b)
-		}
+// takeFlow removes and returns every binding of a closed flow.
+func (r *registrar) takeFlow(flow string) []*binding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.byFlow[flow]
+	out := make([]*binding, 0, len(set))
+	for b := range set {
+		out = append(out, b)
+	}
+	for _, b := range out {
+		r.removeLocked(b)
 	}
 	return out
 }
 
-// expired returns bindings past their expiry.
-func (r *registrar) expired(now time.Time) []*binding {
+// takeAoR removes and returns the bindings of an AoR on a flow.
+func (r *registrar) takeAoR(flow string, aor sip.Uri) []*binding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*binding
+	for b := range r.byFlow[flow] {
+		if sameURI(b.aor, aor) {
+			out = append(out, b)
+		}
+	}
+	for _, b := range out {
+		r.removeLocked(b)
+	}
+	return out
+}
+
+// stale returns bindings past their expiry, and challenged ones the
+// browser never completed (64·T1 after they were made).
+func (r *registrar) stale(now time.Time) []*binding {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []*binding
 	for _, b := range r.byToken {
 		b.mu.Lock()
-		if b.active && now.After(b.expires) {
+		if (b.active && now.After(b.expires)) || (!b.active && now.Sub(b.created) > 64*sip.T1) {
 			out = append(out, b)
 		}
 		b.mu.Unlock()
@@ -123,170 +171,70 @@ func (r *registrar) count() int {
 	return len(r.byToken)
 }
 
-// handleRegister relays a browser REGISTER to the core (digest pass-through)
-// and answers the browser. It runs on its own goroutine.
-func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Request) {
-	log := g.log.With(zap.String("method", "REGISTER"), zap.String("flow", f.Flow()), zap.String("sip_call_id", callIDOf(req)))
-	to := req.To()
-	if to == nil {
-		g.replyWeb(f, response(req, 400, "Bad Request", ""), log)
+// enqueue queues a browser REGISTER behind the flow's earlier ones; the
+// flow's worker relays them one at a time, so they reach the core in order.
+func (r *registrar) enqueue(g *Gateway, f webFlow, req *sip.Request, log *zap.Logger) {
+	r.qmu.Lock()
+	q := r.queues[f.Flow()]
+	if q != nil && len(q.pending) >= maxQueuedRegisters {
+		r.qmu.Unlock()
+		res := response(req, 503, "Service Unavailable", token(10))
+		res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+		g.replyWeb(f, res, log)
 		return
 	}
-	aor := to.Address
-	cts := contacts(req)
-	if len(cts) == 0 {
-		if h := req.GetHeader("Contact"); h != nil && strings.TrimSpace(h.Value()) == "*" {
-			g.unregisterFlow(ctx, f.Flow(), &aor, log)
-			g.replyWeb(f, response(req, 200, "OK", token(10)), log)
+	start := q == nil
+	if start {
+		q = &registerQueue{flow: f}
+		r.queues[f.Flow()] = q
+	}
+	q.pending = append(q.pending, req)
+	r.qmu.Unlock()
+	if start && !g.goOwned(func(ctx context.Context) { r.work(ctx, g, q) }) {
+		r.dropFlowQueue(f.Flow())
+		g.replyWeb(f, response(req, 503, "Service Unavailable", token(10)), log)
+	}
+}
+
+// work relays a flow's queued REGISTERs until none is left.
+func (r *registrar) work(ctx context.Context, g *Gateway, q *registerQueue) {
+	for {
+		r.qmu.Lock()
+		if len(q.pending) == 0 || r.queues[q.flow.Flow()] != q {
+			if r.queues[q.flow.Flow()] == q {
+				delete(r.queues, q.flow.Flow())
+			}
+			r.qmu.Unlock()
 			return
 		}
-		// A query for bindings: answer locally, the core knows only ours.
-		g.replyWeb(f, response(req, 200, "OK", token(10)), log)
-		return
-	}
-	if len(cts) > 1 {
-		g.replyWeb(f, response(req, 400, "Bad Request", ""), log)
-		log.Warn("register with several contacts refused")
-		return
-	}
-	ct := cts[0]
-	want := expiresOf(req, ct, 3600)
-	if max := int(g.cfg.Upstream.RegisterExpires / time.Second); max > 0 && want > max {
-		want = max
-	}
-	b := g.reg.get(f.Flow(), aor, ct)
-	log = log.With(zap.String("aor", aor.String()), zap.String("binding", b.token))
-
-	res, err := g.registerUpstream(ctx, b, req, want)
-	if err != nil {
-		se := statusOf(err)
-		log.Warn("register upstream failed", zap.Error(err))
-		if !b.active {
-			g.reg.remove(b)
-		}
-		g.replyWeb(f, response(req, se.Code, se.Reason, token(10)), log)
-		return
-	}
-	out := response(req, res.StatusCode, res.Reason, token(10))
-	copyHeaders(res, out, "WWW-Authenticate", "Proxy-Authenticate", "Service-Route", "P-Associated-URI", "Retry-After", "Min-Expires", "Warning")
-	switch {
-	case res.StatusCode >= 200 && res.StatusCode < 300:
-		granted := g.grantedExpiry(res, b, want)
-		if granted == 0 {
-			g.reg.remove(b)
-			log.Info("unregistered")
-		} else {
-			b.mu.Lock()
-			b.active = true
-			b.expires = time.Now().Add(time.Duration(granted) * time.Second)
-			b.mu.Unlock()
-			c := b.contact.Clone()
-			c.Params = c.Params.Clone()
-			c.Params.Add("expires", strconv.Itoa(granted))
-			out.AppendHeader(c)
-			log.Info("registered", zap.Int("expires", granted))
-		}
-	case res.StatusCode == 401 || res.StatusCode == 407:
-		log.Debug("register challenged", zap.Int("status", res.StatusCode))
-	default:
-		if !b.active {
-			g.reg.remove(b)
-		}
-		log.Info("register refused by core", zap.Int("status", res.StatusCode))
-	}
-	g.replyWeb(f, out, log)
-}
-
-// grantedExpiry reads the expiry the core granted our Contact.
-func (g *Gateway) grantedExpiry(res *sip.Response, b *binding, asked int) int {
-	for _, c := range contacts(res) {
-		if c.Address.User == b.token {
-			return expiresOf(res, c, asked)
-		}
-	}
-	return expiresOf(res, nil, asked)
-}
-
-// registerUpstream sends one REGISTER for a binding and returns the core's
-// final response.
-func (g *Gateway) registerUpstream(ctx context.Context, b *binding, web *sip.Request, expires int) (*sip.Response, error) {
-	b.mu.Lock()
-	b.cseq++
-	b.regURI = web.Recipient
-	b.auth = nil
-	for _, name := range []string{"Authorization", "Proxy-Authorization"} {
-		for _, h := range web.GetHeaders(name) {
-			b.auth = append(b.auth, sip.NewHeader(h.Name(), h.Value()))
-		}
-	}
-	// The browser's Supported (path, gruu, outbound) describes its own
-	// flow, not the gateway's Contact: it stays on the web leg.
-	req := g.buildRegister(b, expires)
-	b.mu.Unlock()
-	return g.core.request(ctx, req)
-}
-
-// buildRegister makes an upstream REGISTER for b; b.mu must be held.
-func (g *Gateway) buildRegister(b *binding, expires int) *sip.Request {
-	req := sip.NewRequest(sip.REGISTER, *b.regURI.Clone())
-	from := &sip.FromHeader{Address: *b.aor.Clone(), Params: sip.NewParams()}
-	from.Params.Add("tag", b.fromTag)
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: *b.aor.Clone(), Params: sip.NewParams()})
-	cid := sip.CallIDHeader(b.callID)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: b.cseq, MethodName: sip.REGISTER})
-	ct := g.core.contact(b.token)
-	ct.Params.Add("expires", strconv.Itoa(expires))
-	req.AppendHeader(ct)
-	exp := sip.ExpiresHeader(expires)
-	req.AppendHeader(&exp)
-	for _, h := range b.auth {
-		req.AppendHeader(sip.NewHeader(h.Name(), h.Value()))
-	}
-	return req
-}
-
-// unregisterFlow removes the bindings of a flow at the core (Expires: 0),
-// replaying the browser's last credentials. Used when a WebSocket closes.
-func (g *Gateway) unregisterFlow(ctx context.Context, flow string, aor *sip.Uri, log *zap.Logger) {
-	for _, b := range g.reg.ofFlow(flow, aor) {
-		g.unregister(ctx, b, log)
+		req := q.pending[0]
+		q.pending = q.pending[1:]
+		r.qmu.Unlock()
+		g.handleRegister(ctx, q.flow, req)
 	}
 }
 
-func (g *Gateway) unregister(ctx context.Context, b *binding, log *zap.Logger) {
-	g.reg.remove(b)
-	b.mu.Lock()
-	if !b.active || b.removing {
-		b.mu.Unlock()
-		return
-	}
-	b.removing = true
-	b.cseq++
-	req := g.buildRegister(b, 0)
-	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := g.core.request(ctx, req)
-	l := log.With(zap.String("aor", b.aor.String()), zap.String("binding", b.token))
-	switch {
-	case err != nil:
-		l.Warn("unregister at core failed; the core's binding will expire", zap.Error(err))
-	case res.StatusCode >= 300:
-		l.Warn("core refused unregister; its binding will expire", zap.Int("status", res.StatusCode))
-	default:
-		l.Info("unregistered at core")
-	}
+// dropFlowQueue forgets a closed flow's waiting REGISTERs.
+func (r *registrar) dropFlowQueue(flow string) {
+	r.qmu.Lock()
+	delete(r.queues, flow)
+	r.qmu.Unlock()
 }
 
-// sweepBindings forgets bindings the browser stopped refreshing; the core's
-// copy expires at the same moment, so nothing is sent.
+// sweepBindings forgets bindings the browser stopped refreshing (the
+// core's copy expires at the same moment, so nothing is sent) and
+// challenged ones never completed.
 func (g *Gateway) sweepBindings(now time.Time) {
-	for _, b := range g.reg.expired(now) {
+	for _, b := range g.reg.stale(now) {
 		g.reg.remove(b)
 		g.log.Info("binding expired", zap.String("aor", b.aor.String()), zap.String("binding", b.token))
 	}
 }
 
 func (b *binding) String() string { return fmt.Sprintf("%s via %s", b.aor.String(), b.flow) }
+
+func (g *Gateway) replyWeb(f webFlow, res *sip.Response, log *zap.Logger) {
+	if err := f.WriteMessage(res); err != nil {
+		log.Debug("write to browser failed", zap.Error(err))
+	}
+}

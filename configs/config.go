@@ -89,6 +89,9 @@ type Upstream struct {
 	RegisterExpires time.Duration `yaml:"register_expires"`
 	// InviteTimeout ends an unanswered outgoing INVITE (408 to the caller).
 	InviteTimeout time.Duration `yaml:"invite_timeout"`
+	// UnregisterRate paces the de-registrations sent when WebSockets close
+	// (per second), so a mass disconnect does not flood the core.
+	UnregisterRate float64 `yaml:"unregister_rate"`
 }
 
 // Media is the media bridge: WebRTC toward browsers, RTP toward the core.
@@ -129,6 +132,7 @@ func Default() Config {
 		Upstream: Upstream{
 			RegisterExpires: 600 * time.Second,
 			InviteTimeout:   180 * time.Second,
+			UnregisterRate:  50,
 		},
 		Media: Media{
 			PublicIP:   "127.0.0.1",
@@ -266,6 +270,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Upstream.InviteTimeout <= 0 {
 		return keyErr("upstream.invite_timeout", "must be positive")
+	}
+	if c.Upstream.UnregisterRate <= 0 {
+		return keyErr("upstream.unregister_rate", "must be positive (de-registrations per second)")
 	}
 	if net.ParseIP(c.Media.PublicIP) == nil {
 		return keyErr("media.public_ip", "%q is not an IP address", c.Media.PublicIP)

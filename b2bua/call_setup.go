@@ -1,0 +1,371 @@
+package b2bua
+
+import (
+	"errors"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+var (
+	errNoOffer  = errors.New("INVITE without SDP offer")
+	errNoAnswer = errors.New("2xx without SDP answer")
+)
+
+// inviteHeaders are copied from the dialog-forming INVITE onto the one we
+// send, by the side it goes to. Toward the core: the browser's credentials
+// (digest pass-through, TS 24.371: the Request-URI is kept so they stay
+// valid) and identity; toward the browser: the caller's identity.
+var inviteHeaders = map[Side][]string{
+	SideCore: {"Authorization", "Proxy-Authorization", "P-Preferred-Identity", "Privacy", "Subject"},
+	SideWeb:  {"P-Asserted-Identity", "Privacy", "Subject", "Alert-Info"},
+}
+
+// failureHeaders travel with a final error response to the other leg, so
+// the caller can act on it: challenges, redirections (3xx Contact), the
+// extension a 420/421 names, retry hints.
+var failureHeaders = []string{"WWW-Authenticate", "Proxy-Authenticate", "Contact", "Retry-After", "Warning",
+	"Reason", "Unsupported", "Require", "Allow", "Accept", "Accept-Encoding", "Min-Expires", "Min-SE"}
+
+// startWebCall takes a browser's dialog-forming INVITE.
+func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
+	inv := in.req
+	if c := g.callByWeb(f.Flow(), callIDOf(inv)); c != nil && c.origin == SideWeb && c.originBranch == branchOf(inv) {
+		return // a retransmission of an INVITE a call is handling
+	}
+	c, err := g.newCall(SideWeb, f, callIDOf(inv), token(24), log)
+	if err != nil {
+		g.refuse(in, statusOf(err), log)
+		return
+	}
+	c.originBranch = branchOf(inv)
+	c.web.invite, c.web.inviteIn = inv, in
+	d := &c.web.dlg
+	d.remoteTag = tagOf(inv.From().Params)
+	d.local, d.localName = *inv.To().Address.Clone(), inv.To().DisplayName
+	d.remote, d.remoteName = *inv.From().Address.Clone(), inv.From().DisplayName
+	d.remoteTarget = remoteTargetOf(inv, inv.From().Address)
+	d.acceptCSeq(inv)
+	g.launch(c, in, log)
+}
+
+// startCoreCall takes the core's dialog-forming INVITE to a Contact the
+// gateway registered (a call to the web).
+func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
+	req := in.req
+	log := g.log.With(zap.String("method", "INVITE"), zap.String("sip_call_id", callIDOf(req)))
+	b, ok := g.reg.lookup(req.Recipient.User)
+	if !ok {
+		g.refuse(in, statusErr(404, "Not Found", errNoBinding), log)
+		return
+	}
+	f, ok := g.lookupFlow(b.flow)
+	if !ok {
+		g.refuse(in, statusErr(480, "Temporarily Unavailable", errFlowGone), log)
+		return
+	}
+	c, err := g.newCall(SideCore, f, token(24), callIDOf(req), log)
+	if err != nil {
+		g.refuse(in, statusOf(err), log)
+		return
+	}
+	c.binding = b
+	c.core.invite, c.core.inviteIn = req, in
+	d := &c.core.dlg
+	d.remoteTag = tagOf(req.From().Params)
+	d.local, d.localName = *req.To().Address.Clone(), req.To().DisplayName
+	d.remote, d.remoteName = *req.From().Address.Clone(), req.From().DisplayName
+	d.remoteTarget = remoteTargetOf(req, req.From().Address)
+	d.routes = routeSet(req, false)
+	d.acceptCSeq(req)
+	if !stx.OnCancel(func(*sip.Request) { c.enqueue(event{kind: evCoreCancel}) }) {
+		_ = c.media.Close()
+		in.final = true // sipgo answered the CANCEL and the INVITE
+		return
+	}
+	g.launch(c, in, log)
+}
+
+// launch publishes a fully built call and starts its goroutine.
+func (g *Gateway) launch(c *Call, in *serverTx, log *zap.Logger) {
+	if err := g.addCall(c); err != nil {
+		_ = c.media.Close()
+		g.refuse(in, statusOf(err), log)
+		return
+	}
+	if !g.goOwned(c.run) {
+		g.removeCall(c)
+		_ = c.media.Close()
+		g.refuse(in, statusErr(503, "Service Unavailable", errDraining), log)
+	}
+}
+
+// refuse answers a dialog-forming INVITE no call was made for.
+func (g *Gateway) refuse(in *serverTx, se *StatusError, log *zap.Logger) {
+	log.Info("call refused", zap.Int("status", se.Code), zap.Error(se))
+	_ = in.reply(response(in.req, se.Code, se.Reason, token(10)))
+}
+
+// start turns the origin leg's INVITE into one on the far leg.
+func (c *Call) start() {
+	a := c.leg(c.origin)
+	b := c.other(a)
+	inv := a.invite
+	if a.side == SideWeb {
+		_ = a.inviteIn.reply(response(inv, 100, "Trying", ""))
+	}
+	c.log.Info("call", zap.Stringer("from_leg", a.side), zap.String("from", inv.From().Address.String()),
+		zap.String("to", inv.Recipient.String()))
+	offer := sdpBody(inv)
+	if offer == nil {
+		c.fail(statusErr(488, "Not Acceptable Here", errNoOffer), EndMediaFailed)
+		return
+	}
+	a.oa.receive(true)
+	out, err := c.convertOffer(a.side, offer)
+	if err != nil {
+		c.fail(mediaStatus(err), EndMediaFailed)
+		return
+	}
+	req := c.originate(b, out)
+	tx := &clientTx{leg: b.side, purpose: txInvite, req: req}
+	b.invite, b.inviteOut = req, tx
+	b.out[tx] = struct{}{}
+	b.oa.send(true)
+	if err := b.tr.send(c, tx); err != nil {
+		tx.final = true
+		c.fail(statusOf(err), EndTransportError)
+		return
+	}
+	c.arm(timerKey{timerNoAnswer, b.side}, c.g.cfg.Upstream.InviteTimeout)
+}
+
+// originate builds the far leg's INVITE from the origin leg's: the far
+// leg's own Call-ID, tags, Via and Contact; the same parties. A call to the
+// web goes to the browser's registered Contact (over its flow).
+func (c *Call) originate(b *leg, sdp []byte) *sip.Request {
+	inv := c.other(b).invite
+	d := &b.dlg
+	d.local, d.localName = *inv.From().Address.Clone(), inv.From().DisplayName
+	d.remote, d.remoteName = *inv.To().Address.Clone(), inv.To().DisplayName
+	d.remoteTarget = *inv.Recipient.Clone()
+	if b.side == SideWeb && c.binding != nil {
+		d.remote = *c.binding.aor.Clone()
+		d.remoteTarget = *c.binding.contact.Address.Clone()
+	}
+	req := d.request(sip.INVITE, 0)
+	req.AppendHeader(c.contact(b))
+	copyHeaders(inv, req, inviteHeaders[b.side]...)
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	setSDP(req, sdp)
+	return req
+}
+
+// contact is the gateway's Contact on a leg; its user part is the call.
+func (c *Call) contact(l *leg) *sip.ContactHeader {
+	if l.side == SideCore {
+		return c.g.core.contact(c.id)
+	}
+	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: c.id, Host: "imsgate.invalid",
+		UriParams: sip.HeaderParams{{K: "transport", V: "ws"}}}, Params: sip.NewParams()}
+}
+
+// convertOffer and convertAnswer turn a leg's SDP into the other leg's.
+func (c *Call) convertOffer(from Side, sdp []byte) ([]byte, error) {
+	if from == SideWeb {
+		return c.media.WebOffer(sdp)
+	}
+	return c.media.CoreOffer(sdp)
+}
+
+func (c *Call) convertAnswer(from Side, sdp []byte) ([]byte, error) {
+	if from == SideWeb {
+		return c.media.WebAnswer(sdp)
+	}
+	return c.media.CoreAnswer(sdp)
+}
+
+func (c *Call) onResponse(tx *clientTx, res *sip.Response, retransmission bool) {
+	switch tx.purpose {
+	case txInvite:
+		c.onInviteResponse(tx, res, retransmission)
+	case txRelay:
+		c.onRelayResponse(tx, res)
+	default:
+		if res.StatusCode >= 200 && !tx.final {
+			c.settle(tx)
+		}
+	}
+}
+
+// settle marks one of our transactions answered and lets it go.
+func (c *Call) settle(tx *clientTx) {
+	tx.final = true
+	delete(c.leg(tx.leg).out, tx)
+	if tx.stop != nil && tx.leg == SideWeb {
+		tx.stop()
+	}
+}
+
+// onInviteResponse relays the far leg's answers to our INVITE back to the
+// origin leg, whichever side that is.
+func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response, retransmission bool) {
+	b := c.leg(tx.leg)
+	a := c.other(b)
+	code := res.StatusCode
+	switch {
+	case code < 200:
+		if tx.final {
+			return
+		}
+		tx.provisional = true
+		if c.cancelPending {
+			c.cancelPending = false
+			c.cancel(b)
+		}
+		if c.ending || code == 100 {
+			return
+		}
+		c.relayProvisional(a, b, res)
+	case code < 300:
+		c.on2xx(a, b, tx, res)
+	default:
+		if tx.final {
+			return
+		}
+		tx.final = true
+		c.disarm(timerKey{timerNoAnswer, b.side})
+		c.disarm(timerKey{timerCancelWait, b.side})
+		b.tr.ackFailure(b.invite, res)
+		if c.ending {
+			return // the origin leg has its answer already
+		}
+		c.relayFailure(a, res)
+		c.end(Cause{Reason: EndRejected, By: b.side, Status: code})
+	}
+	_ = retransmission
+}
+
+// relayProvisional passes a 18x on; with SDP it is early media, and the
+// origin leg gets its answer now so ICE and DTLS start before the 2xx.
+func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
+	var sdp []byte
+	if body := sdpBody(res); body != nil {
+		ans, err := c.convertAnswer(b.side, body)
+		if err != nil {
+			c.log.Warn("early media answer unusable", zap.Stringer("leg", b.side), zap.Error(err))
+		} else {
+			sdp = ans
+		}
+	}
+	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
+	out.AppendHeader(c.contact(a))
+	setSDP(out, sdp)
+	if err := a.inviteIn.reply(out); err != nil {
+		c.log.Debug("provisional to origin leg", zap.Error(err))
+	}
+	c.setState(StateEarly)
+}
+
+// on2xx takes a 2xx to our INVITE: the first makes the far leg's dialog
+// and answers the origin leg; a retransmission is acknowledged again; a 2xx
+// of another fork is acknowledged and ended (RFC 3261 13.2.2.4).
+func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
+	tag := tagOf(res.To().Params)
+	if b.confirmed {
+		if tag == b.dlg.remoteTag {
+			if b.ack != nil {
+				_ = b.tr.ack(b.ack.Clone())
+			}
+			return
+		}
+		c.endFork(b, res)
+		return
+	}
+	tx.final = true
+	c.disarm(timerKey{timerNoAnswer, b.side})
+	c.disarm(timerKey{timerCancelWait, b.side})
+	b.dlg.remoteTag = tag
+	b.dlg.remoteTarget = remoteTargetOf(res, b.dlg.remoteTarget)
+	b.dlg.routes = routeSet(res, true)
+	b.confirmed = true
+	b.ack = c.ackOf(b, b.dlg)
+	if err := b.tr.ack(b.ack); err != nil {
+		c.log.Warn("ack", zap.Stringer("leg", b.side), zap.Error(err))
+	}
+	if c.ending {
+		c.sendBye(b) // CANCEL/2xx race: the far leg answered anyway
+		return
+	}
+	var ans []byte
+	err := errNoAnswer
+	if body := sdpBody(res); body != nil {
+		b.oa.receive(false)
+		ans, err = c.convertAnswer(b.side, body)
+	}
+	if err != nil {
+		c.fail(mediaStatus(err), EndMediaFailed)
+		return
+	}
+	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
+	out.AppendHeader(c.contact(a))
+	out.AppendHeader(sip.NewHeader("Allow", allowed))
+	setSDP(out, ans)
+	a.oa.send(false)
+	if err := a.inviteIn.reply(out); err != nil {
+		c.log.Warn("2xx to origin leg", zap.Stringer("leg", a.side), zap.Error(err))
+		c.end(Cause{Reason: EndTransportError, By: SideGateway, Status: res.StatusCode, Err: err})
+		return
+	}
+	a.confirmed = true
+	c.awaitAck(a, out)
+	c.answered = time.Now()
+	c.setState(StateConfirmed)
+	c.log.Info("call answered", zap.Stringer("by", b.side), zap.Int("status", res.StatusCode))
+}
+
+// awaitAck keeps our 2xx until its ACK: retransmitted T1, 2T1, … T2 where
+// the leg needs it, and the call ends after 64·T1 without one.
+func (c *Call) awaitAck(l *leg, ok *sip.Response) {
+	l.ok = ok
+	if l.tr.retransmits2xx() {
+		l.okWait = int64(sip.T1)
+		c.arm(timerKey{timerOK, l.side}, sip.T1)
+	}
+	c.arm(timerKey{timerAckWait, l.side}, 64*sip.T1)
+}
+
+// ackOf builds the ACK of the 2xx that made dialog d on leg l.
+func (c *Call) ackOf(l *leg, d dialog) *sip.Request {
+	seq, _ := cseqOf(l.invite)
+	ack := d.request(sip.ACK, seq)
+	copyHeaders(l.invite, ack, "Authorization", "Proxy-Authorization")
+	return ack
+}
+
+// endFork acknowledges the 2xx of a fork we did not take and ends its
+// dialog with a BYE.
+func (c *Call) endFork(b *leg, res *sip.Response) {
+	d := b.dlg
+	d.remoteTag = tagOf(res.To().Params)
+	d.remoteTarget = remoteTargetOf(res, d.remoteTarget)
+	d.routes = routeSet(res, true)
+	_ = b.tr.ack(c.ackOf(b, d))
+	tx := &clientTx{leg: b.side, purpose: txBye, req: d.request(sip.BYE, 0)}
+	b.out[tx] = struct{}{}
+	if err := b.tr.send(c, tx); err != nil {
+		delete(b.out, tx)
+	}
+	c.log.Info("2xx from another fork acknowledged and ended", zap.Stringer("leg", b.side), zap.String("tag", d.remoteTag))
+}
+
+// relayFailure answers the origin leg's INVITE with the far leg's error,
+// with what the caller needs to act on it. The call leaves the tables
+// first, so a retried INVITE (after 401/407) finds no stale call.
+func (c *Call) relayFailure(a *leg, res *sip.Response) {
+	c.g.removeCall(c)
+	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
+	copyHeaders(res, out, failureHeaders...)
+	_ = a.inviteIn.reply(out)
+}

@@ -1,0 +1,143 @@
+package b2bua
+
+import (
+	"fmt"
+	"time"
+)
+
+// Side names a leg by where it faces, not by direction.
+type Side int
+
+const (
+	SideUnknown Side = iota
+	SideWeb          // the browser, over a WebSocket flow
+	SideCore         // the IMS core or PBX, over sipgo
+	SideGateway      // the gateway itself (timeouts, shutdown)
+)
+
+func (s Side) String() string {
+	switch s {
+	case SideWeb:
+		return "web"
+	case SideCore:
+		return "core"
+	case SideGateway:
+		return "gateway"
+	}
+	return "unknown"
+}
+
+// EndReason is why a call ended, as a closed set that logs, metrics and
+// CDRs can count on.
+type EndReason int
+
+const (
+	EndUnknown      EndReason = iota
+	EndHangup                 // BYE from Cause.By
+	EndCanceled               // CANCEL from Cause.By before the answer
+	EndRejected               // a final error response from Cause.By
+	EndNoAnswer               // upstream.invite_timeout ran out
+	EndTimeout                // a transaction saw no final response within 64·T1
+	EndAckTimeout             // our 2xx was never acknowledged (RFC 3261 13.3.1.4)
+	EndMediaFailed            // an offer or answer could not be bridged
+	EndFlowClosed             // the browser's WebSocket closed
+	EndTransportError         // a message could not be sent
+	EndShutdown               // the gateway stopped
+	EndRefused                // refused by the gateway before it started (draining, duplicate)
+)
+
+func (r EndReason) String() string {
+	switch r {
+	case EndHangup:
+		return "hangup"
+	case EndCanceled:
+		return "canceled"
+	case EndRejected:
+		return "rejected"
+	case EndNoAnswer:
+		return "no_answer"
+	case EndTimeout:
+		return "timeout"
+	case EndAckTimeout:
+		return "ack_timeout"
+	case EndMediaFailed:
+		return "media_failed"
+	case EndFlowClosed:
+		return "flow_closed"
+	case EndTransportError:
+		return "transport_error"
+	case EndShutdown:
+		return "shutdown"
+	case EndRefused:
+		return "refused"
+	}
+	return "unknown"
+}
+
+// Cause is the end of a call: what ended it, which side, and the SIP status
+// that went with it (0 when none did).
+type Cause struct {
+	Reason EndReason
+	By     Side
+	Status int
+	Err    error
+}
+
+func (c Cause) String() string {
+	s := c.Reason.String() + " by " + c.By.String()
+	if c.Status != 0 {
+		s += fmt.Sprintf(" (%d)", c.Status)
+	}
+	if c.Err != nil {
+		s += ": " + c.Err.Error()
+	}
+	return s
+}
+
+// CallState is where a call stands.
+type CallState int
+
+const (
+	StateUnknown CallState = iota
+	StateCalling           // the dialog-forming INVITE is out
+	StateEarly             // a provisional response came back
+	StateConfirmed         // answered and acknowledged on both legs
+	StateEnded
+)
+
+func (s CallState) String() string {
+	switch s {
+	case StateCalling:
+		return "calling"
+	case StateEarly:
+		return "early"
+	case StateConfirmed:
+		return "confirmed"
+	case StateEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// CallInfo identifies a call to an observer.
+type CallInfo struct {
+	ID         string
+	Origin     Side // the leg that sent the first INVITE
+	WebCallID  string
+	CoreCallID string
+	Flow       string
+	Started    time.Time
+}
+
+// Observer is told about every call's state changes and its end; metrics,
+// CDRs and the call timeline hang off it. It is called on the call's
+// goroutine and must not block.
+type Observer interface {
+	CallStateChanged(call CallInfo, state CallState, at time.Time)
+	CallEnded(call CallInfo, cause Cause, at time.Time)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) CallStateChanged(CallInfo, CallState, time.Time) {}
+func (nopObserver) CallEnded(CallInfo, Cause, time.Time)            {}
