@@ -21,10 +21,10 @@ type Call struct {
 	// originBranch is the Via branch of the origin leg's INVITE, to know
 	// its retransmissions; set before the call is published.
 	originBranch string
-	flow   string
-	web    *leg
-	core   *leg
-	media  *mediabridge.Session
+	flow         string
+	web          *leg
+	core         *leg
+	media        *mediabridge.Session
 	// binding is the registration a call to the web was routed by.
 	binding *binding
 

@@ -32,18 +32,18 @@ func (s Side) String() string {
 type EndReason int
 
 const (
-	EndUnknown      EndReason = iota
-	EndHangup                 // BYE from Cause.By
-	EndCanceled               // CANCEL from Cause.By before the answer
-	EndRejected               // a final error response from Cause.By
-	EndNoAnswer               // upstream.invite_timeout ran out
-	EndTimeout                // a transaction saw no final response within 64·T1
-	EndAckTimeout             // our 2xx was never acknowledged (RFC 3261 13.3.1.4)
-	EndMediaFailed            // an offer or answer could not be bridged
-	EndFlowClosed             // the browser's WebSocket closed
-	EndTransportError         // a message could not be sent
-	EndShutdown               // the gateway stopped
-	EndRefused                // refused by the gateway before it started (draining, duplicate)
+	EndUnknown        EndReason = iota
+	EndHangup                   // BYE from Cause.By
+	EndCanceled                 // CANCEL from Cause.By before the answer
+	EndRejected                 // a final error response from Cause.By
+	EndNoAnswer                 // upstream.invite_timeout ran out
+	EndTimeout                  // a transaction saw no final response within 64·T1
+	EndAckTimeout               // our 2xx was never acknowledged (RFC 3261 13.3.1.4)
+	EndMediaFailed              // an offer or answer could not be bridged
+	EndFlowClosed               // the browser's WebSocket closed
+	EndTransportError           // a message could not be sent
+	EndShutdown                 // the gateway stopped
+	EndRefused                  // refused by the gateway before it started (draining, duplicate)
 )
 
 func (r EndReason) String() string {
@@ -98,10 +98,10 @@ func (c Cause) String() string {
 type CallState int
 
 const (
-	StateUnknown CallState = iota
-	StateCalling           // the dialog-forming INVITE is out
-	StateEarly             // a provisional response came back
-	StateConfirmed         // answered and acknowledged on both legs
+	StateUnknown   CallState = iota
+	StateCalling             // the dialog-forming INVITE is out
+	StateEarly               // a provisional response came back
+	StateConfirmed           // answered and acknowledged on both legs
 	StateEnded
 )
 
