@@ -237,6 +237,7 @@ func (c *Call) finish() {
 		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.Any("media", st))
 	c.g.observer.CallEnded(c.info(), c.cause, time.Now())
 	close(c.done)
+	c.g.live.Add(-1)
 	// Answer what is still queued so no request is left unanswered.
 	for {
 		select {

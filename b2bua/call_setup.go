@@ -94,7 +94,9 @@ func (g *Gateway) launch(c *Call, in *serverTx, log *zap.Logger) {
 		g.refuse(in, statusOf(err), log)
 		return
 	}
+	g.live.Add(1)
 	if !g.goOwned(c.run) {
+		g.live.Add(-1)
 		g.removeCall(c)
 		_ = c.media.Close()
 		g.refuse(in, statusErr(503, "Service Unavailable", errDraining), log)

@@ -58,6 +58,9 @@ type Gateway struct {
 	coreIDs   map[string]*Call              // by coreKey(core-leg Call-ID, our tag)
 	flowCalls map[string]map[*Call]struct{} // by flow
 	draining  bool
+	// live counts call goroutines, including calls that ended and wait
+	// for their far leg's INVITE to settle.
+	live atomic.Int64
 
 	webTxs webTxs
 
@@ -307,6 +310,9 @@ func (g *Gateway) Calls() int {
 	defer g.mu.Unlock()
 	return len(g.calls)
 }
+
+// running is the number of call goroutines.
+func (g *Gateway) running() int { return int(g.live.Load()) }
 
 // Bindings is the number of browser registrations held.
 func (g *Gateway) Bindings() int { return g.reg.count() }
