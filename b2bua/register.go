@@ -67,6 +67,10 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		b.active = true
 		b.expires = time.Now().Add(time.Duration(granted) * time.Second)
 		b.mu.Unlock()
+		if cur, ok := g.reg.lookup(b.token); !ok || cur != b {
+			// The flow closed while the REGISTER was out: take it back.
+			g.unreg.add(b)
+		}
 		c := b.contact.Clone()
 		c.Params = c.Params.Clone()
 		c.Params.Add("expires", strconv.Itoa(granted))

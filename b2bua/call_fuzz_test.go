@@ -1,0 +1,153 @@
+package b2bua
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// recordingTransport is a leg transport that keeps what the call sends.
+type recordingTransport struct {
+	sent []*sip.Request
+	acks int
+}
+
+func (r *recordingTransport) send(_ *Call, tx *clientTx) error {
+	if tx.req.Via() == nil {
+		v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "gw.invalid", Params: sip.NewParams()}
+		v.Params.Add("branch", newBranch())
+		tx.req.PrependHeader(v)
+	}
+	tx.stop = func() {}
+	r.sent = append(r.sent, tx.req)
+	return nil
+}
+func (r *recordingTransport) ack(*sip.Request) error                 { r.acks++; return nil }
+func (r *recordingTransport) ackFailure(*sip.Request, *sip.Response) {}
+func (r *recordingTransport) resend(*sip.Response) error             { return nil }
+func (r *recordingTransport) retransmits2xx() bool                   { return true }
+func (r *recordingTransport) prepareInDialog(*sip.Request)           {}
+
+// FuzzCallEvents drives one call's event loop with an interleaving of
+// requests and responses from both legs, timers, cancels and a closing
+// flow chosen by the input: whatever the order, the call must not panic,
+// must end, and must release what it holds.
+func FuzzCallEvents(f *testing.F) {
+	f.Add([]byte{0x01, 0x12, 0x20, 0x31, 0x40})
+	f.Add([]byte{0x01, 0x13, 0x23, 0x50, 0x61, 0x72})
+	f.Add([]byte{0x02, 0x10, 0x11, 0x12, 0x33, 0x34, 0x81, 0x92})
+	f.Add([]byte{0x00, 0x15, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0})
+	core := newRawCore(f)
+	g := newGatewayTo(f, core, nil)
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n++
+		flow := newFakeFlow(fmt.Sprintf("fz%d", n))
+		c, err := g.newCall(SideWeb, flow, fmt.Sprintf("fz-call-%d", n), token(24), zap.NewNop())
+		if err != nil {
+			t.Skip(err)
+		}
+		web, coreTr := &recordingTransport{}, &recordingTransport{}
+		c.web.tr, c.core.tr = web, coreTr
+		inv := webInvite(c.web.dlg.callID, fmt.Sprintf("fz%d", n), "")
+		in := &serverTx{leg: SideWeb, req: inv, respond: func(*sip.Response) error { return nil }}
+		c.web.invite, c.web.inviteIn = inv, in
+		c.web.dlg.remoteTag = "f1"
+		c.web.dlg.local, c.web.dlg.remote = inv.To().Address, inv.From().Address
+		c.web.dlg.remoteTarget = inv.Contact().Address
+		c.web.dlg.acceptCSeq(inv)
+		g.live.Add(1)
+		c.start()
+		cseq := map[Side]uint32{SideWeb: 1, SideCore: 100}
+		for _, b := range data {
+			if c.over() {
+				break
+			}
+			c.handle(fuzzEvent(c, b, cseq, coreTr))
+		}
+		c.end(Cause{Reason: EndShutdown, By: SideGateway})
+		c.finish()
+		if len(c.web.in)+len(c.core.in) != 0 {
+			t.Fatal("requests left unanswered at the end")
+		}
+		for k := range c.timers {
+			t.Fatalf("timer %v left armed", k)
+		}
+	})
+}
+
+// fuzzEvent turns one input byte into an event for the call: the high
+// nibble picks the kind, the low one a detail.
+func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport) event {
+	detail := int(b & 0x0f)
+	side := SideWeb
+	if detail&1 == 1 {
+		side = SideCore
+	}
+	l := c.leg(side)
+	switch b >> 4 {
+	case 0, 1, 2: // a response to our INVITE on the core leg
+		tx := c.core.inviteOut
+		if tx == nil {
+			return event{kind: evShutdown}
+		}
+		codes := []int{100, 180, 183, 200, 200, 486, 487, 302, 401, 500, 603, 200, 181, 404, 408, 488}
+		res := sip.NewResponseFromRequest(tx.req, codes[detail], "X", nil)
+		tag := "t1"
+		if b>>4 == 2 {
+			tag = "t2" // another fork
+		}
+		res.To().Params.Add("tag", tag)
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 5999}})
+		if codes[detail] < 300 && codes[detail] > 100 {
+			setSDP(res, []byte(coreAnswerSDP))
+		}
+		return event{kind: evResponse, tx: tx, res: res, retransmission: b>>4 == 1}
+	case 3, 4, 5: // an in-dialog request from a leg
+		methods := []sip.RequestMethod{sip.BYE, sip.INFO, sip.ACK, sip.CANCEL, sip.INVITE, sip.UPDATE, sip.MESSAGE, sip.OPTIONS}
+		m := methods[detail%len(methods)]
+		cseq[side]++
+		req := l.dlg.request(m, 0)
+		// The request comes from the leg: its From is the leg's remote party.
+		req.RemoveHeader("From")
+		req.RemoveHeader("To")
+		from := &sip.FromHeader{Address: l.dlg.remote, Params: sip.NewParams()}
+		from.Params.Add("tag", "remote")
+		req.AppendHeader(from)
+		to := &sip.ToHeader{Address: l.dlg.local, Params: sip.NewParams()}
+		to.Params.Add("tag", l.dlg.localTag)
+		req.AppendHeader(to)
+		req.RemoveHeader("CSeq")
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq[side], MethodName: m})
+		v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "peer.invalid", Params: sip.NewParams()}
+		v.Params.Add("branch", newBranch())
+		req.PrependHeader(v)
+		return event{kind: evRequest, in: &serverTx{leg: side, req: req, respond: func(*sip.Response) error { return nil }}}
+	case 6: // a response to the latest request we relayed or sent on a leg
+		for tx := range l.out {
+			res := sip.NewResponseFromRequest(tx.req, []int{200, 481, 408, 500}[detail%4], "X", nil)
+			return event{kind: evResponse, tx: tx, res: res}
+		}
+		return event{kind: evMedia}
+	case 7: // a transaction failure
+		for tx := range l.out {
+			return event{kind: evTxFailed, tx: tx, err: errTimeout}
+		}
+		return event{kind: evMedia}
+	case 8: // a timer
+		k := timerKey{kind: timerKind(detail%4 + 1), side: side}
+		if t := c.timers[k]; t != nil {
+			return event{kind: evTimer, timer: k, gen: t.gen}
+		}
+		return event{kind: evMedia}
+	case 9:
+		return event{kind: evCoreCancel}
+	case 10:
+		return event{kind: evFlowClosed}
+	case 11:
+		return event{kind: evShutdown}
+	}
+	return event{kind: evMedia}
+}
