@@ -196,8 +196,11 @@ func answerAndCheckMedia(t *testing.T, ctx context.Context, out, in *Call) {
 	}
 	waitClosed(t, "caller ICE", out.ICEConnected())
 	waitClosed(t, "callee ICE", in.ICEConnected())
+	// Sent is counted after the write returns, so a packet can be received
+	// before its sender has counted it: wait for both counters.
 	waitFor(t, "media both ways", func() bool {
-		return out.Media().Received > 0 && in.Media().Received > 0
+		o, i := out.Media(), in.Media()
+		return o.Received > 0 && i.Received > 0 && o.Sent > 0 && i.Sent > 0
 	})
 	for name, c := range map[string]*Call{"caller": out, "callee": in} {
 		s := c.Media()
