@@ -6,39 +6,21 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	"github.com/imsgate/imsgate/presence"
 	"github.com/imsgate/imsgate/sipws"
 )
 
 // RequestHandler takes the requests that are not part of a call: MESSAGE,
-// SUBSCRIBE, NOTIFY, PUBLISH and OPTIONS outside a dialog (the presence
-// relay). It must not block; reply may be called later, once with a final
+// SUBSCRIBE, NOTIFY, PUBLISH and OPTIONS outside a dialog
+// (presence.Relay). It must not block; reply may be called later, once with a final
 // response, from any goroutine.
 type RequestHandler interface {
 	FromWeb(flow string, req *sip.Request, reply func(*sip.Response))
 	FromCore(req *sip.Request, reply func(*sip.Response))
 }
 
-// localAnswers is the handler until a relay is configured: OPTIONS is
-// answered here, the rest is not implemented.
-type localAnswers struct{}
-
-func (localAnswers) FromWeb(_ string, req *sip.Request, reply func(*sip.Response)) {
-	reply(localAnswer(req))
-}
-
-func (localAnswers) FromCore(req *sip.Request, reply func(*sip.Response)) { reply(localAnswer(req)) }
-
-func localAnswer(req *sip.Request) *sip.Response {
-	if req.Method == sip.OPTIONS {
-		res := response(req, 200, "OK", token(10))
-		res.AppendHeader(sip.NewHeader("Allow", allowed))
-		return res
-	}
-	return response(req, 501, "Not Implemented", token(10))
-}
-
 // allowed is the Allow header of the gateway's dialogs.
-const allowed = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, MESSAGE, NOTIFY"
+const allowed = presence.Allow
 
 // nonCallMethods go to the RequestHandler when outside a dialog.
 func nonCallMethod(m sip.RequestMethod) bool {

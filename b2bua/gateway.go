@@ -21,6 +21,7 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/mediabridge"
+	"github.com/imsgate/imsgate/presence"
 	"github.com/imsgate/imsgate/sipws"
 )
 
@@ -99,13 +100,14 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		cfg: cfg, log: log, core: core, media: media, reg: newRegistrar(),
-		observer: nopObserver{}, nonCall: localAnswers{},
+		observer: nopObserver{},
 		calls: map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
 		webTxs: webTxs{byKey: map[string]webTxEntry{}},
 		ctx:    ctx, cancel: cancel,
 	}
 	none := flowLookup(func(string) (webFlow, bool) { return nil, false })
 	g.flows.Store(&none)
+	g.nonCall = presence.New(presencePort{g}, presencePort{g}, presencePort{g}, log.Named("presence"))
 	for _, o := range opts {
 		o(g)
 	}

@@ -47,6 +47,7 @@ type registrar struct {
 	byToken  map[string]*binding
 	byFlowCt map[string]*binding // flow + "|" + browser contact URI
 	byFlow   map[string]map[*binding]struct{}
+	byAoR    map[string]map[*binding]struct{} // aorKey
 
 	qmu    sync.Mutex
 	queues map[string]*registerQueue
@@ -61,7 +62,8 @@ type registerQueue struct {
 
 func newRegistrar() *registrar {
 	return &registrar{byToken: map[string]*binding{}, byFlowCt: map[string]*binding{},
-		byFlow: map[string]map[*binding]struct{}{}, queues: map[string]*registerQueue{}}
+		byFlow: map[string]map[*binding]struct{}{}, byAoR: map[string]map[*binding]struct{}{},
+		queues: map[string]*registerQueue{}}
 }
 
 func flowContactKey(flow string, u sip.Uri) string {
@@ -82,13 +84,40 @@ func (r *registrar) get(flow string, aor sip.Uri, ct *sip.ContactHeader) *bindin
 	b.contact.Params.Remove("expires")
 	r.byFlowCt[key] = b
 	r.byToken[b.token] = b
-	set := r.byFlow[flow]
+	addTo(r.byFlow, flow, b)
+	addTo(r.byAoR, aorKey(aor), b)
+	return b
+}
+
+func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
+
+func addTo(index map[string]map[*binding]struct{}, key string, b *binding) {
+	set := index[key]
 	if set == nil {
 		set = map[*binding]struct{}{}
-		r.byFlow[flow] = set
+		index[key] = set
 	}
 	set[b] = struct{}{}
-	return b
+}
+
+func removeFrom(index map[string]map[*binding]struct{}, key string, b *binding) {
+	if set := index[key]; set != nil {
+		delete(set, b)
+		if len(set) == 0 {
+			delete(index, key)
+		}
+	}
+}
+
+// flowsOf returns the flows on which an AoR is registered.
+func (r *registrar) flowsOf(aor sip.Uri) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for b := range r.byAoR[aorKey(aor)] {
+		out = append(out, b.flow)
+	}
+	return out
 }
 
 func (r *registrar) remove(b *binding) {
@@ -103,12 +132,8 @@ func (r *registrar) removeLocked(b *binding) {
 	}
 	delete(r.byToken, b.token)
 	delete(r.byFlowCt, flowContactKey(b.flow, b.contact.Address))
-	if set := r.byFlow[b.flow]; set != nil {
-		delete(set, b)
-		if len(set) == 0 {
-			delete(r.byFlow, b.flow)
-		}
-	}
+	removeFrom(r.byFlow, b.flow, b)
+	removeFrom(r.byAoR, aorKey(b.aor), b)
 }
 
 func (r *registrar) lookup(tok string) (*binding, bool) {
