@@ -70,14 +70,7 @@ type event struct {
 	err            error
 	timer          timerKey
 	gen            uint64
-	media          MediaEvent
-}
-
-// MediaEvent is something the media side reports about a call: ICE and
-// DTLS state, consent lost. The call decides what it means for the dialogs.
-type MediaEvent struct {
-	Kind string
-	Err  error
+	media          mediabridge.Event
 }
 
 // eventQueue bounds what waits for a call's goroutine. The goroutine never
@@ -106,6 +99,9 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, 
 		return nil, statusErr(503, "Service Unavailable", err)
 	}
 	c.media = ms
+	// Media-side events (ICE/DTLS connected or failed) reach the call like
+	// any other event; the call decides what they mean for the dialogs.
+	ms.OnEvent(func(ev mediabridge.Event) { c.enqueue(event{kind: evMedia, media: ev}) })
 	return c, nil
 }
 
@@ -196,7 +192,20 @@ func (c *Call) handle(ev event) {
 	case evShutdown:
 		c.end(Cause{Reason: EndShutdown, By: SideGateway})
 	case evMedia:
-		c.log.Debug("media event", zap.String("kind", ev.media.Kind), zap.Error(ev.media.Err))
+		c.onMedia(ev.media)
+	}
+}
+
+// onMedia takes what the media side reports. A browser whose DTLS fails
+// hears nothing: the call is told, and ends once its leg says so (a
+// consent or ICE restart policy comes with the call-survives-WebSocket
+// work).
+func (c *Call) onMedia(ev mediabridge.Event) {
+	switch ev.Kind {
+	case mediabridge.EventConnected:
+		c.log.Debug("media connected")
+	case mediabridge.EventFailed:
+		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // recordingTransport is a leg transport that keeps what the call sends.
@@ -149,5 +151,5 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 	case 11:
 		return event{kind: evShutdown}
 	}
-	return event{kind: evMedia}
+	return event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventKind(detail % 3)}}
 }

@@ -101,7 +101,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	g := &Gateway{
 		cfg: cfg, log: log, core: core, media: media, reg: newRegistrar(),
 		observer: nopObserver{},
-		calls: map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
+		calls:    map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
 		webTxs: webTxs{byKey: map[string]webTxEntry{}},
 		ctx:    ctx, cancel: cancel,
 	}

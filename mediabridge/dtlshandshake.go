@@ -52,10 +52,12 @@ func (ep *webEndpoint) runDTLS(ctx context.Context, role dtlsRole, fp remoteFing
 	if err != nil {
 		if ctx.Err() == nil {
 			ep.log.Warn("webrtc failed", zap.String("reason", err.Error()), zap.Duration("dur", time.Since(ep.created)))
+			ep.report(Event{Kind: EventFailed, Err: err})
 		}
 		return
 	}
 	ep.log.Info("webrtc connected", zap.Duration("dur", time.Since(ep.created)))
+	ep.report(Event{Kind: EventConnected})
 	<-ctx.Done()
 }
 

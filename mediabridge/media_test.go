@@ -17,6 +17,7 @@ func TestDTLSFingerprintMismatch(t *testing.T) {
 	core := newTestCore(t)
 	browser := newTestBrowser(t)
 	s := newTestSession(t, e)
+	events := recordEvents(s)
 	offer := browser.offer(t)
 	// Another certificate's fingerprint: the browser's must not verify.
 	i := bytes.Index(offer, []byte("a=fingerprint:sha-256 "))
@@ -38,6 +39,27 @@ func TestDTLSFingerprintMismatch(t *testing.T) {
 	if s.ep.in.Load() != nil || s.fwd.webOut.Load() != nil {
 		t.Errorf("srtp keys installed for an unverified certificate")
 	}
+	if ev := waitEvent(t, events); ev.Kind != EventFailed || ev.Err == nil {
+		t.Errorf("event = %v, want failed with its error", ev)
+	}
+}
+
+// recordEvents keeps what a session reports.
+func recordEvents(s *Session) chan Event {
+	ch := make(chan Event, 8)
+	s.OnEvent(func(ev Event) { ch <- ev })
+	return ch
+}
+
+func waitEvent(t *testing.T, ch chan Event) Event {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session reported no event")
+	}
+	return Event{}
 }
 
 // coreSDP is the SDP of the fake core: opus on a dynamic type other than the
@@ -100,6 +122,7 @@ func TestMediaLoopback(t *testing.T) {
 				}
 			})
 			s := newTestSession(t, e)
+			events := recordEvents(s)
 			gatewayRTP := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.ports.port))
 			gatewayRTCP := netip.AddrPortFrom(gatewayRTP.Addr(), gatewayRTP.Port()+1)
 
@@ -151,6 +174,9 @@ func TestMediaLoopback(t *testing.T) {
 			}
 			if st := s.Stats(); st.LatchedAddr != core.addr() {
 				t.Errorf("latched %v, want %v", st.LatchedAddr, core.addr())
+			}
+			if ev := waitEvent(t, events); ev.Kind != EventConnected {
+				t.Errorf("event = %v, want connected", ev)
 			}
 
 			// browser → core: the browser's opus PT becomes the core's. With

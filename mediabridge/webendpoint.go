@@ -39,6 +39,9 @@ type webEndpoint struct {
 	in          atomic.Pointer[srtp.Context] // decrypts browser SRTP/SRTCP
 	rtcpFromWeb atomic.Uint64
 
+	// onEvent is set once before negotiation (Session.OnEvent).
+	onEvent func(Event)
+
 	startOnce sync.Once
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup

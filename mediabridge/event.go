@@ -1,0 +1,37 @@
+package mediabridge
+
+// EventKind is a change on a session's browser side that its call may act
+// on. Zero is Unknown.
+type EventKind int
+
+const (
+	EventUnknown   EventKind = iota
+	EventConnected           // ICE checked and DTLS-SRTP keys installed: media can flow
+	EventFailed              // the DTLS handshake or key setup failed: no media will flow
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventConnected:
+		return "connected"
+	case EventFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Event is what a session reports to its call.
+type Event struct {
+	Kind EventKind
+	Err  error
+}
+
+// OnEvent sets where the session reports its events. Set it before the
+// session negotiates; f runs on a media goroutine and must not block.
+func (s *Session) OnEvent(f func(Event)) { s.ep.onEvent = f }
+
+func (ep *webEndpoint) report(ev Event) {
+	if ep.onEvent != nil {
+		ep.onEvent(ev)
+	}
+}
