@@ -44,8 +44,9 @@ func startKamailio(t *testing.T) *proc {
 	return p
 }
 
-// startSIPpUAS runs a long-lived SIPp UAS scenario; echo adds -rtp_echo.
-func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo bool) *proc {
+// startSIPpUAS runs a long-lived SIPp UAS scenario; echo adds -rtp_echo,
+// extra more SIPp options (-m 1: serve one call, then exit with its verdict).
+func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo bool, extra ...string) *proc {
 	t.Helper()
 	art := artifactDir(t)
 	args := []string{"sipp", "-sf", sippScenario(scenario),
@@ -55,6 +56,7 @@ func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo
 	if echo {
 		args = append(args, "-rtp_echo")
 	}
+	args = append(args, extra...)
 	p := startProc(t, name, procOptions{dir: t.TempDir()}, args...)
 	if err := waitBound("udp", fmt.Sprintf("127.0.0.1:%d", port), startTimeout); err != nil {
 		t.Fatalf("%s: %v\n%s", name, err, p.log())
@@ -64,20 +66,21 @@ func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo
 
 // startSIPpUAC places one call to user through Kamailio with scenario; the
 // call lasts holdMs (-d: talk time, or ring time before CANCEL). Its working
-// directory holds tone.pcmu, the audio rtp_stream plays.
-func startSIPpUAC(t *testing.T, scenario, user string, holdMs int) *proc {
+// directory holds tone.pcmu, the audio rtp_stream plays. extra adds SIPp
+// options (-nr: no retransmissions, and no absorbing of the peer's).
+func startSIPpUAC(t *testing.T, scenario, user string, holdMs int, extra ...string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "tone.pcmu"), toneULaw(440, 2*time.Second), 0o644); err != nil {
 		t.Fatalf("write tone: %v", err)
 	}
 	art := artifactDir(t)
-	return startProc(t, "sipp-uac", procOptions{dir: dir},
-		"sipp", kamailioAddr, "-sf", sippScenario(scenario), "-s", user,
+	args := []string{"sipp", kamailioAddr, "-sf", sippScenario(scenario), "-s", user,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(uacPort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(uacMediaPort),
 		"-d", strconv.Itoa(holdMs), "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error",
 		"-trace_err", "-error_file", filepath.Join(art, "sipp-uac-errors.log"),
-		"-trace_msg", "-message_file", filepath.Join(art, "sipp-uac-messages.log"))
+		"-trace_msg", "-message_file", filepath.Join(art, "sipp-uac-messages.log")}
+	return startProc(t, "sipp-uac", procOptions{dir: dir}, append(args, extra...)...)
 }
 
 func sippScenario(name string) string { return filepath.Join(interopDir(), "sipp", name) }

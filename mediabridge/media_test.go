@@ -1,6 +1,8 @@
 package mediabridge
 
 import (
+	"time"
+
 	"bytes"
 	"fmt"
 	"net/netip"
