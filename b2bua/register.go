@@ -68,7 +68,11 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		b.expires = time.Now().Add(time.Duration(granted) * time.Second)
 		b.mu.Unlock()
 		if cur, ok := g.reg.lookup(b.token); !ok || cur != b {
-			// The flow closed while the REGISTER was out: take it back.
+			// The flow closed while the REGISTER was out (and took its
+			// bindings): take this one back too.
+			g.unreg.add(b)
+		} else if g.flowGone(f) {
+			g.reg.remove(b)
 			g.unreg.add(b)
 		}
 		c := b.contact.Clone()
@@ -85,6 +89,16 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		log.Info("register refused by core", zap.Int("status", res.StatusCode))
 	}
 	g.replyWeb(f, out, log)
+}
+
+// flowGone tells whether a browser's WebSocket has closed.
+func (g *Gateway) flowGone(f webFlow) bool {
+	select {
+	case <-f.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *binding) isActive() bool {

@@ -157,6 +157,28 @@ calls_table() {
 		"imsgate $(failures "$o" "$c.failures")."
 }
 
+# setup_table: call setup rate, short calls started at each rate.
+setup_table() {
+	local r p o c=.calls
+	echo
+	echo "### Call setup rate: short calls (${BENCH_SETUP_TALK:-?} each) started for ${BENCH_SETUP_SECONDS:-?} s"
+	echo
+	echo "| calls/s | calls ok (peer / imsgate) | failed | INVITE→200 p50 ms | INVITE→200 p99 ms | gateway CPU per call (ms) | gateway CPU, whole run (s) |"
+	echo "|---:|---|---|---|---|---|---|"
+	for r in ${BENCH_SETUP_RATES:-}; do
+		p=$RES/$PEER-setup-$r.json o=$RES/$OURS-setup-$r.json
+		printf '| %s | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s |\n' "$r" \
+			"$(j "$p" "$c.ok")" "$(j "$o" "$c.ok")" "$(j "$p" "$c.failed")" "$(j "$o" "$c.failed")" \
+			"$(num "$(j "$p" "$c.invite_to_200.p50_ms")" 2)" "$(num "$(j "$o" "$c.invite_to_200.p50_ms")" 2)" \
+			"$(num "$(j "$p" "$c.invite_to_200.p99_ms")" 2)" "$(num "$(j "$o" "$c.invite_to_200.p99_ms")" 2)" \
+			"$(num "$(j "$p" "if $c.ok > 0 then $c.gateway.cpu_seconds * 1000 / $c.ok else null end")" 2)" \
+			"$(num "$(j "$o" "if $c.ok > 0 then $c.gateway.cpu_seconds * 1000 / $c.ok else null end")" 2)" \
+			"$(num "$(j "$p" "$c.gateway.cpu_seconds")" 2)" "$(num "$(j "$o" "$c.gateway.cpu_seconds")" 2)"
+	done
+	echo
+	echo "Gateway CPU per call counts the whole run (setup, media for the talk time, teardown) over the calls that completed."
+}
+
 ramp_table() {
 	local p=$RES/$PEER-ramp.json o=$RES/$OURS-ramp.json lv
 	echo
@@ -306,7 +328,8 @@ compare_out() {
 command_line() {
 	local v line="sudo"
 	for v in BENCH_CALLS BENCH_RATE BENCH_DURATION BENCH_RAMP_START BENCH_RAMP_STEP BENCH_RAMP_MAX \
-		BENCH_RAMP_STEP_DURATION BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD BENCH_SOURCES BENCH_TESTS \
+		BENCH_RAMP_STEP_DURATION BENCH_SETUP_RATES BENCH_SETUP_SECONDS BENCH_SETUP_TALK \
+		BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD BENCH_SOURCES BENCH_TESTS \
 		BENCH_GATEWAYS BENCH_PEER_ICE BENCH_RTPE_THREADS BENCH_KAM_SHM_MB BENCH_KAM_PKG_MB; do
 		[ -n "${!v:-}" ] && line+=$(printf ' \\\n  %s="%s"' "$v" "${!v}")
 	done
@@ -535,6 +558,7 @@ for n in $calls_sizes; do
 done
 ramp_table
 compare_out ramp
+[[ " ${BENCH_TESTS:-} " == *" setup "* ]] && setup_table
 idle_table
 compare_out idle
 

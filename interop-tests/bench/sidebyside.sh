@@ -23,7 +23,9 @@
 #   BENCH_RAMP_START=100 BENCH_RAMP_STEP=100 BENCH_RAMP_MAX=1000 BENCH_RAMP_STEP_DURATION=15s
 #   BENCH_IDLE_CLIENTS=5000 BENCH_IDLE_HOLD=30s
 #   BENCH_SOURCES=127.0.0.1-127.0.0.8   client source addresses (calls, ramp, idle)
-#   BENCH_TESTS="calls ramp idle"        which loads to run
+#   BENCH_SETUP_RATES="100 200" BENCH_SETUP_SECONDS=20 BENCH_SETUP_TALK=1s
+#                               setup: short calls started at each rate for that long
+#   BENCH_TESTS="calls ramp setup idle"  which loads to run
 #   BENCH_GATEWAYS="peer imsgate"        which gateways to measure
 #   BENCH_PEER_ICE=lite         lite (rtpengine ICE-lite, as imsgate) or full
 #   BENCH_RTPE_THREADS=$(nproc) rtpengine worker threads
@@ -66,7 +68,10 @@ export BENCH_RAMP_STEP_DURATION=${BENCH_RAMP_STEP_DURATION:-15s}
 export BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-5000}
 export BENCH_IDLE_HOLD=${BENCH_IDLE_HOLD:-30s}
 export BENCH_SOURCES=${BENCH_SOURCES:-127.0.0.1-127.0.0.8}
-export BENCH_TESTS=${BENCH_TESTS:-"calls ramp idle"}
+export BENCH_SETUP_RATES=${BENCH_SETUP_RATES:-"100 200"}
+export BENCH_SETUP_SECONDS=${BENCH_SETUP_SECONDS:-20}
+export BENCH_SETUP_TALK=${BENCH_SETUP_TALK:-1s}
+export BENCH_TESTS=${BENCH_TESTS:-"calls ramp setup idle"}
 export BENCH_GATEWAYS=${BENCH_GATEWAYS:-"peer imsgate"}
 export BENCH_PEER_ICE=${BENCH_PEER_ICE:-lite}
 export BENCH_RTPE_THREADS=${BENCH_RTPE_THREADS:-$(nproc)}
@@ -330,7 +335,7 @@ run_load() {
 run_loads() {
 	local gw=$1 dur_s step_s hold_s n levels common
 	dur_s=$(seconds "$BENCH_DURATION")
-	if [[ " $BENCH_TESTS " == *" calls "* || " $BENCH_TESTS " == *" ramp "* ]]; then
+	if [[ " $BENCH_TESTS " == *" calls "* || " $BENCH_TESTS " == *" ramp "* || " $BENCH_TESTS " == *" setup "* ]]; then
 		"start_$gw"
 		common=(-ws "$GW_URL" -target sip:echo@imsgate.test -domain imsgate.test -rate "$BENCH_RATE"
 			-gateway-pids "$GW_PIDS" -sources "$BENCH_SOURCES" -label "$GW_LABEL")
@@ -348,6 +353,17 @@ run_loads() {
 				ramp "${common[@]}" -start "$BENCH_RAMP_START" \
 				-step "$BENCH_RAMP_STEP" -max "$BENCH_RAMP_MAX" -step-duration "$BENCH_RAMP_STEP_DURATION"
 			settle
+		fi
+		if [[ " $BENCH_TESTS " == *" setup "* ]]; then
+			# Call setup rate: short calls started at each rate; the figures
+			# are completed calls, INVITE→200 and CPU per call.
+			# (a later -rate wins over the one in common).
+			local r
+			for r in $BENCH_SETUP_RATES; do
+				run_load "$gw" "setup-$r" $((BENCH_SETUP_SECONDS + 120)) \
+					calls "${common[@]}" -rate "$r" -calls $((r * BENCH_SETUP_SECONDS)) -duration "$BENCH_SETUP_TALK"
+				settle
+			done
 		fi
 		stop_gateway "$gw" calls
 	fi
