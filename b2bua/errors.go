@@ -14,6 +14,8 @@ var (
 	errTimeout = errors.New("no answer in time")
 	// errDraining: the gateway refuses new work while it drains.
 	errDraining = errors.New("gateway draining")
+	// errClosed: the SIP side closed under a request.
+	errClosed = errors.New("sip side closed")
 )
 
 // StatusError carries a SIP status up to the leg edge, where it becomes a

@@ -375,3 +375,17 @@ func browserAnswer(t *testing.T, offer []byte) string {
 		"a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n" +
 		"a=setup:active\r\na=mid:" + mid + "\r\na=sendrecv\r\na=rtcp-mux\r\n"
 }
+
+// TestCloseDuringUnregister: the gateway stops while a flow's
+// de-registration waits for the core; nothing may crash.
+func TestCloseDuringUnregister(t *testing.T) {
+	noLeaks(t)
+	core := newRawCore(t)
+	g := newGatewayTo(t, core, nil)
+	f := newFakeFlow("f1")
+	attach(g, f)
+	registerBrowser(t, g, core, f)
+	g.flowClosed(f.name)
+	core.expect(sip.REGISTER) // the core never answers it
+	g.Close()
+}

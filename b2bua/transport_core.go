@@ -174,11 +174,15 @@ func (c *coreSide) common(req *sip.Request) {
 func (c *coreSide) request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	c.prepareOutOfDialog(req)
 	res, err := c.client.Do(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s to core: %w", req.Method, errTimeout)
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("%s to core: %w", req.Method, errTimeout)
+	case err != nil:
 		return nil, statusErr(503, "Service Unavailable", fmt.Errorf("%s to core: %w", req.Method, err))
+	case res == nil:
+		// sipgo's Do can return neither when its transaction is
+		// terminated underneath it (the user agent closing).
+		return nil, statusErr(503, "Service Unavailable", fmt.Errorf("%s to core: %w", req.Method, errClosed))
 	}
 	return res, nil
 }
