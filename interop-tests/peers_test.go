@@ -93,9 +93,20 @@ type capture struct {
 
 func startCapture(t *testing.T) *capture {
 	t.Helper()
-	file := filepath.Join(artifactDir(t), "media.pcapng")
-	p := startProc(t, "tshark", procOptions{}, "tshark", "-i", "lo", "-n",
-		"-f", "udp portrange 6000-6199", "-w", file)
+	return startCaptureOf(t, "media", "udp portrange 6000-6199")
+}
+
+// startCaptureOf records what the capture filter takes on lo into
+// artifacts/<test>/<name>.pcapng.
+func startCaptureOf(t *testing.T, name, filter string) *capture {
+	t.Helper()
+	file := filepath.Join(artifactDir(t), name+".pcapng")
+	procName := "tshark"
+	if name != "media" {
+		procName = "tshark-" + name
+	}
+	p := startProc(t, procName, procOptions{}, "tshark", "-i", "lo", "-n",
+		"-f", filter, "-w", file)
 	if err := p.waitLog(`Capturing on`, startTimeout); err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
