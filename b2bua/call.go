@@ -2,6 +2,8 @@ package b2bua
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -28,9 +30,10 @@ type Call struct {
 	// binding is the registration a call to the web was routed by.
 	binding *binding
 
-	events chan event
-	done   chan struct{}
-	timers map[timerKey]*callTimer
+	events  chan event
+	done    chan struct{}
+	closing sync.RWMutex // see enqueue
+	timers  map[timerKey]*callTimer
 	// timerGen tells a timer's firing from a stale one.
 	timerGen uint64
 
@@ -44,6 +47,12 @@ type Call struct {
 	cause  Cause
 	// cancelPending: a CANCEL waits for the first provisional (RFC 3261 9.1).
 	cancelPending bool
+	// coreCanceled is set by sipgo's CANCEL callback (which runs under its
+	// transaction lock) before the event reaches the call: no response may
+	// follow the 487 sipgo sent.
+	coreCanceled atomic.Bool
+	// endedForks are the To tags of other forks' 2xx we ACKed and ended.
+	endedForks map[string]bool
 }
 
 type eventKind int
@@ -90,7 +99,7 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, 
 		started: time.Now(),
 	}
 	c.web = newLeg(SideWeb, &webTransport{g: g, flow: f})
-	c.core = newLeg(SideCore, &coreTransport{g: g})
+	c.core = newLeg(SideCore, newCoreTransport(g))
 	c.web.dlg.callID, c.web.dlg.localTag = webCallID, token(12)
 	c.core.dlg.callID, c.core.dlg.localTag = coreCallID, token(12)
 	c.log = log.With(zap.String("call_id", c.id), zap.String("web_sip_call_id", webCallID), zap.String("core_sip_call_id", coreCallID))
@@ -101,7 +110,7 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, 
 	c.media = ms
 	// Media-side events (ICE/DTLS connected or failed) reach the call like
 	// any other event; the call decides what they mean for the dialogs.
-	ms.OnEvent(func(ev mediabridge.Event) { c.enqueue(event{kind: evMedia, media: ev}) })
+	ms.OnEvent(func(ev mediabridge.Event) { c.notify(event{kind: evMedia, media: ev}) })
 	return c, nil
 }
 
@@ -125,8 +134,12 @@ func (c *Call) other(l *leg) *leg {
 }
 
 // enqueue hands an event to the call's goroutine; false once the call has
-// ended (the event is then the caller's to dispose of).
+// ended (the event is then the caller's to dispose of). closing makes the
+// end exact: finish closes done, then waits for senders in flight before
+// it drains the queue, so no event is stranded.
 func (c *Call) enqueue(ev event) bool {
+	c.closing.RLock()
+	defer c.closing.RUnlock()
 	select {
 	case <-c.done:
 		return false
@@ -137,6 +150,18 @@ func (c *Call) enqueue(ev event) bool {
 		return true
 	case <-c.done:
 		return false
+	}
+}
+
+// notify hands an event over only if there is room: for callbacks that run
+// under a lock of sipgo or of the media side and must never wait.
+func (c *Call) notify(ev event) {
+	c.closing.RLock()
+	defer c.closing.RUnlock()
+	select {
+	case <-c.done:
+	case c.events <- ev:
+	default:
 	}
 }
 
@@ -246,7 +271,9 @@ func (c *Call) finish() {
 		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.Any("media", st))
 	c.g.observer.CallEnded(c.info(), c.cause, time.Now())
 	close(c.done)
-	c.g.live.Add(-1)
+	c.closing.Lock() // senders in flight have sent or given up
+	defer c.closing.Unlock()
+	defer c.g.live.Add(-1)
 	// Answer what is still queued so no request is left unanswered.
 	for {
 		select {

@@ -185,6 +185,9 @@ func (c *Call) onCoreCancel() {
 
 // sendBye ends a leg's dialog; its answer is not waited for.
 func (c *Call) sendBye(l *leg) {
+	if l.byeSent {
+		return
+	}
 	l.byeSent = true
 	tx := &clientTx{leg: l.side, purpose: txBye, req: l.dlg.request(sip.BYE, 0)}
 	l.out[tx] = struct{}{}

@@ -55,6 +55,11 @@ func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
 func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 	req := in.req
 	log := g.log.With(zap.String("method", "INVITE"), zap.String("sip_call_id", callIDOf(req)))
+	if req.Contact() == nil {
+		// RFC 3261 8.1.1.8: a dialog-forming request carries a Contact.
+		_ = in.reply(response(req, 400, "Bad Request", token(10)))
+		return
+	}
 	b, ok := g.reg.lookup(req.Recipient.User)
 	if !ok {
 		g.refuse(in, statusErr(404, "Not Found", errNoBinding), log)
@@ -79,7 +84,11 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 	d.remoteTarget = remoteTargetOf(req, req.From().Address)
 	d.routes = routeSet(req, false)
 	d.acceptCSeq(req)
-	if !stx.OnCancel(func(*sip.Request) { c.enqueue(event{kind: evCoreCancel}) }) {
+	// sipgo runs this under the transaction's lock: mark and return.
+	if !stx.OnCancel(func(*sip.Request) {
+		c.coreCanceled.Store(true)
+		c.notify(event{kind: evCoreCancel})
+	}) {
 		_ = c.media.Close()
 		in.final = true // sipgo answered the CANCEL and the INVITE
 		return
@@ -252,6 +261,9 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response, retransmission 
 // relayProvisional passes a 18x on; with SDP it is early media, and the
 // origin leg gets its answer now so ICE and DTLS start before the 2xx.
 func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
+	if a.side == SideCore && c.coreCanceled.Load() {
+		return // sipgo has sent the 487; the CANCEL event is on its way
+	}
 	var sdp []byte
 	if body := sdpBody(res); body != nil {
 		ans, err := c.convertAnswer(b.side, body)
@@ -282,7 +294,9 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 			}
 			return
 		}
-		c.endFork(b, res)
+		if !c.endedForks[tag] {
+			c.endFork(b, res)
+		}
 		return
 	}
 	tx.final = true
@@ -295,6 +309,9 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	b.ack = c.ackOf(b, b.dlg)
 	if err := b.tr.ack(b.ack); err != nil {
 		c.log.Warn("ack", zap.Stringer("leg", b.side), zap.Error(err))
+	}
+	if c.coreCanceled.Load() {
+		c.onCoreCancel() // the core cancelled before our 2xx could go
 	}
 	if c.ending {
 		c.sendBye(b) // CANCEL/2xx race: the far leg answered anyway
@@ -354,6 +371,10 @@ func (c *Call) endFork(b *leg, res *sip.Response) {
 	d.remoteTarget = remoteTargetOf(res, d.remoteTarget)
 	d.routes = routeSet(res, true)
 	_ = b.tr.ack(c.ackOf(b, d))
+	if c.endedForks == nil {
+		c.endedForks = map[string]bool{}
+	}
+	c.endedForks[d.remoteTag] = true
 	tx := &clientTx{leg: b.side, purpose: txBye, req: d.request(sip.BYE, 0)}
 	b.out[tx] = struct{}{}
 	if err := b.tr.send(c, tx); err != nil {

@@ -389,3 +389,29 @@ func TestCloseDuringUnregister(t *testing.T) {
 	core.expect(sip.REGISTER) // the core never answers it
 	g.Close()
 }
+
+// TestMalformedCoreResponses: 2xx responses to our INVITE lacking the
+// headers a dialog needs are dropped, never read; the call gets a defined
+// end (the INVITE transaction times out: 408 to the browser).
+func TestMalformedCoreResponses(t *testing.T) {
+	noLeaks(t)
+	core := newRawCore(t)
+	g := newGatewayTo(t, core, nil)
+	f := newFakeFlow("f1")
+	g.handleWeb(f, webInvite("web-malformed", "inv6", ""))
+	inv := core.expect(sip.INVITE)
+	for _, drop := range []string{"To", "From", "Call-ID"} {
+		raw := reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", coreAnswerSDP)
+		var kept []string
+		for _, line := range strings.Split(raw, "\r\n") {
+			if !strings.HasPrefix(line, drop+":") {
+				kept = append(kept, line)
+			}
+		}
+		core.send(strings.Join(kept, "\r\n"))
+	}
+	if res := f.expectStatus(t); res.StatusCode != 408 {
+		t.Fatalf("browser got %d, want 408: %s", res.StatusCode, res)
+	}
+	waitEnded(t, g, 5*time.Second)
+}

@@ -8,11 +8,14 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/serial"
 )
 
 // maxUDPRequest: a request larger than this leaves over TCP (RFC 3261
@@ -46,7 +49,6 @@ func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, s
 	if err != nil {
 		return nil, err
 	}
-	// rport on our Via (RFC 3581): a core behind NAT answers where we sent from.
 	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port),
 		sipgo.WithClientNAT(), sipgo.WithClientLogger(slogger))
 	if err != nil {
@@ -117,7 +119,8 @@ func (c *coreSide) prepareInDialog(req *sip.Request) {
 	if !first.Address.UriParams.Has("lr") {
 		target := req.Recipient
 		req.Recipient = *first.Address.Clone()
-		req.RemoveHeader("Route")
+		for req.RemoveHeader("Route") {
+		}
 		for _, h := range routes[1:] {
 			req.AppendHeader(h)
 		}
@@ -187,102 +190,161 @@ func (c *coreSide) request(ctx context.Context, req *sip.Request) (*sip.Response
 	return res, nil
 }
 
-// respond sends a response to the core. One too large for UDP goes over
-// TCP to the address it would have gone to (most proxies take both on one
-// port); if that fails too, the caller hears of it and fails cleanly.
-func (c *coreSide) respond(tx sip.ServerTransaction, res *sip.Response) error {
-	err := tx.Respond(res)
-	if !errors.Is(err, sip.ErrUDPMTUCongestion) {
-		return err
-	}
-	return c.writeOverTCP(res)
+// init lets a response of any size leave over UDP: RFC 3261 18.2.2 sends a
+// response where the request came from, on its transport, and IP
+// fragmentation carries what exceeds the MTU. Only requests change
+// transport when large (18.1.1, route); sipgo would refuse both.
+func init() { sip.UDPMTUSize = 65535 }
+
+// via is our Via toward the core, made before sipgo sees the request so
+// that sipgo leaves the request as it is (the call keeps reading it).
+func (c *coreSide) via(req *sip.Request) *sip.ViaHeader {
+	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: req.Transport(),
+		Host: c.host, Port: c.port, Params: sip.NewParams()}
+	v.Params.Add("branch", newBranch())
+	v.Params.Add("rport", "") // RFC 3581: a core behind NAT answers where we sent from
+	return v
 }
 
 // resend passes a response to the transport again (2xx retransmission).
-func (c *coreSide) resend(res *sip.Response) error {
-	err := c.ua.TransportLayer().WriteMsg(res)
-	if errors.Is(err, sip.ErrUDPMTUCongestion) {
-		return c.writeOverTCP(res)
-	}
-	return err
+func (c *coreSide) resend(res *sip.Response) error { return c.ua.TransportLayer().WriteMsg(res) }
+
+// coreTransport carries a call's core leg on sipgo. What may dial (a TCP
+// next hop the core named) runs off the call's goroutine, in the order the
+// call sent it, on a copy of the request: a dead next hop never stalls the
+// call, and an ACK never overtakes the BYE after it.
+type coreTransport struct {
+	g     *Gateway
+	mu    sync.Mutex
+	sends serial.Queue[func()]
 }
 
-func (c *coreSide) writeOverTCP(res *sip.Response) error {
-	probe := sip.NewRequest(sip.OPTIONS, sip.Uri{Host: "invalid"})
-	probe.SetTransport("TCP")
-	probe.SetDestination(res.Destination())
-	ctx, cancel := context.WithTimeout(context.Background(), sip.T1*4)
-	defer cancel()
-	conn, err := c.ua.TransportLayer().ClientRequestConnection(ctx, probe)
-	if err != nil {
-		return fmt.Errorf("response too large for udp, tcp to %s: %w", res.Destination(), err)
-	}
-	defer conn.TryClose()
-	return conn.WriteMsg(res)
+func newCoreTransport(g *Gateway) *coreTransport {
+	t := &coreTransport{g: g}
+	t.sends.Init(&t.mu, func(f func()) bool { f(); return true },
+		func(worker func()) bool { return g.goOwned(func(context.Context) { worker() }) })
+	return t
 }
 
-// coreTransport carries a call's core leg on sipgo.
-type coreTransport struct{ g *Gateway }
+func (t *coreTransport) push(f func()) {
+	t.mu.Lock()
+	t.sends.Push(f)
+	t.mu.Unlock()
+}
 
 func (t *coreTransport) send(c *Call, tx *clientTx) error {
 	core := t.g.core
 	req := tx.req
 	switch {
 	case req.Method == sip.CANCEL:
-		// RFC 3261 9.1: the CANCEL goes where its INVITE went.
+		// RFC 3261 9.1: the CANCEL goes where its INVITE went, with its Via.
 		core.common(req)
 	case tagOf(req.To().Params) != "":
 		core.prepareInDialog(req)
 	default:
 		core.prepareOutOfDialog(req)
 	}
-	ctx, cancel := context.WithCancel(t.g.ctx)
-	stx, err := core.client.TransactionRequest(ctx, req)
+	if req.Via() == nil {
+		req.PrependHeader(core.via(req))
+	}
+	h := &coreTx{}
+	tx.stop = h.stop
+	out := req.Clone()
+	t.push(func() { t.start(c, tx, h, out) })
+	return nil
+}
+
+// start begins the sipgo transaction (dialing bounded by 64·T1) and
+// hands its responses to the call from a goroutine of their own.
+func (t *coreTransport) start(c *Call, tx *clientTx, h *coreTx, req *sip.Request) {
+	dial, cancel := context.WithTimeout(t.g.ctx, 64*sip.T1)
+	stx, err := t.g.core.client.TransactionRequest(dial, req)
+	cancel()
 	if err != nil {
-		cancel()
-		return statusErr(503, "Service Unavailable", fmt.Errorf("%s to core: %w", req.Method, err))
+		c.enqueue(event{kind: evTxFailed, tx: tx, err: statusErr(503, "Service Unavailable", fmt.Errorf("%s to core: %w", req.Method, err))})
+		return
 	}
 	if req.IsInvite() {
 		// Retransmitted 2xx, and 2xx of other forks, after the first
 		// (RFC 6026 Accepted state); sipgo drops them without a hook.
 		stx.OnRetransmission(func(res *sip.Response) {
-			c.enqueue(event{kind: evResponse, tx: tx, res: res, retransmission: true})
+			if wellFormed(res) {
+				c.enqueue(event{kind: evResponse, tx: tx, res: res, retransmission: true})
+			}
 		})
 	}
-	tx.stop = func() { stx.Terminate(); cancel() }
+	h.set(stx)
 	if !t.g.goOwned(func(context.Context) { pump(c, tx, stx) }) {
-		tx.stop()
-		return errDraining
+		stx.Terminate()
 	}
-	return nil
 }
 
-// pump hands a sipgo client transaction's responses to the call until it
-// ends; a transaction that ends with no final response is a failure.
+// coreTx lets the call end a sipgo transaction that may not exist yet.
+type coreTx struct {
+	mu      sync.Mutex
+	stx     sip.ClientTransaction
+	stopped bool
+}
+
+func (h *coreTx) stop() {
+	h.mu.Lock()
+	h.stopped = true
+	stx := h.stx
+	h.mu.Unlock()
+	if stx != nil {
+		stx.Terminate()
+	}
+}
+
+func (h *coreTx) set(stx sip.ClientTransaction) {
+	h.mu.Lock()
+	h.stx = stx
+	stopped := h.stopped
+	h.mu.Unlock()
+	if stopped {
+		stx.Terminate()
+	}
+}
+
+// wellFormed: a response the call can read. sipgo matches responses by Via
+// branch and CSeq alone.
+func wellFormed(res *sip.Response) bool {
+	return res.To() != nil && res.From() != nil && res.CallID() != nil && res.CSeq() != nil
+}
+
+// pump hands a sipgo client transaction's responses to the call until the
+// transaction ends — also after the call ended, since sipgo blocks its
+// transaction until each response is taken. One that ends with no final
+// response is a failure.
 func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
 	final := false
+	take := func(res *sip.Response) {
+		if !wellFormed(res) {
+			return
+		}
+		final = final || res.StatusCode >= 200
+		c.enqueue(event{kind: evResponse, tx: tx, res: res})
+	}
 	for {
 		select {
 		case res := <-stx.Responses():
-			final = final || res.StatusCode >= 200
-			c.enqueue(event{kind: evResponse, tx: tx, res: res})
+			take(res)
 		case <-stx.Done():
 			// A final response may still sit in the channel.
 			select {
 			case res := <-stx.Responses():
-				final = final || res.StatusCode >= 200
-				c.enqueue(event{kind: evResponse, tx: tx, res: res})
+				take(res)
 			default:
 			}
 			if !final {
+				// No final response: a timeout (Timer B/F, or Timer M
+				// after a 2xx we could not use), unless the transport failed.
 				err := stx.Err()
-				if errors.Is(err, sip.ErrTransactionTimeout) {
+				if !errors.Is(err, sip.ErrTransactionTransport) {
 					err = errTimeout
 				}
 				c.enqueue(event{kind: evTxFailed, tx: tx, err: err})
 			}
-			return
-		case <-c.done:
 			return
 		}
 	}
@@ -291,8 +353,15 @@ func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
 func (t *coreTransport) ack(req *sip.Request) error {
 	if req.MessageData.Destination() == "" { // a resent ACK keeps its first routing
 		t.g.core.prepareInDialog(req)
+		req.PrependHeader(t.g.core.via(req))
 	}
-	return t.g.core.client.WriteRequest(req)
+	out := req.Clone()
+	t.push(func() {
+		if err := t.g.core.client.WriteRequest(out); err != nil {
+			t.g.log.Debug("ack to core", zap.String("sip_call_id", callIDOf(out)), zap.Error(err))
+		}
+	})
+	return nil
 }
 
 // ackFailure: sipgo's INVITE client transaction acknowledges it.
@@ -307,7 +376,7 @@ func (t *coreTransport) prepareInDialog(req *sip.Request) { t.g.core.prepareInDi
 // coreServerTx wraps a sipgo server transaction for the call that answers it.
 func (g *Gateway) coreServerTx(req *sip.Request, tx sip.ServerTransaction) *serverTx {
 	return &serverTx{leg: SideCore, req: req,
-		respond: func(res *sip.Response) error { return g.core.respond(tx, res) },
+		respond: tx.Respond,
 		// sipgo keeps a finished transaction for its timers (absorbing
 		// retransmissions) and frees it then.
 		release: func() {

@@ -13,6 +13,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/internal/serial"
 )
 
 // Conn is one SIP-over-WebSocket connection. A reader goroutine only reads
@@ -36,8 +38,8 @@ type Conn struct {
 	opened    time.Time
 
 	mu     sync.Mutex
-	writer serialQueue // serialized SIP messages, written in order
-	inbox  serialQueue // frames read, handled in order
+	writer serial.Queue[[]byte] // serialized SIP messages, written in order
+	inbox  serial.Queue[[]byte] // frames read, handled in order
 	ping   *time.Timer
 
 	parked   bool         // no reader: the idle watcher resumes it (guarded by mu)
@@ -76,8 +78,8 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 	if br != nil {
 		c.fd = socketFD(ws.UnderlyingConn())
 	}
-	c.writer.init(&c.mu, c.write)
-	c.inbox.init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true })
+	c.writer.Init(&c.mu, c.write, nil)
+	c.inbox.Init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true }, nil)
 	return c
 }
 
@@ -131,12 +133,12 @@ func (c *Conn) enqueue(data []byte) error {
 		return ErrClosed
 	default:
 	}
-	if len(c.writer.items) >= sendQueueSize {
+	if c.writer.Len() >= sendQueueSize {
 		c.mu.Unlock()
 		c.Close(websocket.ClosePolicyViolation, "send queue full")
 		return ErrSendQueueFull
 	}
-	c.writer.push(data)
+	c.writer.Push(data)
 	c.mu.Unlock()
 	return nil
 }
@@ -256,7 +258,7 @@ func (c *Conn) end(code int, reason string) {
 	defer c.srv.wg.Done()
 	// Every frame read is handled before ConnClosed.
 	c.mu.Lock()
-	c.inbox.waitIdle()
+	c.inbox.WaitIdle()
 	c.mu.Unlock()
 	close(c.readerDone)
 	c.Close(code, reason)
@@ -393,10 +395,8 @@ func (c *Conn) readFailure(err error) (int, string) {
 // back.
 func (c *Conn) deliver(data []byte) {
 	c.mu.Lock()
-	for len(c.inbox.items) >= inboxLimit {
-		c.inbox.idle.Wait()
-	}
-	c.inbox.push(data)
+	c.inbox.WaitBelow(inboxLimit)
+	c.inbox.Push(data)
 	c.mu.Unlock()
 }
 
@@ -439,9 +439,9 @@ func (c *Conn) finish() {
 	code := c.closeCode
 	c.mu.Lock()
 	if code == websocket.ClosePolicyViolation || code == websocket.CloseAbnormalClosure {
-		c.writer.items = nil
+		c.writer.Drop()
 	}
-	c.writer.waitIdle()
+	c.writer.WaitIdle()
 	c.mu.Unlock()
 	// 1006 must never be sent (RFC 6455 section 7.4.1); after the peer's
 	// close frame gorilla has answered already.

@@ -397,9 +397,11 @@ func TestSendQueueFull(t *testing.T) {
 	ws := dial(t, websocket.DefaultDialer, ts.url, sipHeader(""))
 	send(t, ws, websocket.TextMessage, registerMsg)
 	c := ts.handler.nextMessage(t).conn
-	// Pretend a writer is stuck on a slow peer: nothing drains the queue.
+	// Pretend a writer is stuck on a slow peer: the worker is not run, so
+	// nothing drains the queue.
+	var stuck func()
 	c.mu.Lock()
-	c.writer.running = true
+	c.writer.Init(&c.mu, c.write, func(worker func()) bool { stuck = worker; return true })
 	c.mu.Unlock()
 	resp := sip.NewResponse(200, "OK")
 	for i := range sendQueueSize {
@@ -421,9 +423,9 @@ func TestSendQueueFull(t *testing.T) {
 	}
 	// The stuck write ends (its deadline, in life); the close goes out.
 	c.mu.Lock()
-	c.writer.running = false
-	c.writer.idle.Broadcast()
+	worker := stuck
 	c.mu.Unlock()
+	go worker()
 	if ce := readClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
 		t.Errorf("peer saw close %d, want 1008", ce.Code)
 	}
