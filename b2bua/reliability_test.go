@@ -197,7 +197,7 @@ func TestLargeInviteGoesOverTCP(t *testing.T) {
 	core := newRawCore(t)
 	g := newGatewayTo(t, core, nil)
 	f := newFakeFlow("f1")
-	long := "Subject: " + strings.Repeat("x", 1800) + "\r\n"
+	long := "P-Preferred-Identity: <sip:+15551234567;ext=" + strings.Repeat("9", 1000) + "@ims.mnc001.mcc001.3gppnetwork.org>\r\nSubject: " + strings.Repeat("x", 1100) + "\r\n"
 	g.handleWeb(f, webInvite("web-big", "inv3", long))
 	m, ok := core.next(5 * time.Second)
 	if !ok {
@@ -414,4 +414,39 @@ func TestMalformedCoreResponses(t *testing.T) {
 		t.Fatalf("browser got %d, want 408: %s", res.StatusCode, res)
 	}
 	waitEnded(t, g, 5*time.Second)
+}
+
+// TestLarge200ToCore: a core INVITE that crossed many proxies (long Via and
+// Record-Route) makes our 200 larger than a UDP request may be; it still
+// leaves (RFC 3261 18.2.2) and the call completes.
+func TestLarge200ToCore(t *testing.T) {
+	noLeaks(t)
+	core := newRawCore(t)
+	g := newGatewayTo(t, core, nil)
+	f := newFakeFlow("f1")
+	attach(g, f)
+	b := registerBrowser(t, g, core, f)
+	var hops strings.Builder
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&hops, "Record-Route: <sip:pcscf%d.ims.mnc001.mcc001.3gppnetwork.org:5060;lr;ftag=%s>\r\n", i, strings.Repeat("f", 40))
+	}
+	inv := strings.Replace(coreInviteTo(core, b, "core-big", "cib"), "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\n"+hops.String(), 1)
+	core.sendTo(inv, g.core.udpLocal.String())
+	webInv := f.nextMsg(t).(*sip.Request)
+	f.answer(t, g, webInv)
+	for {
+		m, ok := core.next(5 * time.Second)
+		if !ok {
+			t.Fatal("no 200 reached the core")
+		}
+		if res, isRes := m.msg.(*sip.Response); isRes && res.StatusCode == 200 {
+			if m.size <= 1300 {
+				t.Fatalf("the 200 is %d bytes; the test wants one over 1300", m.size)
+			}
+			t.Logf("a %d-byte 200 reached the core over %s", m.size, m.transport)
+			core.send(ackFor(res, core.addr()))
+			break
+		}
+	}
+	waitCalls(t, g, 1)
 }
