@@ -187,6 +187,19 @@ func (c *rawCore) send(raw string) {
 	}
 }
 
+// sendTCP writes raw SIP on the last TCP connection the gateway opened.
+func (c *rawCore) sendTCP(raw string) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.tcpc) == 0 {
+		c.t.Fatal("core: the gateway opened no TCP connection")
+	}
+	if _, err := c.tcpc[len(c.tcpc)-1].Write([]byte(raw)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // sendTo writes raw SIP to an address (the gateway before it spoke).
 func (c *rawCore) sendTo(raw string, to string) {
 	c.t.Helper()

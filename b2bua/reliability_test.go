@@ -214,6 +214,13 @@ func TestLargeInviteGoesOverTCP(t *testing.T) {
 		t.Fatal("our Via must carry rport (RFC 3581)")
 	}
 	t.Logf("INVITE of %d bytes arrived over TCP", m.size)
+	inv := m.msg.(*sip.Request)
+	core.sendTCP(reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", coreAnswerSDP))
+	core.expect(sip.ACK)
+	if res := f.expectStatus(t); res.StatusCode != 200 {
+		t.Fatalf("browser got %d, want 200", res.StatusCode)
+	}
+	waitCalls(t, g, 1)
 }
 
 func TestUnsupportedRequire(t *testing.T) {
