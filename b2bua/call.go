@@ -71,15 +71,14 @@ const (
 )
 
 type event struct {
-	kind           eventKind
-	in             *serverTx
-	tx             *clientTx
-	res            *sip.Response
-	retransmission bool // a 2xx after the first, from sipgo's Accepted state
-	err            error
-	timer          timerKey
-	gen            uint64
-	media          mediabridge.Event
+	kind  eventKind
+	in    *serverTx
+	tx    *clientTx
+	res   *sip.Response
+	err   error
+	timer timerKey
+	gen   uint64
+	media mediabridge.Event
 }
 
 // eventQueue bounds what waits for a call's goroutine. The goroutine never
@@ -202,7 +201,7 @@ func (c *Call) handle(ev event) {
 	case evRequest:
 		c.onRequest(ev.in)
 	case evResponse:
-		c.onResponse(ev.tx, ev.res, ev.retransmission)
+		c.onResponse(ev.tx, ev.res)
 	case evTxFailed, evTxTimeout:
 		c.onTxFailed(ev.tx, ev.err, ev.kind == evTxTimeout)
 	case evCoreCancel:

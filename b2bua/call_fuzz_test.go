@@ -106,7 +106,7 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 		if codes[detail] < 300 && codes[detail] > 100 {
 			setSDP(res, []byte(coreAnswerSDP))
 		}
-		return event{kind: evResponse, tx: tx, res: res, retransmission: b>>4 == 1}
+		return event{kind: evResponse, tx: tx, res: res}
 	case 3, 4, 5: // an in-dialog request from a leg
 		methods := []sip.RequestMethod{sip.BYE, sip.INFO, sip.ACK, sip.CANCEL, sip.INVITE, sip.UPDATE, sip.MESSAGE, sip.OPTIONS}
 		m := methods[detail%len(methods)]

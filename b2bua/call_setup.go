@@ -197,10 +197,10 @@ func (c *Call) convertAnswer(from Side, sdp []byte) ([]byte, error) {
 	return c.media.CoreAnswer(sdp)
 }
 
-func (c *Call) onResponse(tx *clientTx, res *sip.Response, retransmission bool) {
+func (c *Call) onResponse(tx *clientTx, res *sip.Response) {
 	switch tx.purpose {
 	case txInvite:
-		c.onInviteResponse(tx, res, retransmission)
+		c.onInviteResponse(tx, res)
 	case txRelay:
 		c.onRelayResponse(tx, res)
 	default:
@@ -221,7 +221,7 @@ func (c *Call) settle(tx *clientTx) {
 
 // onInviteResponse relays the far leg's answers to our INVITE back to the
 // origin leg, whichever side that is.
-func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response, retransmission bool) {
+func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 	b := c.leg(tx.leg)
 	a := c.other(b)
 	code := res.StatusCode
@@ -255,7 +255,6 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response, retransmission 
 		c.relayFailure(a, res)
 		c.end(Cause{Reason: EndRejected, By: b.side, Status: code})
 	}
-	_ = retransmission
 }
 
 // relayProvisional passes a 18x on; with SDP it is early media, and the

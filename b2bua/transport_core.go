@@ -269,7 +269,7 @@ func (t *coreTransport) start(c *Call, tx *clientTx, h *coreTx, req *sip.Request
 		// (RFC 6026 Accepted state); sipgo drops them without a hook.
 		stx.OnRetransmission(func(res *sip.Response) {
 			if wellFormed(res) {
-				c.enqueue(event{kind: evResponse, tx: tx, res: res, retransmission: true})
+				c.enqueue(event{kind: evResponse, tx: tx, res: res})
 			}
 		})
 	}
