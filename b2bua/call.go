@@ -82,8 +82,9 @@ type event struct {
 }
 
 // eventQueue bounds what waits for a call's goroutine. The goroutine never
-// blocks, so a full queue only slows the sender for a moment.
-const eventQueue = 64
+// blocks, so a full queue only slows the sender for a moment; a call at
+// rest should cost little memory.
+const eventQueue = 16
 
 func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, log *zap.Logger) (*Call, error) {
 	c := &Call{

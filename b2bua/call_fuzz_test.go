@@ -55,11 +55,7 @@ func FuzzCallEvents(f *testing.F) {
 		c.web.tr, c.core.tr = web, coreTr
 		inv := webInvite(c.web.dlg.callID, fmt.Sprintf("fz%d", n), "")
 		in := &serverTx{leg: SideWeb, req: inv, respond: func(*sip.Response) error { return nil }}
-		c.web.invite, c.web.inviteIn = inv, in
-		c.web.dlg.remoteTag = "f1"
-		c.web.dlg.local, c.web.dlg.remote = inv.To().Address, inv.From().Address
-		c.web.dlg.remoteTarget = inv.Contact().Address
-		c.web.dlg.acceptCSeq(inv)
+		c.web.receiveInvite(in)
 		g.live.Add(1)
 		c.start()
 		cseq := map[Side]uint32{SideWeb: 1, SideCore: 100}

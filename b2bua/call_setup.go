@@ -40,13 +40,7 @@ func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
 		return
 	}
 	c.originBranch = branchOf(inv)
-	c.web.invite, c.web.inviteIn = inv, in
-	d := &c.web.dlg
-	d.remoteTag = tagOf(inv.From().Params)
-	d.local, d.localName = *inv.To().Address.Clone(), inv.To().DisplayName
-	d.remote, d.remoteName = *inv.From().Address.Clone(), inv.From().DisplayName
-	d.remoteTarget = remoteTargetOf(inv, inv.From().Address)
-	d.acceptCSeq(inv)
+	c.web.receiveInvite(in)
 	g.launch(c, in, log)
 }
 
@@ -76,14 +70,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		return
 	}
 	c.binding = b
-	c.core.invite, c.core.inviteIn = req, in
-	d := &c.core.dlg
-	d.remoteTag = tagOf(req.From().Params)
-	d.local, d.localName = *req.To().Address.Clone(), req.To().DisplayName
-	d.remote, d.remoteName = *req.From().Address.Clone(), req.From().DisplayName
-	d.remoteTarget = remoteTargetOf(req, req.From().Address)
-	d.routes = routeSet(req, false)
-	d.acceptCSeq(req)
+	c.core.receiveInvite(in)
 	// sipgo runs this under the transaction's lock: mark and return.
 	if !stx.OnCancel(func(*sip.Request) {
 		c.coreCanceled.Store(true)

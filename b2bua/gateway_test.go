@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -10,11 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/imsgate/imsgate/configs"
-	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // fakeFlow records what the gateway writes to a browser.
@@ -60,45 +56,14 @@ func (f *fakeFlow) next(t testing.TB) *sip.Response {
 	return nil
 }
 
-// newTestGateway runs a gateway whose upstream is a UDP socket that answers
-// nothing, so every core transaction times out quickly.
+// newTestGateway runs a gateway whose core answers nothing, so every core
+// transaction times out quickly.
 func newTestGateway(t testing.TB) *Gateway {
 	t.Helper()
-	blackhole, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blackhole.Close() })
-	cfg := configs.Default()
-	cfg.Upstream.Proxy = "sip:" + blackhole.LocalAddr().String()
-	cfg.Upstream.InviteTimeout = 200 * time.Millisecond
-	cfg.Media.WebRTCPort = 0
-	cfg.Media.RTPPorts = "42000-42999"
-	log := zap.NewNop()
-	if tt, ok := t.(*testing.T); ok { // a fuzz target may not log through f
-		log = zaptest.NewLogger(tt, zaptest.Level(zap.InfoLevel))
-	}
-	media, err := mediabridge.NewEngine(cfg.Media, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, media, pc, ln, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.Close()
-		media.Close()
+	return newGatewayTo(t, newRawCore(t), func(c *configs.Config) {
+		c.Upstream.InviteTimeout = 200 * time.Millisecond
+		c.Media.RTPPorts = "42000-42999"
 	})
-	return g
 }
 
 func req(method, extra, body string) string {

@@ -45,6 +45,20 @@ func newLeg(side Side, tr legTransport) *leg {
 	return &leg{side: side, tr: tr, in: map[*serverTx]struct{}{}, out: map[*clientTx]struct{}{}}
 }
 
+// receiveInvite makes the leg's dialog from the dialog-forming INVITE it
+// sent us: on this leg the gateway is the UAS (RFC 3261 12.1.1).
+func (l *leg) receiveInvite(in *serverTx) {
+	inv := in.req
+	l.invite, l.inviteIn = inv, in
+	d := &l.dlg
+	d.remoteTag = tagOf(inv.From().Params)
+	d.local, d.localName = *inv.To().Address.Clone(), inv.To().DisplayName
+	d.remote, d.remoteName = *inv.From().Address.Clone(), inv.From().DisplayName
+	d.remoteTarget = remoteTargetOf(inv, inv.From().Address)
+	d.routes = routeSet(inv, false)
+	d.acceptCSeq(inv)
+}
+
 // legTransport carries one leg's messages: a browser's WebSocket flow, or
 // sipgo toward the core.
 type legTransport interface {

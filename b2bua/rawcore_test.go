@@ -91,7 +91,10 @@ func newRawCore(t testing.TB) *rawCore {
 						return
 					}
 					_ = sp.ParseSIPStream(buf[:n], func(m sip.Message) {
-						c.msgs <- rawMsg{msg: m, transport: "TCP", size: len(m.String())}
+						select {
+						case c.msgs <- rawMsg{msg: m, transport: "TCP", size: len(m.String())}:
+						default:
+						}
 					})
 				}
 			}()
@@ -116,7 +119,10 @@ func (c *rawCore) deliver(data []byte, transport string) {
 		c.t.Errorf("core got unparsable message: %v", err)
 		return
 	}
-	c.msgs <- rawMsg{msg: m, transport: transport, size: len(data)}
+	select {
+	case c.msgs <- rawMsg{msg: m, transport: transport, size: len(data)}:
+	default: // a test that reads nothing loses the surplus, not its reader
+	}
 }
 
 func (c *rawCore) addr() string { return c.udp.LocalAddr().String() }

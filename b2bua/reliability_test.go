@@ -86,16 +86,7 @@ func TestBrowserNeverAcks(t *testing.T) {
 	noLeaks(t)
 	core := newRawCore(t)
 	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
-	attach(g, f)
-	b := registerBrowser(t, g, core, f)
-	inv := coreInviteTo(core, b, "core-call-1", "ci1")
-	core.sendTo(inv, g.core.udpLocal.String())
-	webInv := f.nextMsg(t).(*sip.Request)
-	if webInv.Method != sip.INVITE {
-		t.Fatalf("browser got %s", webInv.StartLine())
-	}
-	f.answer(t, g, webInv)
+	f := callFromCore(t, g, core, "core-call-1", "")
 	// The core never ACKs: our 200 is retransmitted, T1 doubling to T2.
 	var at []time.Time
 	for len(at) < 4 {
@@ -131,13 +122,7 @@ func TestAckStopsOur2xxRetransmissions(t *testing.T) {
 	noLeaks(t)
 	core := newRawCore(t)
 	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
-	attach(g, f)
-	b := registerBrowser(t, g, core, f)
-	inv := coreInviteTo(core, b, "core-call-2", "ci2")
-	core.sendTo(inv, g.core.udpLocal.String())
-	webInv := f.nextMsg(t).(*sip.Request)
-	f.answer(t, g, webInv)
+	callFromCore(t, g, core, "core-call-2", "")
 	var ok *sip.Response
 	for ok == nil {
 		if res := core.expectResponse(); res.StatusCode == 200 {
@@ -303,10 +288,26 @@ func registerBrowser(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) *bind
 	return b
 }
 
+// callFromCore registers a fake browser, sends the core's INVITE to it
+// (with extra header lines) and has the browser answer 200.
+func callFromCore(t *testing.T, g *Gateway, core *rawCore, callID, extra string) *fakeFlow {
+	t.Helper()
+	f := newFakeFlow("f1")
+	attach(g, f)
+	b := registerBrowser(t, g, core, f)
+	core.sendTo(coreInviteTo(core, b, callID, extra), g.core.udpLocal.String())
+	webInv, ok := f.nextMsg(t).(*sip.Request)
+	if !ok || webInv.Method != sip.INVITE {
+		t.Fatalf("browser got %s, want the INVITE", startLine(webInv))
+	}
+	f.answer(t, g, webInv)
+	return f
+}
+
 // coreInviteTo is the core's INVITE toward a binding's Contact.
-func coreInviteTo(core *rawCore, b *binding, callID, branch string) string {
+func coreInviteTo(core *rawCore, b *binding, callID, extra string) string {
 	return "INVITE sip:" + b.token + "@imsgate.test SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + core.addr() + ";rport;branch=z9hG4bK" + branch + "\r\n" +
+		"Via: SIP/2.0/UDP " + core.addr() + ";rport;branch=z9hG4bK" + callID + "\r\n" + extra +
 		"Max-Forwards: 70\r\nFrom: <sip:carol@imsgate.test>;tag=cf1\r\nTo: <sip:alice@imsgate.test>\r\n" +
 		"Contact: <sip:carol@" + core.addr() + ">\r\nCall-ID: " + callID + "\r\nCSeq: 10 INVITE\r\n" +
 		"Content-Type: application/sdp\r\nContent-Length: " + itoa(len(coreOfferSDP)) + "\r\n\r\n" + coreOfferSDP
@@ -430,17 +431,11 @@ func TestLarge200ToCore(t *testing.T) {
 	noLeaks(t)
 	core := newRawCore(t)
 	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
-	attach(g, f)
-	b := registerBrowser(t, g, core, f)
 	var hops strings.Builder
 	for i := 0; i < 8; i++ {
 		fmt.Fprintf(&hops, "Record-Route: <sip:pcscf%d.ims.mnc001.mcc001.3gppnetwork.org:5060;lr;ftag=%s>\r\n", i, strings.Repeat("f", 40))
 	}
-	inv := strings.Replace(coreInviteTo(core, b, "core-big", "cib"), "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\n"+hops.String(), 1)
-	core.sendTo(inv, g.core.udpLocal.String())
-	webInv := f.nextMsg(t).(*sip.Request)
-	f.answer(t, g, webInv)
+	callFromCore(t, g, core, "core-big", hops.String())
 	for {
 		m, ok := core.next(5 * time.Second)
 		if !ok {

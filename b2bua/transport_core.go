@@ -312,10 +312,12 @@ func wellFormed(res *sip.Response) bool {
 	return res.To() != nil && res.From() != nil && res.CallID() != nil && res.CSeq() != nil
 }
 
-// pump hands a sipgo client transaction's responses to the call until the
-// transaction ends — also after the call ended, since sipgo blocks its
-// transaction until each response is taken. One that ends with no final
-// response is a failure.
+// pump hands a sipgo client transaction's responses to the call until its
+// final one — also after the call ended, since sipgo blocks its transaction
+// until each response is taken. After the final response sipgo passes
+// nothing more up (a retransmitted 2xx goes to the OnRetransmission hook),
+// so the pump ends there. A transaction that ends with no final response
+// is a failure.
 func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
 	final := false
 	take := func(res *sip.Response) {
@@ -325,7 +327,7 @@ func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
 		final = final || res.StatusCode >= 200
 		c.enqueue(event{kind: evResponse, tx: tx, res: res})
 	}
-	for {
+	for !final {
 		select {
 		case res := <-stx.Responses():
 			take(res)

@@ -31,7 +31,13 @@ func (u *UA) Unregister(ctx context.Context) (*sip.Response, error) {
 }
 
 func (u *UA) register(ctx context.Context, expires time.Duration) (*sip.Response, error) {
-	req := u.newRegister(expires)
+	return u.registerWith(ctx, func() *sip.Request { return u.newRegister(expires) })
+}
+
+// registerWith sends the REGISTER build makes and answers one challenge
+// with a fresh one.
+func (u *UA) registerWith(ctx context.Context, build func() *sip.Request) (*sip.Response, error) {
+	req := build()
 	res, err := u.roundTrip(ctx, req)
 	if err != nil {
 		return nil, err
@@ -43,22 +49,13 @@ func (u *UA) register(ctx context.Context, expires time.Duration) (*sip.Response
 	if err != nil {
 		return nil, err
 	}
-	retry := u.newRegister(expires)
+	retry := build()
 	retry.AppendHeader(auth)
 	return u.roundTrip(ctx, retry)
 }
 
 func (u *UA) newRegister(expires time.Duration) *sip.Request {
-	u.mu.Lock()
-	u.regCSeq++
-	cseq := u.regCSeq
-	u.mu.Unlock()
-
-	recipient := sip.Uri{Scheme: u.aor.Scheme, Host: u.aor.Host, Port: u.aor.Port}
-	from := sip.FromHeader{Address: *u.aor.Clone(), Params: params("tag", u.regFromTag)}
-	to := sip.ToHeader{Address: *u.aor.Clone(), Params: sip.NewParams()}
-	req := u.newRequest(sip.REGISTER, recipient, from, to, u.regCallID, cseq)
-
+	req := u.newRegisterBase()
 	secs := strconv.Itoa(int(expires / time.Second))
 	contact := u.contactHeader()
 	// reg-id and +sip.instance as JsSIP sends them (RFC 5626 §4.2).
@@ -71,6 +68,19 @@ func (u *UA) newRegister(expires time.Duration) *sip.Request {
 	req.AppendHeader(sip.NewHeader("Supported", "path,gruu,outbound"))
 	req.SetBody(nil)
 	return req
+}
+
+// newRegisterBase is a REGISTER of our registration's Call-ID with the
+// next CSeq, before its Contact and Expires.
+func (u *UA) newRegisterBase() *sip.Request {
+	u.mu.Lock()
+	u.regCSeq++
+	cseq := u.regCSeq
+	u.mu.Unlock()
+	recipient := sip.Uri{Scheme: u.aor.Scheme, Host: u.aor.Host, Port: u.aor.Port}
+	from := sip.FromHeader{Address: *u.aor.Clone(), Params: params("tag", u.regFromTag)}
+	to := sip.ToHeader{Address: *u.aor.Clone(), Params: sip.NewParams()}
+	return u.newRequest(sip.REGISTER, recipient, from, to, u.regCallID, cseq)
 }
 
 // authorization answers a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate)
