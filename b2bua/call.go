@@ -94,7 +94,6 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, 
 		flow:    f.Flow(),
 		events:  make(chan event, eventQueue),
 		done:    make(chan struct{}),
-		timers:  map[timerKey]*callTimer{},
 		state:   StateCalling,
 		started: time.Now(),
 	}
@@ -329,6 +328,9 @@ func (c *Call) arm(k timerKey, d time.Duration) {
 	gen := c.timerGen
 	ct := &callTimer{gen: gen}
 	ct.t = time.AfterFunc(d, func() { c.enqueue(event{kind: evTimer, timer: k, gen: gen}) })
+	if c.timers == nil {
+		c.timers = map[timerKey]*callTimer{}
+	}
 	c.timers[k] = ct
 }
 

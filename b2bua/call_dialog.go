@@ -72,8 +72,8 @@ func (c *Call) relay(x, y *leg, in *serverTx) {
 	out.SetBody(in.req.Body())
 	tx := &clientTx{leg: y.side, purpose: txRelay, req: out, relay: in}
 	in.relay = tx
-	x.in[in] = struct{}{}
-	y.out[tx] = struct{}{}
+	x.track(in)
+	y.watch(tx)
 	if err := y.tr.send(c, tx); err != nil {
 		delete(x.in, in)
 		delete(y.out, tx)
@@ -190,7 +190,7 @@ func (c *Call) sendBye(l *leg) {
 	}
 	l.byeSent = true
 	tx := &clientTx{leg: l.side, purpose: txBye, req: l.dlg.request(sip.BYE, 0)}
-	l.out[tx] = struct{}{}
+	l.watch(tx)
 	if err := l.tr.send(c, tx); err != nil {
 		delete(l.out, tx)
 		c.log.Debug("bye", zap.Stringer("leg", l.side), zap.Error(err))
@@ -210,7 +210,7 @@ func (c *Call) cancel(l *leg) {
 	req.SetTransport(l.invite.Transport())
 	req.Laddr = l.invite.Laddr
 	ctx := &clientTx{leg: l.side, purpose: txCancel, req: req}
-	l.out[ctx] = struct{}{}
+	l.watch(ctx)
 	if err := l.tr.send(c, ctx); err != nil {
 		delete(l.out, ctx)
 		c.log.Debug("cancel", zap.Stringer("leg", l.side), zap.Error(err))

@@ -129,7 +129,7 @@ func (c *Call) start() {
 	req := c.originate(b, out)
 	tx := &clientTx{leg: b.side, purpose: txInvite, req: req}
 	b.invite, b.inviteOut = req, tx
-	b.out[tx] = struct{}{}
+	b.watch(tx)
 	b.oa.send(true)
 	if err := b.tr.send(c, tx); err != nil {
 		tx.final = true
@@ -362,7 +362,7 @@ func (c *Call) endFork(b *leg, res *sip.Response) {
 	}
 	c.endedForks[d.remoteTag] = true
 	tx := &clientTx{leg: b.side, purpose: txBye, req: d.request(sip.BYE, 0)}
-	b.out[tx] = struct{}{}
+	b.watch(tx)
 	if err := b.tr.send(c, tx); err != nil {
 		delete(b.out, tx)
 	}

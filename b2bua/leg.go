@@ -42,7 +42,23 @@ type leg struct {
 const maxPendingPerLeg = 32
 
 func newLeg(side Side, tr legTransport) *leg {
-	return &leg{side: side, tr: tr, in: map[*serverTx]struct{}{}, out: map[*clientTx]struct{}{}}
+	return &leg{side: side, tr: tr}
+}
+
+// track and watch record a request the leg sent us and one we sent it;
+// the sets are made on first use, since most calls never need them.
+func (l *leg) track(in *serverTx) {
+	if l.in == nil {
+		l.in = map[*serverTx]struct{}{}
+	}
+	l.in[in] = struct{}{}
+}
+
+func (l *leg) watch(tx *clientTx) {
+	if l.out == nil {
+		l.out = map[*clientTx]struct{}{}
+	}
+	l.out[tx] = struct{}{}
 }
 
 // receiveInvite makes the leg's dialog from the dialog-forming INVITE it
