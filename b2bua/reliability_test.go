@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // callToCore starts a browser call and answers it at the raw core with a
@@ -168,12 +169,19 @@ func TestCancelWithoutFinalResponse(t *testing.T) {
 	g.handleWeb(f, msg)
 	c := core.expect(sip.CANCEL)
 	core.send(reply(c, 200, "OK", "", "", ""))
+	engine := g.media.(*mediabridge.Engine)
+	if n := engine.PortPairsInUse(); n != 1 {
+		t.Fatalf("%d port pairs in use while the INVITE is pending, want 1", n)
+	}
 	// The core never sends its 487: the call ends 64·T1 after the CANCEL.
 	start := time.Now()
 	waitCalls(t, g, 0)
 	waitEnded(t, g, 64*sip.T1+2*time.Second)
 	if took := time.Since(start); took < 64*sip.T1-100*time.Millisecond {
 		t.Fatalf("ended %v after the CANCEL, want about 64·T1 (%v)", took, 64*sip.T1)
+	}
+	if n := engine.PortPairsInUse(); n != 0 {
+		t.Fatalf("%d port pairs still in use after the call ended", n)
 	}
 }
 

@@ -90,6 +90,10 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 // WebRTCAddr is the bound WebRTC UDP address.
 func (e *Engine) WebRTCAddr() net.Addr { return e.addr }
 
+// PortPairsInUse is the number of RTP/RTCP port pairs toward the core that
+// sessions hold: each open session holds one.
+func (e *Engine) PortPairsInUse() int { return e.ports.used() }
+
 // webRTCPort is the bound port of the shared WebRTC socket, for candidates.
 func (e *Engine) webRTCPort() int {
 	if a, ok := e.addr.(*net.UDPAddr); ok {

@@ -84,3 +84,10 @@ func (a *portAllocator) release(p *portPair) error {
 	}
 	return nil
 }
+
+// used is the number of port pairs held by sessions.
+func (a *portAllocator) used() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.inUse)
+}
