@@ -13,6 +13,15 @@ import (
 	"github.com/imsgate/imsgate/mediabridge"
 )
 
+// newRawRig is a gateway in front of a raw core, a fake browser flow, and
+// a leak check when the test ends.
+func newRawRig(t *testing.T) (*Gateway, *rawCore, *fakeFlow) {
+	t.Helper()
+	noLeaks(t)
+	core := newRawCore(t)
+	return newGatewayTo(t, core, nil), core, newFakeFlow("f1")
+}
+
 // callToCore starts a browser call and answers it at the raw core with a
 // 200 (to-tag "t1"); it returns the core's INVITE and the first ACK.
 func callToCore(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Request, *sip.Request) {
@@ -36,10 +45,7 @@ func callToCore(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Requ
 }
 
 func TestRetransmitted2xxIsAckedAgain(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	inv, ack := callToCore(t, g, core, f)
 	// The first ACK was lost: the core retransmits its 2xx, twice.
 	for i := 0; i < 2; i++ {
@@ -55,10 +61,7 @@ func TestRetransmitted2xxIsAckedAgain(t *testing.T) {
 }
 
 func TestSecondFork2xxIsAckedAndEnded(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	inv, _ := callToCore(t, g, core, f)
 	core.send(reply(inv, 200, "OK", "t2", "Contact: <sip:bob2@"+core.addr()+">\r\n", coreAnswerSDP))
 	ack := core.expect(sip.ACK)
@@ -84,9 +87,7 @@ func TestSecondFork2xxIsAckedAndEnded(t *testing.T) {
 }
 
 func TestBrowserNeverAcks(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
+	g, core, _ := newRawRig(t)
 	f := callFromCore(t, g, core, "core-call-1", "")
 	// The core never ACKs: our 200 is retransmitted, T1 doubling to T2.
 	var at []time.Time
@@ -120,9 +121,7 @@ func TestBrowserNeverAcks(t *testing.T) {
 }
 
 func TestAckStopsOur2xxRetransmissions(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
+	g, core, _ := newRawRig(t)
 	callFromCore(t, g, core, "core-call-2", "")
 	var ok *sip.Response
 	for ok == nil {
@@ -149,10 +148,7 @@ func TestAckStopsOur2xxRetransmissions(t *testing.T) {
 }
 
 func TestCancelWithoutFinalResponse(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	g.handleWeb(f, webInvite("web-cancel", "inv2", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 180, "Ringing", "t1", "", ""))
@@ -186,10 +182,7 @@ func TestCancelWithoutFinalResponse(t *testing.T) {
 }
 
 func TestLargeInviteGoesOverTCP(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	long := "P-Preferred-Identity: <sip:+15551234567;ext=" + strings.Repeat("9", 1000) + "@ims.mnc001.mcc001.3gppnetwork.org>\r\nSubject: " + strings.Repeat("x", 1100) + "\r\n"
 	g.handleWeb(f, webInvite("web-big", "inv3", long))
 	m, ok := core.next(5 * time.Second)
@@ -217,10 +210,7 @@ func TestLargeInviteGoesOverTCP(t *testing.T) {
 }
 
 func TestUnsupportedRequire(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, _, f := newRawRig(t)
 	g.handleWeb(f, webInvite("web-require", "inv4", "Require: 100rel, foo\r\n"))
 	res := f.next(t)
 	if res.StatusCode != 420 {
@@ -232,10 +222,7 @@ func TestUnsupportedRequire(t *testing.T) {
 }
 
 func TestRedirectKeepsContact(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	g.handleWeb(f, webInvite("web-302", "inv5", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 302, "Moved Temporarily", "t1", "Contact: <sip:carol@elsewhere.test>\r\n", ""))
@@ -395,10 +382,7 @@ func browserAnswer(t *testing.T, offer []byte) string {
 // TestCloseDuringUnregister: the gateway stops while a flow's
 // de-registration waits for the core; nothing may crash.
 func TestCloseDuringUnregister(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	attach(g, f)
 	registerBrowser(t, g, core, f)
 	g.flowClosed(f.name)
@@ -410,10 +394,7 @@ func TestCloseDuringUnregister(t *testing.T) {
 // headers a dialog needs are dropped, never read; the call gets a defined
 // end (the INVITE transaction times out: 408 to the browser).
 func TestMalformedCoreResponses(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
-	f := newFakeFlow("f1")
+	g, core, f := newRawRig(t)
 	g.handleWeb(f, webInvite("web-malformed", "inv6", ""))
 	inv := core.expect(sip.INVITE)
 	for _, drop := range []string{"To", "From", "Call-ID"} {
@@ -436,9 +417,7 @@ func TestMalformedCoreResponses(t *testing.T) {
 // Record-Route) makes our 200 larger than a UDP request may be; it still
 // leaves (RFC 3261 18.2.2) and the call completes.
 func TestLarge200ToCore(t *testing.T) {
-	noLeaks(t)
-	core := newRawCore(t)
-	g := newGatewayTo(t, core, nil)
+	g, core, _ := newRawRig(t)
 	var hops strings.Builder
 	for i := 0; i < 8; i++ {
 		fmt.Fprintf(&hops, "Record-Route: <sip:pcscf%d.ims.mnc001.mcc001.3gppnetwork.org:5060;lr;ftag=%s>\r\n", i, strings.Repeat("f", 40))
