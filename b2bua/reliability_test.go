@@ -29,6 +29,11 @@ func callToCore(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Requ
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 180, "Ringing", "t1", "", ""))
+	// sipgo takes each response on a goroutine of its own: a 200 sent at
+	// once could overtake the 180.
+	if res := f.expectStatus(t); res.StatusCode != 180 {
+		t.Fatalf("browser got %d, want 180", res.StatusCode)
+	}
 	ok := reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", coreAnswerSDP)
 	core.send(ok)
 	ack := core.expect(sip.ACK)
