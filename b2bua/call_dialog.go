@@ -3,6 +3,8 @@ package b2bua
 import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // relayHeaders travel with an in-dialog request to the other leg.
@@ -45,17 +47,47 @@ func (c *Call) onRequest(in *serverTx) {
 		_ = in.reply(response(req, 200, "OK", x.dlg.localTag))
 		c.end(Cause{Reason: EndHangup, By: x.side})
 	case sip.INVITE, sip.UPDATE:
-		// Session changes are not bridged yet; the leg keeps its current
-		// session (RFC 3261 14.2).
-		res := response(req, 488, "Not Acceptable Here", x.dlg.localTag)
-		res.AppendHeader(sip.NewHeader("Warning", `399 imsgate "session changes are not bridged"`))
-		_ = in.reply(res)
+		c.onSessionRequest(x, in)
 	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.OPTIONS, sip.PRACK:
 		c.relay(x, y, in)
 	default:
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 		_ = in.reply(res)
+	}
+}
+
+// onSessionRequest takes a re-INVITE or UPDATE. One that changes nothing
+// is a refresh, answered at once on its own leg — the other leg never hears
+// of it: an UPDATE without a body (a session timer, RFC 4028), a
+// description that repeats the leg's last one (same o= version, RFC 3264
+// §8), or an offerless re-INVITE, which gets our last description as its
+// offer. A real change of the session is not bridged yet: 488, and the leg
+// keeps its current session (RFC 3261 14.2).
+func (c *Call) onSessionRequest(x *leg, in *serverTx) {
+	req := in.req
+	body := sdpBody(req)
+	refresh := len(req.Body()) == 0 || (body != nil && mediabridge.Unchanged(x.oa.remote, body))
+	if !refresh || (req.IsInvite() && x.oa.local == nil) {
+		res := response(req, 488, "Not Acceptable Here", x.dlg.localTag)
+		res.AppendHeader(sip.NewHeader("Warning", `399 imsgate "session changes are not bridged"`))
+		_ = in.reply(res)
+		return
+	}
+	// A re-INVITE or UPDATE refreshes the remote target (RFC 3261 12.2.2).
+	x.dlg.remoteTarget = remoteTargetOf(req, x.dlg.remoteTarget)
+	res := response(req, 200, "OK", x.dlg.localTag)
+	res.AppendHeader(c.contact(x))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	if req.IsInvite() || body != nil {
+		setSDP(res, x.oa.local)
+	}
+	if err := in.reply(res); err != nil {
+		c.log.Debug("refresh answer", zap.Stringer("leg", x.side), zap.Error(err))
+	}
+	c.log.Debug("session refreshed", zap.Stringer("leg", x.side), zap.String("method", string(req.Method)))
+	if req.IsInvite() {
+		c.awaitAck(x, res)
 	}
 }
 
@@ -150,6 +182,10 @@ func (c *Call) onAck(x *leg, req *sip.Request) {
 	x.ok = nil
 	c.disarm(timerKey{timerOK, x.side})
 	c.disarm(timerKey{timerAckWait, x.side})
+	// The answer to an offer we made in a 2xx (an offerless re-INVITE).
+	if body := sdpBody(req); body != nil && !mediabridge.Unchanged(x.oa.remote, body) {
+		c.log.Warn("the answer in an ACK changes the session; not bridged yet", zap.Stringer("leg", x.side))
+	}
 }
 
 func cseqNo(msg sip.Message) uint32 {

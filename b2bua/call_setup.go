@@ -120,7 +120,7 @@ func (c *Call) start() {
 		c.fail(statusErr(488, "Not Acceptable Here", errNoOffer), EndMediaFailed)
 		return
 	}
-	a.oa.receive(true)
+	a.oa.receive(true, offer)
 	out, err := c.convertOffer(a.side, offer)
 	if err != nil {
 		c.fail(mediaStatus(err), EndMediaFailed)
@@ -130,7 +130,7 @@ func (c *Call) start() {
 	tx := &clientTx{leg: b.side, purpose: txInvite, req: req}
 	b.invite, b.inviteOut = req, tx
 	b.watch(tx)
-	b.oa.send(true)
+	b.oa.send(true, out)
 	if err := b.tr.send(c, tx); err != nil {
 		tx.final = true
 		c.fail(statusOf(err), EndTransportError)
@@ -257,6 +257,8 @@ func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
 			c.log.Warn("early media answer unusable", zap.Stringer("leg", b.side), zap.Error(err))
 		} else {
 			sdp = ans
+			b.oa.receive(false, body)
+			a.oa.send(false, sdp)
 		}
 	}
 	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
@@ -306,7 +308,7 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	var ans []byte
 	err := errNoAnswer
 	if body := sdpBody(res); body != nil {
-		b.oa.receive(false)
+		b.oa.receive(false, body)
 		ans, err = c.convertAnswer(b.side, body)
 	}
 	if err != nil {
@@ -317,7 +319,7 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	out.AppendHeader(c.contact(a))
 	out.AppendHeader(sip.NewHeader("Allow", allowed))
 	setSDP(out, ans)
-	a.oa.send(false)
+	a.oa.send(false, ans)
 	if err := a.inviteIn.reply(out); err != nil {
 		c.log.Warn("2xx to origin leg", zap.Stringer("leg", a.side), zap.Error(err))
 		c.end(Cause{Reason: EndTransportError, By: SideGateway, Status: res.StatusCode, Err: err})

@@ -167,16 +167,19 @@ func (s offerState) String() string {
 }
 
 // offerAnswer is one leg's offer/answer state: each leg negotiates on its
-// own. sent counts the session descriptions we sent on the leg, which is
-// the `o=` version it has seen from us.
+// own. It keeps the last session description each way, so a refresh that
+// repeats it (same `o=` version) is answered without touching the other leg.
 type offerAnswer struct {
-	state offerState
-	sent  int
+	state  offerState
+	sent   int    // descriptions we sent on the leg: the `o=` version it has seen from us
+	local  []byte // the last description we sent the leg
+	remote []byte // the last description the leg sent us
 }
 
 // send records an offer or answer we sent on the leg.
-func (o *offerAnswer) send(isOffer bool) {
+func (o *offerAnswer) send(isOffer bool, sdp []byte) {
 	o.sent++
+	o.local = sdp
 	if isOffer {
 		o.state = offerLocalPending
 	} else {
@@ -185,7 +188,8 @@ func (o *offerAnswer) send(isOffer bool) {
 }
 
 // receive records an offer or answer the leg sent us.
-func (o *offerAnswer) receive(isOffer bool) {
+func (o *offerAnswer) receive(isOffer bool, sdp []byte) {
+	o.remote = sdp
 	if isOffer {
 		o.state = offerRemotePending
 	} else {
