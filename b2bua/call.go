@@ -86,7 +86,7 @@ type event struct {
 // rest should cost little memory.
 const eventQueue = 16
 
-func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, log *zap.Logger) (*Call, error) {
+func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string) (*Call, error) {
 	c := &Call{
 		id:      token(12),
 		g:       g,
@@ -101,7 +101,9 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string, 
 	c.core = newLeg(SideCore, newCoreTransport(g))
 	c.web.dlg.callID, c.web.dlg.localTag = webCallID, token(12)
 	c.core.dlg.callID, c.core.dlg.localTag = coreCallID, token(12)
-	c.log = log.With(zap.String("call_id", c.id), zap.String("web_sip_call_id", webCallID), zap.String("core_sip_call_id", coreCallID))
+	// The call's own fields; the request that began it logs its own.
+	c.log = g.log.With(zap.String("call_id", c.id), zap.String("flow", c.flow),
+		zap.String("web_sip_call_id", webCallID), zap.String("core_sip_call_id", coreCallID))
 	ms, err := g.media.NewSession(c.log)
 	if err != nil {
 		return nil, statusErr(503, "Service Unavailable", err)

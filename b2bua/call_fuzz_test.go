@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/mediabridge"
 )
@@ -47,7 +46,7 @@ func FuzzCallEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n++
 		flow := newFakeFlow(fmt.Sprintf("fz%d", n))
-		c, err := g.newCall(SideWeb, flow, fmt.Sprintf("fz-call-%d", n), token(24), zap.NewNop())
+		c, err := g.newCall(SideWeb, flow, fmt.Sprintf("fz-call-%d", n), token(24))
 		if err != nil {
 			t.Skip(err)
 		}

@@ -34,7 +34,7 @@ func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
 	if c := g.callByWeb(f.Flow(), callIDOf(inv)); c != nil && c.origin == SideWeb && c.originBranch == branchOf(inv) {
 		return // a retransmission of an INVITE a call is handling
 	}
-	c, err := g.newCall(SideWeb, f, callIDOf(inv), token(24), log)
+	c, err := g.newCall(SideWeb, f, callIDOf(inv), token(24))
 	if err != nil {
 		g.refuse(in, statusOf(err), log)
 		return
@@ -64,7 +64,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		g.refuse(in, statusErr(480, "Temporarily Unavailable", errFlowGone), log)
 		return
 	}
-	c, err := g.newCall(SideCore, f, token(24), callIDOf(req), log)
+	c, err := g.newCall(SideCore, f, token(24), callIDOf(req))
 	if err != nil {
 		g.refuse(in, statusOf(err), log)
 		return
