@@ -66,7 +66,7 @@ func precheck(req *sip.Request) *sip.Response {
 }
 
 // onCoreRequest takes every request from the core with its transaction; it
-// hands it to a call, the registrar-free non-call handler, or answers it,
+// hands it to a call or to the handler of requests outside a call, or answers it,
 // and returns at once.
 func (g *Gateway) onCoreRequest(req *sip.Request, stx *sip.ServerTx) {
 	if stx == nil {
