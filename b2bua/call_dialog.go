@@ -103,7 +103,6 @@ func (c *Call) relay(x, y *leg, in *serverTx) {
 	copyHeaders(in.req, out, relayHeaders...)
 	out.SetBody(in.req.Body())
 	tx := &clientTx{leg: y.side, purpose: txRelay, req: out, relay: in}
-	in.relay = tx
 	x.track(in)
 	y.watch(tx)
 	if err := y.tr.send(c, tx); err != nil {

@@ -43,7 +43,6 @@ const (
 	EndFlowClosed               // the browser's WebSocket closed
 	EndTransportError           // a message could not be sent
 	EndShutdown                 // the gateway stopped
-	EndRefused                  // refused by the gateway before it started (draining, duplicate)
 )
 
 func (r EndReason) String() string {
@@ -68,8 +67,6 @@ func (r EndReason) String() string {
 		return "transport_error"
 	case EndShutdown:
 		return "shutdown"
-	case EndRefused:
-		return "refused"
 	}
 	return "unknown"
 }

@@ -103,7 +103,6 @@ type serverTx struct {
 	respond func(*sip.Response) error
 	release func() // we are done with it; nil when there is nothing to release
 	final   bool
-	relay   *clientTx // our request that carries it on the other leg
 }
 
 // reply sends a response once the transaction has no final one yet.
@@ -167,18 +166,17 @@ func (s offerState) String() string {
 }
 
 // offerAnswer is one leg's offer/answer state: each leg negotiates on its
-// own. It keeps the last session description each way, so a refresh that
-// repeats it (same `o=` version) is answered without touching the other leg.
+// own. It keeps the last session description each way (and so the `o=`
+// version each side last used), so a refresh that repeats it is answered
+// without touching the other leg.
 type offerAnswer struct {
 	state  offerState
-	sent   int    // descriptions we sent on the leg: the `o=` version it has seen from us
 	local  []byte // the last description we sent the leg
 	remote []byte // the last description the leg sent us
 }
 
 // send records an offer or answer we sent on the leg.
 func (o *offerAnswer) send(isOffer bool, sdp []byte) {
-	o.sent++
 	o.local = sdp
 	if isOffer {
 		o.state = offerLocalPending
