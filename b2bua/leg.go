@@ -178,19 +178,20 @@ type offerAnswer struct {
 // send records an offer or answer we sent on the leg.
 func (o *offerAnswer) send(isOffer bool, sdp []byte) {
 	o.local = sdp
-	if isOffer {
-		o.state = offerLocalPending
-	} else {
-		o.state = offerStable
-	}
+	o.state = afterSDP(isOffer, offerLocalPending)
 }
 
 // receive records an offer or answer the leg sent us.
 func (o *offerAnswer) receive(isOffer bool, sdp []byte) {
 	o.remote = sdp
+	o.state = afterSDP(isOffer, offerRemotePending)
+}
+
+// afterSDP: an offer leaves its sender's offer pending; an answer makes the
+// leg stable (RFC 6337 §2).
+func afterSDP(isOffer bool, pending offerState) offerState {
 	if isOffer {
-		o.state = offerRemotePending
-	} else {
-		o.state = offerStable
+		return pending
 	}
+	return offerStable
 }

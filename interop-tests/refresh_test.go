@@ -5,9 +5,6 @@ package interop
 import (
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
 // TestSessionRefreshFromCore: SIPp → Kamailio → gateway → browser; in the
@@ -17,18 +14,8 @@ import (
 // alone, SIPp's scenario checks the re-INVITE's 200 carries SDP, and media
 // flows before and after.
 func TestSessionRefreshFromCore(t *testing.T) {
-	startKamailio(t)
-	media := startCapture(t)
-	gw := startGateway(t, gatewayConfig("udp"), repoRoot())
-	ua := dialWebUA(t, "sip:carol@imsgate.test")
-	registerWebUA(t, gw, ua)
-
-	uac := startSIPpUAC(t, "uac_refresh.xml", "carol", 3000)
-	in := answerNext(t, gw, ua)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-	waitEnded(t, gw, in, "bye", 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	requireSIPpMedia(t, media, uacMediaPort)
+	_, gw, ua := carolBehindGateway(t)
+	in := takeCallFromSIPp(t, gw, ua, startCapture(t), "uac_refresh.xml", 3000)
 	logMedia(t, in)
 
 	log := gw.log()

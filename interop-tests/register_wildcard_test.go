@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
 // TestRegisterWildcard: a browser registered through the gateway at
@@ -16,18 +14,8 @@ import (
 // (RFC 3261 10.2.2). Before it, SIPp's call reaches the browser with media;
 // after it, Kamailio has no binding left and answers SIPp's call 404.
 func TestRegisterWildcard(t *testing.T) {
-	kam := startKamailio(t)
-	media := startCapture(t)
-	gw := startGateway(t, gatewayConfig("udp"), repoRoot())
-	ua := dialWebUA(t, "sip:carol@imsgate.test")
-	registerWebUA(t, gw, ua)
-
-	uac := startSIPpUAC(t, "uac_call.xml", "carol", 2000)
-	in := answerNext(t, gw, ua)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-	waitEnded(t, gw, in, "bye", 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	requireSIPpMedia(t, media, uacMediaPort)
+	kam, gw, ua := carolBehindGateway(t)
+	takeCallFromSIPp(t, gw, ua, startCapture(t), "uac_call.xml", 2000)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

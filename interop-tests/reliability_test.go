@@ -39,14 +39,7 @@ const (
 // 200 again (RFC 3261 13.2.2.4), and the call goes on with media.
 func TestCallOutFirstACKLost(t *testing.T) {
 	wire := startCaptureOf(t, "wire", wireFilter)
-	uas := startSIPpUAS(t, "sipp-uas", "uas_ack_lost.xml", echoUASPort, echoMediaPort, true, "-m", "1")
-	gw := startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
-	ua := dialWebUA(t, "sip:alice@imsgate.test")
-
-	call := placeCall(t, gw, ua, "sip:echo@imsgate.test")
-	waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
-	hangUp(t, gw, call)
-	requireSIPpDone(t, gw, uas, 10*time.Second)
+	_, _, call := callSIPpUAS(t, "uas_ack_lost.xml")
 	stopWire(t, wire)
 
 	sip := wire.sipPackets(t, gatewaySIPPort)
@@ -81,18 +74,10 @@ func TestCallOutFirstACKLost(t *testing.T) {
 // loses the gateway's first 200 OK; the gateway must retransmit its 2xx
 // (T1, 2T1, ... RFC 3261 13.3.1.4) until SIPp's ACK comes, then stop.
 func TestCallInFirst200Lost(t *testing.T) {
-	startKamailio(t)
+	_, gw, ua := carolBehindGateway(t)
 	wire := startCaptureOf(t, "wire", wireFilter)
-	gw := startGateway(t, gatewayConfig("udp"), repoRoot())
-	ua := dialWebUA(t, "sip:carol@imsgate.test")
-	registerWebUA(t, gw, ua)
 
-	uac := startSIPpUAC(t, "uac_200_lost.xml", "carol", 3000, "-nr")
-	in := answerNext(t, gw, ua)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-	waitEnded(t, gw, in, "bye", 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	requireSIPpMedia(t, wire, uacMediaPort)
+	in := takeCallFromSIPp(t, gw, ua, wire, "uac_200_lost.xml", 3000, "-nr")
 
 	sip := wire.sipPackets(t, gatewaySIPPort)
 	oks := sip.from(gatewaySIPPort).responses(200, "INVITE")
@@ -124,11 +109,8 @@ func TestCallInFirst200Lost(t *testing.T) {
 // never ACKs the 200. After 64·T1 the gateway gives up on the ACK and ends
 // the call with a BYE on both legs (RFC 3261 13.3.1.4).
 func TestCallInNeverACKed(t *testing.T) {
-	startKamailio(t)
+	_, gw, ua := carolBehindGateway(t)
 	wire := startCaptureOf(t, "wire", wireFilter)
-	gw := startGateway(t, gatewayConfig("udp"), repoRoot())
-	ua := dialWebUA(t, "sip:carol@imsgate.test")
-	registerWebUA(t, gw, ua)
 
 	uac := startSIPpUAC(t, "uac_no_ack.xml", "carol", 0)
 	in := answerNext(t, gw, ua)
@@ -182,14 +164,7 @@ func TestCallInNeverACKed(t *testing.T) {
 // with A (media through A) and never show B to the browser.
 func TestCallOutForked2xx(t *testing.T) {
 	wire := startCaptureOf(t, "wire", wireFilter)
-	uas := startSIPpUAS(t, "sipp-uas", "uas_fork_2xx.xml", echoUASPort, echoMediaPort, true, "-m", "1")
-	gw := startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
-	ua := dialWebUA(t, "sip:alice@imsgate.test")
-
-	call := placeCall(t, gw, ua, "sip:echo@imsgate.test")
-	waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
-	hangUp(t, gw, call)
-	requireSIPpDone(t, gw, uas, 10*time.Second)
+	gw, ua, call := callSIPpUAS(t, "uas_fork_2xx.xml")
 	stopWire(t, wire)
 
 	sip := wire.sipPackets(t, gatewaySIPPort)
@@ -245,6 +220,46 @@ func gatewayDirectConfig(t *testing.T, port int) string {
 func failGateway(t *testing.T, gw *proc, format string, args ...any) {
 	t.Helper()
 	t.Fatalf("%s\n--- imsgate log (tail):\n%s\n(all logs: %s)", fmt.Sprintf(format, args...), tail(gw.log(), 40), artifactDir(t))
+}
+
+// callSIPpUAS: the browser (alice) calls sip:echo through a gateway whose
+// upstream is SIPp playing scenario; the echo must come back; the browser
+// hangs up and SIPp must pass.
+func callSIPpUAS(t *testing.T, scenario string) (gw *proc, ua *webua.UA, call *webua.Call) {
+	t.Helper()
+	uas := startSIPpUAS(t, "sipp-uas", scenario, echoUASPort, echoMediaPort, true, "-m", "1")
+	gw = startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
+	ua = dialWebUA(t, "sip:alice@imsgate.test")
+	call = placeCall(t, gw, ua, "sip:echo@imsgate.test")
+	waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
+	hangUp(t, gw, call)
+	requireSIPpDone(t, gw, uas, 10*time.Second)
+	return gw, ua, call
+}
+
+// carolBehindGateway: Kamailio as registrar and proxy, the gateway in front
+// of it, and the Go browser registered through it as carol.
+func carolBehindGateway(t *testing.T) (kamailio, gw *proc, ua *webua.UA) {
+	t.Helper()
+	kamailio = startKamailio(t)
+	gw = startGateway(t, gatewayConfig("udp"), repoRoot())
+	ua = dialWebUA(t, "sip:carol@imsgate.test")
+	registerWebUA(t, gw, ua)
+	return kamailio, gw, ua
+}
+
+// takeCallFromSIPp: SIPp plays scenario calling carol through Kamailio;
+// the browser answers and hears SIPp, SIPp hangs up and passes, and c saw
+// RTP both ways at SIPp's media port.
+func takeCallFromSIPp(t *testing.T, gw *proc, ua *webua.UA, c *capture, scenario string, holdMs int, extra ...string) *webua.Call {
+	t.Helper()
+	uac := startSIPpUAC(t, scenario, "carol", holdMs, extra...)
+	in := answerNext(t, gw, ua)
+	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
+	waitEnded(t, gw, in, "bye", 20*time.Second)
+	requireSIPpDone(t, gw, uac, 15*time.Second)
+	requireSIPpMedia(t, c, uacMediaPort)
+	return in
 }
 
 func placeCall(t *testing.T, gw *proc, ua *webua.UA, target string) *webua.Call {
