@@ -31,14 +31,7 @@ func TestObserverSeesStatesAndCause(t *testing.T) {
 	rec := &recorder{ended: make(chan Cause, 1)}
 	g.observer = rec
 	callToCore(t, g, core, f)
-	raw := "BYE sip:x@imsgate.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKbye1\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=f1\r\nTo: <sip:bob@imsgate.test>;tag=" + webTagOf(t, f) + "\r\n" +
-		"Call-ID: web-call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.handleWeb(f, msg)
+	g.handleWeb(f, webInDialog(t, f, "BYE", ""))
 	b := core.expect(sip.BYE)
 	core.send(reply(b, 200, "OK", "", "", ""))
 	select {
@@ -54,6 +47,19 @@ func TestObserverSeesStatesAndCause(t *testing.T) {
 	if got := states(rec.states); got != "early,confirmed" {
 		t.Fatalf("states %s, want early,confirmed", got)
 	}
+}
+
+// webInDialog is the browser's request in the dialog callToCore made.
+func webInDialog(t *testing.T, f *fakeFlow, method, extra string) *sip.Request {
+	t.Helper()
+	raw := method + " sip:x@imsgate.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bK" + strings.ToLower(method) + "1\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=f1\r\nTo: <sip:bob@imsgate.test>;tag=" + webTagOf(t, f) + "\r\n" +
+		"Call-ID: web-call-1\r\nCSeq: 2 " + method + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*sip.Request)
 }
 
 // webTagOf is our To tag in the answer the fake browser received.

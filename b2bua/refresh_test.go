@@ -77,14 +77,7 @@ func TestSessionRefreshFromCore(t *testing.T) {
 func TestSessionRefreshFromWeb(t *testing.T) {
 	g, core, f := newRawRig(t)
 	callToCore(t, g, core, f)
-	raw := "UPDATE sip:x@imsgate.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKupd1\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=f1\r\nTo: <sip:bob@imsgate.test>;tag=" + webTagOf(t, f) + "\r\n" +
-		"Call-ID: web-call-1\r\nCSeq: 2 UPDATE\r\nSession-Expires: 90;refresher=uac\r\nContent-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.handleWeb(f, msg)
+	g.handleWeb(f, webInDialog(t, f, "UPDATE", "Session-Expires: 90;refresher=uac\r\n"))
 	if res := f.next(t); res.StatusCode != 200 || res.Contact() == nil {
 		t.Fatalf("got %d (Contact %v), want 200 with our Contact", res.StatusCode, res.Contact())
 	}
