@@ -53,6 +53,8 @@ type Call struct {
 	coreCanceled atomic.Bool
 	// endedForks are the To tags of other forks' 2xx we ACKed and ended.
 	endedForks map[string]bool
+	// change is the session change in flight (call_change.go).
+	change *sessionChange
 }
 
 type eventKind int
@@ -315,6 +317,7 @@ const (
 	timerCancelWait           // 64·T1 for a final response after our CANCEL
 	timerOK                   // next retransmission of our 2xx (T1 doubling to T2)
 	timerAckWait              // 64·T1 for the ACK of our 2xx
+	timerGlare                // RFC 3261 14.1 back-off before our offer goes again after a 491
 )
 
 type callTimer struct {
@@ -373,5 +376,7 @@ func (c *Call) onTimer(k timerKey) {
 		c.disarm(timerKey{timerOK, k.side})
 		c.log.Warn("no ACK for our 2xx", zap.Stringer("leg", k.side))
 		c.end(Cause{Reason: EndAckTimeout, By: k.side, Status: 408})
+	case timerGlare:
+		c.onGlareTimer(k.side)
 	}
 }

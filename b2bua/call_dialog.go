@@ -3,8 +3,6 @@ package b2bua
 import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
-
-	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // relayHeaders travel with an in-dialog request to the other leg.
@@ -54,40 +52,6 @@ func (c *Call) onRequest(in *serverTx) {
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 		_ = in.reply(res)
-	}
-}
-
-// onSessionRequest takes a re-INVITE or UPDATE. One that changes nothing
-// is a refresh, answered at once on its own leg — the other leg never hears
-// of it: an UPDATE without a body (a session timer, RFC 4028), a
-// description that repeats the leg's last one (same o= version, RFC 3264
-// §8), or an offerless re-INVITE, which gets our last description as its
-// offer. A real change of the session is not bridged yet: 488, and the leg
-// keeps its current session (RFC 3261 14.2).
-func (c *Call) onSessionRequest(x *leg, in *serverTx) {
-	req := in.req
-	body := sdpBody(req)
-	refresh := len(req.Body()) == 0 || (body != nil && mediabridge.Unchanged(x.oa.remote, body))
-	if !refresh || (req.IsInvite() && x.oa.local == nil) {
-		res := response(req, 488, "Not Acceptable Here", x.dlg.localTag)
-		res.AppendHeader(sip.NewHeader("Warning", `399 imsgate "session changes are not bridged"`))
-		_ = in.reply(res)
-		return
-	}
-	// A re-INVITE or UPDATE refreshes the remote target (RFC 3261 12.2.2).
-	x.dlg.remoteTarget = remoteTargetOf(req, x.dlg.remoteTarget)
-	res := response(req, 200, "OK", x.dlg.localTag)
-	res.AppendHeader(c.contact(x))
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
-	if req.IsInvite() || body != nil {
-		setSDP(res, x.oa.local)
-	}
-	if err := in.reply(res); err != nil {
-		c.log.Debug("refresh answer", zap.Stringer("leg", x.side), zap.Error(err))
-	}
-	c.log.Debug("session refreshed", zap.Stringer("leg", x.side), zap.String("method", string(req.Method)))
-	if req.IsInvite() {
-		c.awaitAck(x, res)
 	}
 }
 
@@ -167,6 +131,8 @@ func (c *Call) onTxFailed(tx *clientTx, err error, webTimeout bool) {
 		if se.Code == 408 {
 			c.end(Cause{Reason: EndTimeout, By: tx.leg, Status: 408, Err: err})
 		}
+	case txChange:
+		c.onChangeFailed(tx, se)
 	}
 }
 
@@ -181,9 +147,30 @@ func (c *Call) onAck(x *leg, req *sip.Request) {
 	x.ok = nil
 	c.disarm(timerKey{timerOK, x.side})
 	c.disarm(timerKey{timerAckWait, x.side})
-	// The answer to an offer we made in a 2xx (an offerless re-INVITE).
-	if body := sdpBody(req); body != nil && !mediabridge.Unchanged(x.oa.remote, body) {
-		c.log.Warn("the answer in an ACK changes the session; not bridged yet", zap.Stringer("leg", x.side))
+	if x.oa.state == offerLocalPending && x.confirmed {
+		c.onAckAnswer(x, sdpBody(req))
+	}
+}
+
+// onAckAnswer takes the answer an ACK carries to the offer we made in a
+// 2xx (an offerless re-INVITE, RFC 3264 §4). If it changes what the other
+// leg must hear, the other leg gets an offer of ours.
+func (c *Call) onAckAnswer(x *leg, body []byte) {
+	x.oa.state = offerStable
+	if body == nil {
+		// RFC 3261 14.1: no answer; the session stays as it was.
+		c.media.Rollback(x.side.media())
+		c.log.Info("ACK without the answer to our offer", zap.Stringer("leg", x.side))
+		return
+	}
+	x.oa.receive(false, body)
+	step, err := c.media.Answer(x.side.media(), body)
+	if err != nil {
+		c.log.Warn("answer in ACK unusable", zap.Stringer("leg", x.side), zap.Error(err))
+		return
+	}
+	if step.Offer != nil {
+		c.startChange(&sessionChange{method: sip.INVITE, offer: step.Offer}, c.other(x))
 	}
 }
 

@@ -169,19 +169,16 @@ func (c *Call) contact(l *leg) *sip.ContactHeader {
 		UriParams: sip.HeaderParams{{K: "transport", V: "ws"}}}, Params: sip.NewParams()}
 }
 
-// convertOffer and convertAnswer turn a leg's SDP into the other leg's.
+// convertOffer and convertAnswer turn a leg's SDP of the first exchange
+// into the other leg's.
 func (c *Call) convertOffer(from Side, sdp []byte) ([]byte, error) {
-	if from == SideWeb {
-		return c.media.WebOffer(sdp)
-	}
-	return c.media.CoreOffer(sdp)
+	step, err := c.media.Offer(from.media(), sdp)
+	return step.Offer, err
 }
 
 func (c *Call) convertAnswer(from Side, sdp []byte) ([]byte, error) {
-	if from == SideWeb {
-		return c.media.WebAnswer(sdp)
-	}
-	return c.media.CoreAnswer(sdp)
+	step, err := c.media.Answer(from.media(), sdp)
+	return step.Answer, err
 }
 
 func (c *Call) onResponse(tx *clientTx, res *sip.Response) {
@@ -190,6 +187,8 @@ func (c *Call) onResponse(tx *clientTx, res *sip.Response) {
 		c.onInviteResponse(tx, res)
 	case txRelay:
 		c.onRelayResponse(tx, res)
+	case txChange:
+		c.onChangeResponse(tx, res)
 	default:
 		if res.StatusCode >= 200 && !tx.final {
 			c.settle(tx)
@@ -294,6 +293,7 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	b.dlg.remoteTarget = remoteTargetOf(res, b.dlg.remoteTarget)
 	b.dlg.routes = routeSet(res, true)
 	b.confirmed = true
+	b.allowsUpdate = allows(res, sip.UPDATE)
 	b.ack = c.ackOf(b, b.dlg)
 	if err := b.tr.ack(b.ack); err != nil {
 		c.log.Warn("ack", zap.Stringer("leg", b.side), zap.Error(err))

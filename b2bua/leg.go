@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"strings"
+
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -30,6 +32,8 @@ type leg struct {
 	confirmed bool
 	// byeSent: we ended this leg.
 	byeSent bool
+	// allowsUpdate: the leg listed UPDATE in its Allow (RFC 3311 §5.1).
+	allowsUpdate bool
 
 	// in holds the leg's requests we have not answered yet; bounded so a
 	// peer cannot grow it (maxPendingPerLeg).
@@ -73,6 +77,19 @@ func (l *leg) receiveInvite(in *serverTx) {
 	d.remoteTarget = remoteTargetOf(inv, inv.From().Address)
 	d.routes = routeSet(inv, false)
 	d.acceptCSeq(inv)
+	l.allowsUpdate = allows(inv, sip.UPDATE)
+}
+
+// allows reads a message's Allow header for a method.
+func allows(msg sip.Message, method sip.RequestMethod) bool {
+	for _, h := range msg.GetHeaders("Allow") {
+		for _, m := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(m), string(method)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // legTransport carries one leg's messages: a browser's WebSocket flow, or
@@ -129,6 +146,7 @@ const (
 	txRelay             // carries a request of the other leg
 	txBye               // ends the leg
 	txCancel            // cancels our INVITE
+	txChange            // a re-INVITE or UPDATE of ours with an offer (sessionChange)
 )
 
 // clientTx is a request we sent on a leg.
@@ -139,6 +157,9 @@ type clientTx struct {
 	relay       *serverTx // answered with this transaction's final response
 	provisional bool      // a provisional response came back
 	final       bool
+	// ack is our ACK of this re-INVITE's 2xx, sent again for a
+	// retransmitted 2xx.
+	ack *sip.Request
 	// stop ends the transaction below us (sipgo's, or the web match entry).
 	stop func()
 }

@@ -71,3 +71,9 @@ func setDirection(md *sdp.MediaDescription, d direction) {
 	}
 	md.Attributes = append(attrs, sdp.Attribute{Key: d.String()})
 }
+
+// sends and receives read a direction from its author's side; unknown
+// counts as sendrecv (RFC 3264 §5.1 default).
+func (d direction) sends() bool { return d != directionRecvOnly && d != directionInactive }
+
+func (d direction) receives() bool { return d != directionSendOnly && d != directionInactive }

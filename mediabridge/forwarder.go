@@ -16,6 +16,9 @@ const ptNone = 0xFF
 type ptMap struct {
 	webToCore [128]uint8
 	coreToWeb [128]uint8
+	clock     [128]uint32 // by the browser's payload type
+	// A direction that does not flow (hold, RFC 3264 §5.1) is not relayed.
+	webToCoreOff, coreToWebOff bool
 }
 
 func newPTMap() *ptMap {
@@ -69,6 +72,7 @@ type forwarder struct {
 	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
 	latched    atomic.Pointer[netip.AddrPort] // source of the first core RTP packet
 	webOut     atomic.Pointer[webSender]      // set once DTLS is up: SRTP keys exist
+	seq        sequencer                      // poll loop only: the core's RTP toward the browser
 
 	webToCoreFlow flowCounters
 	coreToWebFlow flowCounters
@@ -122,6 +126,9 @@ func (f *forwarder) webToCore(buf []byte, n int) {
 		f.dropped.Add(1)
 		return
 	}
+	if m.webToCoreOff {
+		return
+	}
 	pkt[1] = pkt[1]&0x80 | pt
 	if err := f.core.writeTo(pkt, dst); err != nil {
 		f.dropped.Add(1)
@@ -158,7 +165,11 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
+	if m.coreToWebOff {
+		return
+	}
 	pkt[1] = pkt[1]&0x80 | pt
+	f.seq.rewrite(pkt, m.clock[pt])
 	if err := out.send(pkt, sc); err != nil {
 		f.dropped.Add(1)
 		return
@@ -170,4 +181,41 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 // single allocation is off the steady-state path.
 func (f *forwarder) latch(src netip.AddrPort) {
 	f.latched.Store(&src)
+}
+
+// sequencer keeps the stream toward the browser one stream when the source
+// behind it changes (the core moved its media, an announcement server took
+// over): the browser sees one SSRC, and its SRTP replay window would drop a
+// new source's unrelated sequence numbers. It runs on the poll loop only.
+type sequencer struct {
+	started  bool
+	src      uint32 // the core's current SSRC
+	seqDelta uint16
+	tsDelta  uint32
+	lastSeq  uint16 // last sent toward the browser
+	lastTS   uint32
+}
+
+// rewrite adds the current offsets to pkt's sequence number and timestamp;
+// a new source gets offsets that continue from the last packet sent, one
+// 20 ms frame later.
+func (q *sequencer) rewrite(pkt []byte, clock uint32) {
+	ssrc := uint32(pkt[8])<<24 | uint32(pkt[9])<<16 | uint32(pkt[10])<<8 | uint32(pkt[11])
+	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+	if !q.started {
+		q.started, q.src = true, ssrc
+	} else if ssrc != q.src {
+		q.src = ssrc
+		if clock == 0 {
+			clock = 8000
+		}
+		q.seqDelta = q.lastSeq + 1 - seq
+		q.tsDelta = q.lastTS + clock/50 - ts
+	}
+	seq += q.seqDelta
+	ts += q.tsDelta
+	pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+	pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+	q.lastSeq, q.lastTS = seq, ts
 }

@@ -110,3 +110,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// The first exchange either way, as the call makes it: an offer from one
+// leg gives the other leg's offer; that leg's answer gives the first leg's.
+func (s *Session) WebOffer(offer []byte) ([]byte, error) {
+	step, err := s.Offer(LegWeb, offer)
+	return step.Offer, err
+}
+
+func (s *Session) CoreAnswer(answer []byte) ([]byte, error) {
+	step, err := s.Answer(LegCore, answer)
+	return step.Answer, err
+}
+
+func (s *Session) CoreOffer(offer []byte) ([]byte, error) {
+	step, err := s.Offer(LegCore, offer)
+	return step.Offer, err
+}
+
+func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
+	step, err := s.Answer(LegWeb, answer)
+	return step.Answer, err
+}

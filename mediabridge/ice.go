@@ -50,12 +50,12 @@ func (s *webrtcSocket) handleSTUN(pkt []byte, from netip.AddrPort) {
 		return
 	}
 	ours, _, ok := strings.Cut(user.String(), ":")
-	ep := s.endpoint(ours)
+	ep, pwd := s.endpoint(ours)
 	if !ok || ep == nil {
 		s.unknown.Add(1)
 		return
 	}
-	integrity := stun.NewShortTermIntegrity(ep.localPwd)
+	integrity := stun.NewShortTermIntegrity(pwd)
 	if integrity.Check(msg) != nil || stun.Fingerprint.Check(msg) != nil {
 		s.unknown.Add(1)
 		return

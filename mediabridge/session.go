@@ -7,38 +7,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/sdp/v3"
 	"go.uber.org/zap"
 )
 
 // maxPacket is the receive buffer per socket: one MTU-sized RTP packet.
 const maxPacket = 1500
-
-// negotiation is where a session's offer/answer exchange stands.
-type negotiation int
-
-const (
-	negotiationUnknown negotiation = iota
-	negotiationIdle
-	negotiationWebOffered  // browser offered, core offer sent, waiting for CoreAnswer
-	negotiationCoreOffered // core offered, browser offer sent, waiting for WebAnswer
-	negotiationDone
-)
-
-func (n negotiation) String() string {
-	switch n {
-	case negotiationIdle:
-		return "idle"
-	case negotiationWebOffered:
-		return "web_offered"
-	case negotiationCoreOffered:
-		return "core_offered"
-	case negotiationDone:
-		return "done"
-	default:
-		return "unknown"
-	}
-}
 
 // Session is the media of one call: the gateway's WebRTC endpoint toward
 // the browser and an RTP/RTCP port pair toward the core. Its methods are
@@ -52,14 +25,15 @@ type Session struct {
 	ports   *portPair
 	fwd     *forwarder
 
-	state       negotiation
-	offerCodecs []codec // what our outgoing offer carried, with its payload types
-	webAnswer   []byte  // kept so a repeated CoreAnswer returns the same answer
-
-	// The browser's offer, kept for the answer.
-	webOffer      *sdp.SessionDescription
-	webOfferAudio *sdp.MediaDescription
-	webTransport  webTransport
+	// Offer/answer (negotiation.go): negotiated once the first exchange
+	// is answered; pending is our offer on a leg waiting for its answer,
+	// settled the last one answered (a 2xx may repeat a 18x's answer).
+	negotiated bool
+	pending    *pendingOffer
+	settled    *pendingOffer
+	pairs      []pair
+	web, core  legState
+	webRemote  webTransport // the browser's transport as it last described it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,8 +57,8 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		ports:   pair,
 		fwd:     fwd,
 		ep:      newWebEndpoint(e.sock, e.cert, fwd, log, fmt.Sprintf("imsgate-%d", id)),
-		state:   negotiationIdle,
 	}
+	s.web.origin.version, s.core.origin.version = s.id, s.id
 	if err := e.loop.add(pair.rtp, s.coreRTP, false); err != nil {
 		s.closeEarly()
 		return nil, fmt.Errorf("new media session: %w", err)
@@ -140,14 +114,4 @@ func (s *Session) Close() error {
 		s.closeErr = errPorts
 	})
 	return s.closeErr
-}
-
-func (s *Session) checkState(want negotiation) error {
-	if s.isClosed.Load() {
-		return errSessionClosed
-	}
-	if s.state != want {
-		return fmt.Errorf("%w: %s, want %s", errWrongState, s.state, want)
-	}
-	return nil
 }

@@ -24,8 +24,12 @@ type webEndpoint struct {
 	fwd  *forwarder
 	dtls *dtlsPacketConn
 
+	// localUfrag and localPwd change on an ICE restart, under the socket's
+	// lock (the poll loop reads them there); the call goroutine reads them
+	// through credentials.
 	localUfrag, localPwd string
-	ssrc                 uint32 // our outbound stream toward the browser
+	role                 dtlsRole // set by start
+	ssrc                 uint32   // our outbound stream toward the browser
 	cname                string
 	streamID             string
 	created              time.Time
@@ -108,11 +112,35 @@ func (ep *webEndpoint) forgetRemote(addr netip.AddrPort) {
 // repeated call (a second answer) does nothing.
 func (ep *webEndpoint) start(role dtlsRole, fp remoteFingerprint) {
 	ep.startOnce.Do(func() {
+		ep.role = role
 		ctx, cancel := context.WithCancel(context.Background())
 		ep.cancel = cancel
 		ep.wg.Add(1)
 		go ep.runDTLS(ctx, role, fp)
 	})
+}
+
+// credentials are our current ICE ufrag and password.
+func (ep *webEndpoint) credentials() (ufrag, pwd string) {
+	ep.sock.mu.Lock()
+	defer ep.sock.mu.Unlock()
+	return ep.localUfrag, ep.localPwd
+}
+
+// restartICE answers a browser's ICE restart: new credentials of ours
+// (RFC 8445 §9), the old ones dropped. The addresses checks already proved
+// keep carrying media until new checks move them.
+func (ep *webEndpoint) restartICE() {
+	ep.sock.rekey(ep, randomICEString(iceUfragLen), randomICEString(icePwdLen))
+}
+
+// setup is our a=setup in an answer once DTLS runs: the role we have
+// (RFC 8842 §5.3: an unchanged association keeps its roles).
+func (ep *webEndpoint) setup() string {
+	if ep.role == dtlsRoleClient {
+		return "active"
+	}
+	return "passive"
 }
 
 // close stops the handshake (or the finished DTLS association) and

@@ -172,8 +172,25 @@ func (s *webrtcSocket) unregister(ep *webEndpoint) {
 	s.addrs.Store(&t)
 }
 
-func (s *webrtcSocket) endpoint(ufrag string) *webEndpoint {
+// rekey moves ep to new ICE credentials.
+func (s *webrtcSocket) rekey(ep *webEndpoint, ufrag, pwd string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.byUfrag[ufrag]
+	if s.byUfrag[ep.localUfrag] != ep {
+		return // closed
+	}
+	delete(s.byUfrag, ep.localUfrag)
+	ep.localUfrag, ep.localPwd = ufrag, pwd
+	s.byUfrag[ufrag] = ep
+}
+
+// endpoint finds the session a check is for, with its password.
+func (s *webrtcSocket) endpoint(ufrag string) (*webEndpoint, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ep := s.byUfrag[ufrag]
+	if ep == nil {
+		return nil, ""
+	}
+	return ep, ep.localPwd
 }

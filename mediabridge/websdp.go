@@ -19,6 +19,7 @@ type webTransport struct {
 	setup       string // actpass, active, passive
 	mid         string
 	rtcpRsize   bool
+	ufrag       string // ice-ufrag: a new one is an ICE restart
 }
 
 // parseWebTransport reads the audio section's transport attributes, with
@@ -56,6 +57,7 @@ func parseWebTransport(sd *sdp.SessionDescription, md *sdp.MediaDescription) (we
 		wt.setup = "actpass" // RFC 4145 §4: the offerer's default is active; browsers always send it
 	}
 	wt.mid, _ = md.Attribute("mid")
+	wt.ufrag, _ = get("ice-ufrag")
 	_, wt.rtcpRsize = md.Attribute("rtcp-rsize")
 	return wt, nil
 }
@@ -80,6 +82,7 @@ func offerRole(answered string) dtlsRole {
 // webSDPParams is everything of ours that goes into a browser SDP.
 type webSDPParams struct {
 	sessionID uint64
+	version   uint64
 	publicIP  netip.Addr
 	port      int
 	ufrag     string
@@ -149,7 +152,7 @@ func (p webSDPParams) webSessionDescription(media []*sdp.MediaDescription) ([]by
 	addrType, ip := sdpAddr(p.publicIP)
 	sd := &sdp.SessionDescription{
 		Origin: sdp.Origin{
-			Username: "imsgate", SessionID: p.sessionID, SessionVersion: p.sessionID,
+			Username: "imsgate", SessionID: p.sessionID, SessionVersion: p.version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip,
 		},
 		SessionName:      "imsgate",
@@ -168,24 +171,11 @@ func (p webSDPParams) webSessionDescription(media []*sdp.MediaDescription) ([]by
 	return out, nil
 }
 
-// webOfferSDP is our offer to the browser (calls to the web).
-func (p webSDPParams) webOfferSDP() ([]byte, error) {
-	return p.webSessionDescription([]*sdp.MediaDescription{p.audioMedia()})
-}
-
-// webAnswerSDP answers the browser's offer: our audio section in place of
-// the chosen one, every other m-line rejected with port 0 (RFC 3264 §6)
-// and left out of BUNDLE (RFC 8843 §7.3.3).
-func (p webSDPParams) webAnswerSDP(offer *sdp.SessionDescription, audio *sdp.MediaDescription) ([]byte, error) {
-	media := make([]*sdp.MediaDescription, 0, len(offer.MediaDescriptions))
-	for _, md := range offer.MediaDescriptions {
-		if md == audio {
-			media = append(media, p.audioMedia())
-			continue
-		}
-		media = append(media, rejectedMedia(md))
-	}
-	return p.webSessionDescription(media)
+// build writes our description for the browser: our audio section in its
+// place, every other m-line rejected with port 0 (RFC 3264 §6) and left
+// out of BUNDLE (RFC 8843 §7.3.3).
+func (p webSDPParams) build(l layout) ([]byte, error) {
+	return p.webSessionDescription(l.sections(p.audioMedia()))
 }
 
 func rejectedMedia(offered *sdp.MediaDescription) *sdp.MediaDescription {

@@ -1,0 +1,254 @@
+package b2bua
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Mid-call session changes across the legs, with the raw core on one side
+// and the fake browser on the other (call_change.go).
+
+// answeredCall is callToCore with the browser's ACK of its 200.
+func answeredCall(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Request, *sip.Request) {
+	t.Helper()
+	inv, ack := callToCore(t, g, core, f)
+	g.handleWeb(f, webRequest(t, f, "ACK", 1, ""))
+	return inv, ack
+}
+
+// coreSDP is a core description at o= version v, port and direction.
+func coreSDP(v, port int, dir string) string {
+	return fmt.Sprintf("v=0\r\no=core 1 %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=%s\r\n", v, port, dir)
+}
+
+// browserSDP is the Chrome description at o= version v with a direction
+// and ICE ufrag.
+func browserSDP(v int, dir, ufrag string) string {
+	s := strings.Replace(chromeOfferForTest, "4611731400430051336 2 IN", fmt.Sprintf("4611731400430051336 %d IN", v), 1)
+	s = strings.Replace(s, "a=sendrecv", "a="+dir, 1)
+	return strings.Replace(s, "a=ice-ufrag:wJ8r", "a=ice-ufrag:"+ufrag, 1)
+}
+
+// webRequest is an in-dialog request of the browser in callToCore's call.
+func webRequest(t *testing.T, f *fakeFlow, method string, cseq int, sdp string) *sip.Request {
+	t.Helper()
+	raw := fmt.Sprintf("%s sip:x@imsgate.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bK%s%d\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=f1\r\nTo: <sip:bob@imsgate.test>;tag=%s\r\n"+
+		"Call-ID: web-call-1\r\nCSeq: %d %s\r\nContact: <sip:a1@x.invalid;transport=ws>\r\n",
+		method, strings.ToLower(method), cseq, webTagOf(t, f), cseq, method)
+	if sdp != "" {
+		raw += "Content-Type: application/sdp\r\n"
+	}
+	raw += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(sdp), sdp)
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*sip.Request)
+}
+
+// webReply is the browser's response to a request the gateway sent it.
+func webReply(req *sip.Request, code int, sdp string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, "", nil)
+	if res.To() != nil && tagOf(res.To().Params) == "" {
+		res.To().Params.Add("tag", "f1")
+	}
+	if sdp != "" {
+		setSDP(res, []byte(sdp))
+	}
+	return res
+}
+
+// nextRequest skips what the browser gets that is not a request.
+func (f *fakeFlow) nextRequest(t *testing.T) *sip.Request {
+	t.Helper()
+	for {
+		if req, ok := f.nextMsg(t).(*sip.Request); ok {
+			return req
+		}
+	}
+}
+
+func hasLine(body []byte, line string) bool {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line) + `\r?$`).Match(body)
+}
+
+func originVersion(t *testing.T, body []byte) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^o=\S+ \d+ (\d+) `).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no o= line in\n%s", body)
+	}
+	return string(m[1])
+}
+
+// TestHoldFromCore: the core's a=sendonly reaches the browser as an offer;
+// the browser's a=recvonly answer reaches the core; the resume likewise.
+// Our o= on each leg moves by one per change.
+func TestHoldFromCore(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	for i, dir := range []struct{ offer, answer string }{{"sendonly", "recvonly"}, {"sendrecv", "sendrecv"}} {
+		cseq := 10 + i
+		core.send(coreInDialog("INVITE", inv, ack, core.addr(), cseq, coreSDP(2+i, 30000, dir.offer)))
+		toWeb := f.nextRequest(t)
+		if toWeb.Method != sip.INVITE || !hasLine(toWeb.Body(), "a="+dir.offer) {
+			t.Fatalf("the browser got %s with\n%s\nwant INVITE a=%s", toWeb.Method, toWeb.Body(), dir.offer)
+		}
+		g.handleWeb(f, webReply(toWeb, 200, browserSDP(3+i, dir.answer, "wJ8r")))
+		if ackWeb := f.nextRequest(t); ackWeb.Method != sip.ACK {
+			t.Fatalf("the browser got %s, want the ACK of its 200", ackWeb.Method)
+		}
+		res := core.expectResponse()
+		if res.StatusCode != 200 || !hasLine(res.Body(), "a="+dir.answer) {
+			t.Fatalf("core got %d with\n%s\nwant 200 a=%s", res.StatusCode, res.Body(), dir.answer)
+		}
+		if v, first := originVersion(t, res.Body()), originVersion(t, inv.Body()); v == first {
+			t.Fatalf("o= version %s not incremented after a change", v)
+		}
+		core.send(ackFor(res, core.addr()))
+	}
+	core.quiet(2 * sip.T2)
+	if g.Calls() != 1 {
+		t.Fatal("the call must go on")
+	}
+}
+
+// TestCoreMediaMovesAlone: a re-INVITE that only moves the core's media is
+// answered by the gateway; the browser hears nothing of it.
+func TestCoreMediaMovesAlone(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, coreSDP(2, 30010, "sendrecv")))
+	res := core.expectResponse()
+	if res.StatusCode != 200 || !hasLine(res.Body(), "a=sendrecv") {
+		t.Fatalf("core got %d with\n%s", res.StatusCode, res.Body())
+	}
+	if v, first := originVersion(t, res.Body()), originVersion(t, inv.Body()); v == first {
+		t.Fatalf("o= version %s: our answer differs from our offer, so it must be a new version", v)
+	}
+	core.send(ackFor(res, core.addr()))
+	select {
+	case m := <-f.got:
+		t.Fatalf("the browser heard of the core's move: %s", startLine(m))
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The same description again is a refresh: same version.
+	core.send(coreInDialog("UPDATE", inv, ack, core.addr(), 11, coreSDP(2, 30010, "sendrecv")))
+	again := core.expectResponse()
+	if originVersion(t, again.Body()) != originVersion(t, res.Body()) {
+		t.Fatalf("a refresh moved our o= version:\n%s", again.Body())
+	}
+}
+
+// TestOfferlessReinviteFromCore: our offer goes in the 200; the core's
+// answer in the ACK puts the browser on hold with an offer of ours.
+func TestOfferlessReinviteFromCore(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, ""))
+	res := core.expectResponse()
+	if res.StatusCode != 200 || !hasLine(res.Body(), "a=sendrecv") || !hasLine(res.Body(), "a=rtpmap:0 PCMU/8000") {
+		t.Fatalf("core got %d with\n%s\nwant 200 with our offer", res.StatusCode, res.Body())
+	}
+	answered := strings.Replace(ackFor(res, core.addr()), "Content-Length: 0\r\n\r\n",
+		"Content-Type: application/sdp\r\nContent-Length: "+itoa(len(coreSDP(2, 30000, "sendonly")))+"\r\n\r\n"+coreSDP(2, 30000, "sendonly"), 1)
+	core.send(answered)
+	toWeb := f.nextRequest(t)
+	if toWeb.Method != sip.INVITE || !hasLine(toWeb.Body(), "a=sendonly") {
+		t.Fatalf("the browser got %s with\n%s\nwant our INVITE a=sendonly", toWeb.Method, toWeb.Body())
+	}
+	g.handleWeb(f, webReply(toWeb, 200, browserSDP(3, "recvonly", "wJ8r")))
+	if a := f.nextRequest(t); a.Method != sip.ACK {
+		t.Fatalf("the browser got %s, want ACK", a.Method)
+	}
+	core.quiet(2 * sip.T2)
+}
+
+// TestHoldFromBrowser: the browser holds by re-INVITE and by UPDATE; the
+// core gets a re-INVITE (its Allow lacks UPDATE) and its answer reaches the
+// browser. An ICE restart stays on the web leg.
+func TestHoldFromBrowser(t *testing.T) {
+	g, core, f := newRawRig(t)
+	answeredCall(t, g, core, f)
+	steps := []struct {
+		method, dir, ufrag string
+		toCore             bool
+	}{
+		{"INVITE", "sendonly", "wJ8r", true},
+		{"UPDATE", "sendrecv", "wJ8r", true},
+		{"INVITE", "sendrecv", "newU", false}, // ICE restart alone
+	}
+	for i, st := range steps {
+		cseq := 10 + i
+		g.handleWeb(f, webRequest(t, f, st.method, cseq, browserSDP(3+i, st.dir, st.ufrag)))
+		if st.toCore {
+			out := core.expect(sip.INVITE)
+			if !hasLine(out.Body(), "a="+st.dir) {
+				t.Fatalf("core got\n%s\nwant a=%s", out.Body(), st.dir)
+			}
+			answer := map[string]string{"sendonly": "recvonly", "sendrecv": "sendrecv"}[st.dir]
+			core.send(reply(out, 200, "OK", "", "Contact: <sip:bob@"+core.addr()+">\r\n", coreSDP(2+i, 30000, answer)))
+			core.expect(sip.ACK)
+		}
+		res := f.expectStatus(t)
+		if res.StatusCode != 200 || len(res.Body()) == 0 {
+			t.Fatalf("browser got %d with\n%s", res.StatusCode, res.Body())
+		}
+		if !st.toCore && hasLine(res.Body(), "a=ice-ufrag:"+originalUfrag(t, f)) {
+			t.Fatalf("an ICE restart must get new credentials of ours:\n%s", res.Body())
+		}
+		if st.method == "INVITE" {
+			g.handleWeb(f, webRequest(t, f, "ACK", cseq, ""))
+		}
+	}
+	core.quiet(100 * time.Millisecond)
+}
+
+// originalUfrag is our ufrag in the first answer the browser got.
+func originalUfrag(t *testing.T, f *fakeFlow) string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.out {
+		if res, ok := m.(*sip.Response); ok && res.StatusCode == 200 {
+			if u := regexp.MustCompile(`a=ice-ufrag:(\S+)`).FindSubmatch(res.Body()); u != nil {
+				return string(u[1])
+			}
+		}
+	}
+	t.Fatal("no answer with an ice-ufrag reached the browser")
+	return ""
+}
+
+// TestGlare: the core's re-INVITE crosses ours: it gets 491, our 491 from
+// the core makes us send ours again after the back-off, and the browser
+// gets its answer.
+func TestGlare(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	g.handleWeb(f, webRequest(t, f, "INVITE", 10, browserSDP(3, "sendonly", "wJ8r")))
+	ours := core.expect(sip.INVITE)
+	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, coreSDP(2, 30000, "inactive")))
+	if res := core.expectResponse(); res.StatusCode != 491 {
+		t.Fatalf("the crossing re-INVITE got %d, want 491", res.StatusCode)
+	}
+	core.send(strings.Replace(coreInDialog("ACK", inv, ack, core.addr(), 10, ""), "ack10", "invite10", 1))
+	core.send(reply(ours, 491, "Request Pending", "", "", ""))
+	core.expect(sip.ACK) // of the 491, in its transaction
+	again := core.expect(sip.INVITE)
+	if cseqNo(again) <= cseqNo(ours) || !hasLine(again.Body(), "a=sendonly") {
+		t.Fatalf("retry CSeq %d after %d with\n%s", cseqNo(again), cseqNo(ours), again.Body())
+	}
+	core.send(reply(again, 200, "OK", "", "Contact: <sip:bob@"+core.addr()+">\r\n", coreSDP(2, 30000, "recvonly")))
+	core.expect(sip.ACK)
+	if res := f.expectStatus(t); res.StatusCode != 200 || !hasLine(res.Body(), "a=recvonly") {
+		t.Fatalf("browser got %d with\n%s", res.StatusCode, res.Body())
+	}
+}
