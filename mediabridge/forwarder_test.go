@@ -113,3 +113,40 @@ func BenchmarkWebToCore(b *testing.B) {
 		b.Fatalf("dropped %d", f.stats().Dropped)
 	}
 }
+
+// TestSequencerKeepsOneStream: when the source behind the browser's stream
+// changes, sequence numbers and timestamps go on from where they were.
+func TestSequencerKeepsOneStream(t *testing.T) {
+	pkt := func(ssrc uint32, seq uint16, ts uint32) []byte {
+		p := make([]byte, rtpHeaderLen)
+		p[0] = 0x80
+		p[2], p[3] = byte(seq>>8), byte(seq)
+		p[4], p[5], p[6], p[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+		p[8], p[9], p[10], p[11] = byte(ssrc>>24), byte(ssrc>>16), byte(ssrc>>8), byte(ssrc)
+		return p
+	}
+	read := func(p []byte) (uint16, uint32) {
+		return uint16(p[2])<<8 | uint16(p[3]), uint32(p[4])<<24 | uint32(p[5])<<16 | uint32(p[6])<<8 | uint32(p[7])
+	}
+	var q sequencer
+	tests := []struct {
+		ssrc    uint32
+		seq     uint16
+		ts      uint32
+		wantSeq uint16
+		wantTS  uint32
+	}{
+		{1, 65534, 1000, 65534, 1000},
+		{1, 65535, 1160, 65535, 1160},
+		{2, 7, 90000, 0, 1320},  // a new source continues: wraps to 0
+		{2, 8, 90160, 1, 1480},  // and keeps its offset
+		{1, 100, 5000, 2, 1640}, // the first source back is a new source again
+	}
+	for i, tt := range tests {
+		p := pkt(tt.ssrc, tt.seq, tt.ts)
+		q.rewrite(p, 8000)
+		if seq, ts := read(p); seq != tt.wantSeq || ts != tt.wantTS {
+			t.Errorf("packet %d: seq %d ts %d, want %d %d", i, seq, ts, tt.wantSeq, tt.wantTS)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package mediabridge
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -106,6 +107,44 @@ func FuzzWebRTCPacket(f *testing.F) {
 			s.ep.dtls.deliver(pkt)
 		case b >= 128 && b <= 191:
 			s.ep.receiveMedia(pkt, in)
+		}
+	})
+}
+
+// FuzzReoffer feeds arbitrary re-offers from either leg in the middle of a
+// call, and the same bytes as the other leg's answer when the offer was
+// carried on. Nothing may panic; a refused re-offer leaves the session
+// able to take the next one.
+func FuzzReoffer(f *testing.F) {
+	addSDPSeeds(f)
+	e := fuzzEngine(f)
+	chrome, err := os.ReadFile(filepath.Join("testdata", "chrome-offer.sdp"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	answer := answerFrom("127.0.0.1:9", "sendrecv", "0 PCMU/8000", "101 telephone-event/8000")
+	f.Fuzz(func(t *testing.T, sdp []byte) {
+		s, err := e.NewSession(zap.NewNop())
+		if err != nil {
+			t.Skip(err)
+		}
+		defer func() { _ = s.Close() }()
+		if _, err := s.Offer(LegWeb, chrome); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Answer(LegCore, answer); err != nil {
+			t.Fatal(err)
+		}
+		for _, leg := range []Leg{LegCore, LegWeb} {
+			step, err := s.Offer(leg, sdp)
+			if err == nil && step.Offer != nil {
+				if _, err := s.Answer(leg.other(), sdp); err != nil {
+					s.Rollback(leg.other())
+				}
+			}
+		}
+		if _, err := s.Offer(LegCore, answer); err != nil && !errors.Is(err, ErrNoCommonCodec) {
+			t.Fatalf("after the fuzzed offers a plain re-offer fails: %v", err)
 		}
 	})
 }
