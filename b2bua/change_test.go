@@ -3,6 +3,7 @@ package b2bua
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,93 @@ func TestGlare(t *testing.T) {
 	core.expect(sip.ACK)
 	if res := f.expectStatus(t); res.StatusCode != 200 || !hasLine(res.Body(), "a=recvonly") {
 		t.Fatalf("browser got %d with\n%s", res.StatusCode, res.Body())
+	}
+}
+
+// TestChangeChurnHoldsNoMemory: a call taken through 1,000 session changes
+// (hold and resume by the core, carried to the browser and back, and
+// re-offers answered alone) holds no more memory than after the first.
+func TestChangeChurnHoldsNoMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 changes")
+	}
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	dirs := []struct{ offer, answer string }{{"sendonly", "recvonly"}, {"sendrecv", "sendrecv"}}
+	// Per four changes: hold and resume, carried to the browser; a move by
+	// re-INVITE and one by UPDATE, answered alone.
+	change := func(i int) {
+		cseq := 10 + i
+		switch i % 4 {
+		case 2, 3:
+			method := [...]string{2: "INVITE", 3: "UPDATE"}[i%4]
+			core.send(coreInDialog(method, inv, ack, core.addr(), cseq, coreSDP(2+i, 30000+2*(i%8), "sendrecv")))
+			res := core.expectResponse()
+			if res.StatusCode != 200 {
+				t.Fatalf("change %d: %d", i, res.StatusCode)
+			}
+			if method == "INVITE" {
+				core.send(ackFor(res, core.addr()))
+			}
+			return
+		}
+		d := dirs[i%4]
+		core.send(coreInDialog("INVITE", inv, ack, core.addr(), cseq, coreSDP(2+i, 30000, d.offer)))
+		toWeb := f.nextRequest(t)
+		g.handleWeb(f, webReply(toWeb, 200, browserSDP(3+i, d.answer, "wJ8r")))
+		f.nextRequest(t) // our ACK
+		res := core.expectResponse()
+		if res.StatusCode != 200 {
+			t.Fatalf("change %d: %d", i, res.StatusCode)
+		}
+		core.send(ackFor(res, core.addr()))
+	}
+	heap := func() uint64 {
+		// Finished transactions live on for their timers (64·T1, RFC 3261
+		// 17.2.1 Timer H and J); let them go first.
+		time.Sleep(70 * sip.T1)
+		for len(core.msgs) > 0 { // the test's own record of the core's mail
+			<-core.msgs
+		}
+		f.drain()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	// The first hundred grow what is sized by the peak rate, not by the
+	// count (sipgo's transaction tables keep their buckets).
+	for i := range 100 {
+		change(i)
+	}
+	f.drain()
+	before := heap()
+	for i := 100; i < 1000; i++ {
+		change(i)
+		if i%100 == 0 {
+			f.drain()
+		}
+	}
+	f.drain()
+	after := heap()
+	t.Logf("heap after 100 changes %d B, after 1,000 %d B", before, after)
+	if after > before+256<<10 { // a leak of one request per change would be ~1 MB
+		t.Errorf("heap grew by %d B over 900 changes", after-before)
+	}
+	if g.Calls() != 1 {
+		t.Fatal("the call must go on")
+	}
+}
+
+// drain forgets what the browser got after its first 200, so a long test
+// measures the gateway and not its own record.
+func (f *fakeFlow) drain() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.out {
+		if res, ok := m.(*sip.Response); ok && res.StatusCode == 200 {
+			f.out = append([]sip.Message(nil), f.out[:i+1]...)
+			return
+		}
 	}
 }
