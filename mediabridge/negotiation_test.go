@@ -52,7 +52,9 @@ func TestNegotiation(t *testing.T) {
 	webCall := []step{
 		{leg: LegWeb, op: "offer", sdp: func(t *testing.T) []byte { return browser(t, 2, "sendrecv", "wJ8r") }, want: "offer",
 			lines: []string{"a=sendrecv", "m=audio %core RTP/AVP 111 9 0 8 110 126"}},
-		{leg: LegCore, op: "answer", sdp: func(*testing.T) []byte { return core(1, 14562, "sendrecv", "", "0 PCMU/8000", "101 telephone-event/8000") },
+		{leg: LegCore, op: "answer", sdp: func(*testing.T) []byte {
+			return core(1, 14562, "sendrecv", "", "0 PCMU/8000", "101 telephone-event/8000")
+		},
 			want: "answer", lines: []string{"a=sendrecv", "a=setup:passive", "m=audio 9 UDP/TLS/RTP/SAVPF 0 126"}},
 	}
 	tests := []struct {
