@@ -55,6 +55,8 @@ type Call struct {
 	endedForks map[string]bool
 	// change is the session change in flight (call_change.go).
 	change *sessionChange
+	// timer is the session timer agreed with the core (session_timer.go).
+	timer sessionTimer
 }
 
 type eventKind int
@@ -312,12 +314,14 @@ type timerKey struct {
 type timerKind int
 
 const (
-	timerUnknown    timerKind = iota
-	timerNoAnswer             // upstream.invite_timeout for the far leg's INVITE
-	timerCancelWait           // 64·T1 for a final response after our CANCEL
-	timerOK                   // next retransmission of our 2xx (T1 doubling to T2)
-	timerAckWait              // 64·T1 for the ACK of our 2xx
-	timerGlare                // RFC 3261 14.1 back-off before our offer goes again after a 491
+	timerUnknown       timerKind = iota
+	timerNoAnswer                // upstream.invite_timeout for the far leg's INVITE
+	timerCancelWait              // 64·T1 for a final response after our CANCEL
+	timerOK                      // next retransmission of our 2xx (T1 doubling to T2)
+	timerAckWait                 // 64·T1 for the ACK of our 2xx
+	timerGlare                   // RFC 3261 14.1 back-off before our offer goes again after a 491
+	timerRefresh                 // our session refresh toward the core is due (RFC 4028)
+	timerSessionExpiry           // the core's refresh is overdue (RFC 4028 §10)
 )
 
 type callTimer struct {
@@ -378,5 +382,9 @@ func (c *Call) onTimer(k timerKey) {
 		c.end(Cause{Reason: EndAckTimeout, By: k.side, Status: 408})
 	case timerGlare:
 		c.onGlareTimer(k.side)
+	case timerRefresh:
+		c.refreshSession()
+	case timerSessionExpiry:
+		c.onSessionExpired()
 	}
 }

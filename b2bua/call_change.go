@@ -45,6 +45,12 @@ func (s Side) media() mediabridge.Leg {
 func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 	req := in.req
 	body := sdpBody(req)
+	if x.side == SideCore {
+		if res := c.g.tooBrief(req, x.dlg.localTag); res != nil {
+			_ = in.reply(res)
+			return
+		}
+	}
 	switch {
 	case len(req.Body()) == 0 && req.Method == sip.UPDATE,
 		body != nil && mediabridge.Unchanged(x.oa.remote, body):
@@ -105,6 +111,9 @@ func (c *Call) answerChange(x *leg, in *serverTx, sdp []byte, what string) {
 	res := response(req, 200, "OK", x.dlg.localTag)
 	res.AppendHeader(c.contact(x))
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	if x.side == SideCore {
+		c.answerTimer(req, res)
+	}
 	if req.IsInvite() || len(req.Body()) > 0 {
 		setSDP(res, sdp)
 	}

@@ -133,6 +133,9 @@ func (c *Call) onTxFailed(tx *clientTx, err error, webTimeout bool) {
 		}
 	case txChange:
 		c.onChangeFailed(tx, se)
+	case txRefresh:
+		c.core.oa.state = offerStable
+		c.end(Cause{Reason: reason, By: SideCore, Status: se.Code, Err: err})
 	}
 }
 

@@ -54,6 +54,10 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		_ = in.reply(response(req, 400, "Bad Request", token(10)))
 		return
 	}
+	if res := g.tooBrief(req, token(10)); res != nil {
+		_ = in.reply(res)
+		return
+	}
 	b, ok := g.reg.lookup(req.Recipient.User)
 	if !ok {
 		g.refuse(in, statusErr(404, "Not Found", errNoBinding), log)
@@ -156,6 +160,9 @@ func (c *Call) originate(b *leg, sdp []byte) *sip.Request {
 	req.AppendHeader(c.contact(b))
 	copyHeaders(inv, req, inviteHeaders[b.side]...)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	if b.side == SideCore {
+		c.askTimer(req)
+	}
 	setSDP(req, sdp)
 	return req
 }
@@ -189,6 +196,8 @@ func (c *Call) onResponse(tx *clientTx, res *sip.Response) {
 		c.onRelayResponse(tx, res)
 	case txChange:
 		c.onChangeResponse(tx, res)
+	case txRefresh:
+		c.onRefreshResponse(tx, res)
 	default:
 		if res.StatusCode >= 200 && !tx.final {
 			c.settle(tx)
@@ -232,6 +241,12 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 			return
 		}
 		tx.final = true
+		if code == 422 && !c.ending {
+			b.tr.ackFailure(b.invite, res)
+			if c.retryAfter422(b, res) {
+				return
+			}
+		}
 		c.disarm(timerKey{timerNoAnswer, b.side})
 		c.disarm(timerKey{timerCancelWait, b.side})
 		b.tr.ackFailure(b.invite, res)
@@ -295,6 +310,9 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	b.confirmed = true
 	b.allowsUpdate = allows(res, sip.UPDATE)
 	b.ack = c.ackOf(b, b.dlg)
+	if b.side == SideCore {
+		c.agreeTimer(res)
+	}
 	if err := b.tr.ack(b.ack); err != nil {
 		c.log.Warn("ack", zap.Stringer("leg", b.side), zap.Error(err))
 	}
@@ -318,6 +336,9 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
 	out.AppendHeader(c.contact(a))
 	out.AppendHeader(sip.NewHeader("Allow", allowed))
+	if a.side == SideCore {
+		c.answerTimer(a.invite, out)
+	}
 	setSDP(out, ans)
 	a.oa.send(false, ans)
 	if err := a.inviteIn.reply(out); err != nil {

@@ -32,17 +32,20 @@ func (s Side) String() string {
 type EndReason int
 
 const (
-	EndUnknown        EndReason = iota
-	EndHangup                   // BYE from Cause.By
-	EndCanceled                 // CANCEL from Cause.By before the answer
-	EndRejected                 // a final error response from Cause.By
-	EndNoAnswer                 // upstream.invite_timeout ran out
-	EndTimeout                  // a transaction saw no final response within 64·T1
-	EndAckTimeout               // our 2xx was never acknowledged (RFC 3261 13.3.1.4)
-	EndMediaFailed              // an offer or answer could not be bridged
-	EndFlowClosed               // the browser's WebSocket closed
-	EndTransportError           // a message could not be sent
-	EndShutdown                 // the gateway stopped
+	EndUnknown          EndReason = iota
+	EndHangup                     // BYE from Cause.By
+	EndCanceled                   // CANCEL from Cause.By before the answer
+	EndRejected                   // a final error response from Cause.By
+	EndNoAnswer                   // upstream.invite_timeout ran out
+	EndTimeout                    // a transaction saw no final response within 64·T1
+	EndAckTimeout                 // our 2xx was never acknowledged (RFC 3261 13.3.1.4)
+	EndMediaFailed                // an offer or answer could not be bridged
+	EndFlowClosed                 // the browser's WebSocket closed
+	EndTransportError             // a message could not be sent
+	EndShutdown                   // the gateway stopped
+	EndSessionExpired             // the core's session timer ran out unrefreshed (RFC 4028 §10)
+	EndReconnectTimeout           // the browser did not come back within calls.reconnect_grace
+	EndMediaTimeout               // the browser's ICE consent checks stopped (RFC 7675)
 )
 
 func (r EndReason) String() string {
@@ -67,6 +70,12 @@ func (r EndReason) String() string {
 		return "transport_error"
 	case EndShutdown:
 		return "shutdown"
+	case EndSessionExpired:
+		return "session_expired"
+	case EndReconnectTimeout:
+		return "reconnect_timeout"
+	case EndMediaTimeout:
+		return "media_timeout"
 	}
 	return "unknown"
 }

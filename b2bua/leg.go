@@ -147,6 +147,7 @@ const (
 	txBye               // ends the leg
 	txCancel            // cancels our INVITE
 	txChange            // a re-INVITE or UPDATE of ours with an offer (sessionChange)
+	txRefresh           // our session refresh toward the core (RFC 4028)
 )
 
 // clientTx is a request we sent on a leg.

@@ -24,6 +24,7 @@ type Config struct {
 	WS       WS       `yaml:"ws"`
 	SIP      SIP      `yaml:"sip"`
 	Upstream Upstream `yaml:"upstream"`
+	Calls    Calls    `yaml:"calls"`
 	Media    Media    `yaml:"media"`
 	Demo     Demo     `yaml:"demo"`
 	Debug    Debug    `yaml:"debug"`
@@ -94,6 +95,19 @@ type Upstream struct {
 	UnregisterRate float64 `yaml:"unregister_rate"`
 }
 
+// Calls is what applies to every call.
+type Calls struct {
+	// SessionExpires is the session interval (RFC 4028) the gateway asks of
+	// the core on the calls it places, and the longest it accepts.
+	SessionExpires time.Duration `yaml:"session_expires"`
+	// MinSE is the shortest session interval the gateway accepts (422 with
+	// Min-SE below it); RFC 4028 §4 puts the floor at 90 s.
+	MinSE time.Duration `yaml:"min_se"`
+	// ReconnectGrace keeps a call whose browser WebSocket dropped while the
+	// browser reconnects and registers again; 0 ends such calls at once.
+	ReconnectGrace time.Duration `yaml:"reconnect_grace"`
+}
+
 // Media is the media bridge: WebRTC toward browsers, RTP toward the core.
 type Media struct {
 	// PublicIP is the address put in SDP and ICE candidates for both sides.
@@ -133,6 +147,11 @@ func Default() Config {
 			RegisterExpires: 600 * time.Second,
 			InviteTimeout:   180 * time.Second,
 			UnregisterRate:  50,
+		},
+		Calls: Calls{
+			SessionExpires: 1800 * time.Second,
+			MinSE:          90 * time.Second,
+			ReconnectGrace: 30 * time.Second,
 		},
 		Media: Media{
 			PublicIP:   "127.0.0.1",
@@ -273,6 +292,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Upstream.UnregisterRate <= 0 {
 		return keyErr("upstream.unregister_rate", "must be positive (de-registrations per second)")
+	}
+	if c.Calls.MinSE < 90*time.Second {
+		return keyErr("calls.min_se", "%s is below the 90s floor of RFC 4028", c.Calls.MinSE)
+	}
+	if c.Calls.SessionExpires < c.Calls.MinSE {
+		return keyErr("calls.session_expires", "%s is below calls.min_se (%s)", c.Calls.SessionExpires, c.Calls.MinSE)
+	}
+	if c.Calls.ReconnectGrace < 0 {
+		return keyErr("calls.reconnect_grace", "must not be negative")
 	}
 	if net.ParseIP(c.Media.PublicIP) == nil {
 		return keyErr("media.public_ip", "%q is not an IP address", c.Media.PublicIP)
