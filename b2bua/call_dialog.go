@@ -3,6 +3,8 @@ package b2bua
 import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/presence"
 )
 
 // relayHeaders travel with an in-dialog request to the other leg.
@@ -46,7 +48,10 @@ func (c *Call) onRequest(in *serverTx) {
 		c.end(Cause{Reason: EndHangup, By: x.side})
 	case sip.INVITE, sip.UPDATE:
 		c.onSessionRequest(x, in)
-	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.OPTIONS, sip.PRACK:
+	case sip.OPTIONS:
+		// A keepalive or capability query: ours to answer, on its own leg.
+		_ = in.reply(presence.Capabilities(response(req, 200, "OK", x.dlg.localTag)))
+	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.PRACK:
 		c.relay(x, y, in)
 	default:
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)

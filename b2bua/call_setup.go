@@ -264,6 +264,13 @@ func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
 	if a.side == SideCore && c.coreCanceled.Load() {
 		return // sipgo has sent the 487; the CANCEL event is on its way
 	}
+	if tag := tagOf(res.To().Params); tag != "" && !b.confirmed {
+		// The early dialog (RFC 3261 12.1): in-dialog requests such as INFO
+		// may flow before the answer; the latest fork's is the one kept.
+		b.dlg.remoteTag = tag
+		b.dlg.remoteTarget = remoteTargetOf(res, b.dlg.remoteTarget)
+		b.dlg.routes = routeSet(res, true)
+	}
 	var sdp []byte
 	if body := sdpBody(res); body != nil {
 		ans, err := c.convertAnswer(b.side, body)

@@ -341,3 +341,56 @@ func (f *fakeFlow) drain() {
 		}
 	}
 }
+
+// TestOptionsInDialogAnsweredHere: OPTIONS in a dialog is answered on its
+// own leg with what we accept; the other leg never sees it.
+func TestOptionsInDialogAnsweredHere(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	core.send(coreInDialog("OPTIONS", inv, ack, core.addr(), 10, ""))
+	res := core.expectResponse()
+	for _, h := range []string{"Allow", "Accept", "Supported"} {
+		if res.StatusCode != 200 || res.GetHeader(h) == nil {
+			t.Fatalf("OPTIONS got %d without %s", res.StatusCode, h)
+		}
+	}
+	if !strings.Contains(res.GetHeader("Allow").Value(), "UPDATE") {
+		t.Errorf("Allow %q lacks UPDATE", res.GetHeader("Allow").Value())
+	}
+	g.handleWeb(f, webRequest(t, f, "OPTIONS", 10, ""))
+	if res := f.expectStatus(t); res.StatusCode != 200 || res.GetHeader("Supported") == nil {
+		t.Fatalf("browser OPTIONS got %d", res.StatusCode)
+	}
+	core.quiet(100 * time.Millisecond)
+}
+
+// TestInfoInEarlyDialogRelayed: an INFO from the browser after the core's
+// 180 (with its tag) and before the 200 reaches the core in that early
+// dialog.
+func TestInfoInEarlyDialogRelayed(t *testing.T) {
+	g, core, f := newRawRig(t)
+	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
+	inv := core.expect(sip.INVITE)
+	core.send(reply(inv, 180, "Ringing", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", ""))
+	ringing := f.expectStatus(t)
+	if ringing.StatusCode != 180 {
+		t.Fatalf("browser got %d", ringing.StatusCode)
+	}
+	raw := fmt.Sprintf("INFO sip:x@imsgate.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKinfo1\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=f1\r\nTo: <sip:bob@imsgate.test>;tag=%s\r\n"+
+		"Call-ID: web-call-1\r\nCSeq: 2 INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 22\r\n\r\nSignal=5\r\nDuration=160",
+		tagOf(ringing.To().Params))
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.handleWeb(f, msg)
+	info := core.expect(sip.INFO)
+	if tagOf(info.To().Params) != "t1" {
+		t.Fatalf("INFO To tag %q, want the early dialog's t1", tagOf(info.To().Params))
+	}
+	core.send(reply(info, 200, "OK", "", "", ""))
+	if res := f.expectStatus(t); res.StatusCode != 200 {
+		t.Fatalf("browser's INFO got %d", res.StatusCode)
+	}
+}

@@ -55,9 +55,7 @@ func (r *Relay) FromCore(req *sip.Request, reply func(*sip.Response)) {
 // capability query) with 200 and Allow; the rest is not relayed yet.
 func (r *Relay) local(req *sip.Request) *sip.Response {
 	if req.Method == sip.OPTIONS {
-		res := response(req, 200, "OK")
-		res.AppendHeader(sip.NewHeader("Allow", Allow))
-		return res
+		return Capabilities(response(req, 200, "OK"))
 	}
 	return response(req, 501, "Not Implemented")
 }
@@ -72,5 +70,18 @@ func response(req *sip.Request, code int, reason string) *sip.Response {
 	return res
 }
 
-// Allow is what the gateway accepts, in and out of dialogs.
-const Allow = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, MESSAGE, NOTIFY"
+// What the gateway accepts, in and out of dialogs: methods, bodies and
+// extensions (RFC 3261 11.2).
+const (
+	Allow     = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, MESSAGE, NOTIFY"
+	Accept    = "application/sdp"
+	Supported = "timer"
+)
+
+// Capabilities puts Allow, Accept and Supported on an answer to OPTIONS.
+func Capabilities(res *sip.Response) *sip.Response {
+	res.AppendHeader(sip.NewHeader("Allow", Allow))
+	res.AppendHeader(sip.NewHeader("Accept", Accept))
+	res.AppendHeader(sip.NewHeader("Supported", Supported))
+	return res
+}
