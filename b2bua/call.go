@@ -23,10 +23,12 @@ type Call struct {
 	// originBranch is the Via branch of the origin leg's INVITE, to know
 	// its retransmissions; set before the call is published.
 	originBranch string
-	flow         string
-	web          *leg
-	core         *leg
-	media        *mediabridge.Session
+	// flow is the browser's WebSocket flow the call is indexed under; it
+	// changes when a reconnecting browser takes the call over (g.mu).
+	flow  string
+	web   *leg
+	core  *leg
+	media *mediabridge.Session
 	// binding is the registration a call to the web was routed by.
 	binding *binding
 
@@ -53,6 +55,9 @@ type Call struct {
 	coreCanceled atomic.Bool
 	// endedForks are the To tags of other forks' 2xx we ACKed and ended.
 	endedForks map[string]bool
+	// detached: the browser's WebSocket dropped; the call waits for it
+	// (reconnect.go).
+	detached bool
 	// change is the session change in flight (call_change.go).
 	change *sessionChange
 	// timer is the session timer agreed with the core (session_timer.go).
@@ -72,6 +77,7 @@ const (
 	evFlowClosed           // the browser's WebSocket closed
 	evShutdown             // the gateway is stopping
 	evMedia                // a media-side event (ICE, DTLS, consent)
+	evFlowMoved            // the browser reconnected: its dialogs move to flow
 )
 
 type event struct {
@@ -83,6 +89,7 @@ type event struct {
 	timer timerKey
 	gen   uint64
 	media mediabridge.Event
+	flow  webFlow
 }
 
 // eventQueue bounds what waits for a call's goroutine. The goroutine never
@@ -120,8 +127,11 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string) 
 }
 
 func (c *Call) info() CallInfo {
+	c.g.mu.Lock()
+	flow := c.flow
+	c.g.mu.Unlock()
 	return CallInfo{ID: c.id, Origin: c.origin, WebCallID: c.web.dlg.callID, CoreCallID: c.core.dlg.callID,
-		Flow: c.flow, Started: c.started}
+		Flow: flow, Started: c.started}
 }
 
 func (c *Call) leg(s Side) *leg {
@@ -218,7 +228,9 @@ func (c *Call) handle(ev event) {
 			c.onTimer(ev.timer)
 		}
 	case evFlowClosed:
-		c.end(Cause{Reason: EndFlowClosed, By: SideWeb})
+		c.onFlowClosed()
+	case evFlowMoved:
+		c.onFlowMoved(ev.flow)
 	case evShutdown:
 		c.end(Cause{Reason: EndShutdown, By: SideGateway})
 	case evMedia:
@@ -322,6 +334,7 @@ const (
 	timerGlare                   // RFC 3261 14.1 back-off before our offer goes again after a 491
 	timerRefresh                 // our session refresh toward the core is due (RFC 4028)
 	timerSessionExpiry           // the core's refresh is overdue (RFC 4028 §10)
+	timerReconnect               // calls.reconnect_grace for a browser whose WebSocket dropped
 )
 
 type callTimer struct {
@@ -386,5 +399,8 @@ func (c *Call) onTimer(k timerKey) {
 		c.refreshSession()
 	case timerSessionExpiry:
 		c.onSessionExpired()
+	case timerReconnect:
+		c.log.Info("browser did not reconnect in time", zap.Duration("grace", c.g.cfg.Calls.ReconnectGrace))
+		c.end(Cause{Reason: EndReconnectTimeout, By: SideWeb})
 	}
 }

@@ -63,7 +63,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		g.refuse(in, statusErr(404, "Not Found", errNoBinding), log)
 		return
 	}
-	f, ok := g.lookupFlow(b.flow)
+	f, ok := g.lookupFlow(g.reg.flowOf(b))
 	if !ok {
 		g.refuse(in, statusErr(480, "Temporarily Unavailable", errFlowGone), log)
 		return

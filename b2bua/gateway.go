@@ -58,7 +58,10 @@ type Gateway struct {
 	calls     map[string]*Call              // by webKey(flow, web-leg Call-ID)
 	coreIDs   map[string]*Call              // by coreKey(core-leg Call-ID, our tag)
 	flowCalls map[string]map[*Call]struct{} // by flow
-	draining  bool
+	// parked are closed flows whose calls wait for the browser to
+	// reconnect (reconnect.go); their bindings stay registered meanwhile.
+	parked   map[string]struct{}
+	draining bool
 	// live counts call goroutines, including calls that ended and wait
 	// for their far leg's INVITE to settle.
 	live atomic.Int64
@@ -102,6 +105,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 		cfg: cfg, log: log, core: core, media: media, reg: newRegistrar(),
 		observer: nopObserver{},
 		calls:    map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
+		parked: map[string]struct{}{},
 		webTxs: webTxs{byKey: map[string]webTxEntry{}},
 		ctx:    ctx, cancel: cancel,
 	}
@@ -230,20 +234,36 @@ func (g *Gateway) goOwned(f func(ctx context.Context)) bool {
 	return true
 }
 
-// ConnClosed ends what belonged to a closed WebSocket (sipws.Handler): its
-// calls end and its bindings are removed at the core, paced. Only the
-// flow's own calls and bindings are touched.
+// ConnClosed ends what belonged to a closed WebSocket (sipws.Handler):
+// its bindings are removed at the core, paced, once none of its calls
+// waits for the browser to reconnect (reconnect.go). Only the flow's own
+// calls and bindings are touched.
 func (g *Gateway) ConnClosed(c *sipws.Conn) { g.flowClosed(c.Flow()) }
 
 func (g *Gateway) flowClosed(flow string) {
 	g.mu.Lock()
-	calls := g.flowCalls[flow]
-	delete(g.flowCalls, flow)
+	calls := make([]*Call, 0, len(g.flowCalls[flow]))
+	for c := range g.flowCalls[flow] {
+		calls = append(calls, c)
+	}
+	park := len(calls) > 0 && g.cfg.Calls.ReconnectGrace > 0
+	if park {
+		g.parked[flow] = struct{}{}
+	} else {
+		delete(g.flowCalls, flow)
+	}
 	g.mu.Unlock()
-	for call := range calls {
+	for _, call := range calls {
 		call.enqueue(event{kind: evFlowClosed})
 	}
 	g.reg.dropFlowQueue(flow)
+	if !park {
+		g.releaseFlow(flow)
+	}
+}
+
+// releaseFlow removes a closed flow's bindings at the core.
+func (g *Gateway) releaseFlow(flow string) {
 	for _, b := range g.reg.takeFlow(flow) {
 		g.unreg.add(b)
 	}
@@ -267,17 +287,28 @@ func (g *Gateway) addCall(c *Call) error {
 	}
 	g.calls[wk] = c
 	g.coreIDs[coreKey(c.core.dlg.callID, c.core.dlg.localTag)] = c
-	set := g.flowCalls[c.flow]
-	if set == nil {
-		set = map[*Call]struct{}{}
-		g.flowCalls[c.flow] = set
-	}
-	set[c] = struct{}{}
+	addCallTo(g.flowCalls, c.flow, c)
 	return nil
 }
 
-// removeCall takes a call out of every index.
+func addCallTo(index map[string]map[*Call]struct{}, flow string, c *Call) {
+	set := index[flow]
+	if set == nil {
+		set = map[*Call]struct{}{}
+		index[flow] = set
+	}
+	set[c] = struct{}{}
+}
+
+// removeCall takes a call out of every index. The last call of a parked
+// flow releases the flow's bindings.
 func (g *Gateway) removeCall(c *Call) {
+	if flow, last := g.unindex(c); last {
+		g.releaseFlow(flow)
+	}
+}
+
+func (g *Gateway) unindex(c *Call) (string, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if wk := webKey(c.flow, c.web.dlg.callID); g.calls[wk] == c {
@@ -292,6 +323,11 @@ func (g *Gateway) removeCall(c *Call) {
 			delete(g.flowCalls, c.flow)
 		}
 	}
+	if _, parked := g.parked[c.flow]; parked && len(g.flowCalls[c.flow]) == 0 {
+		delete(g.parked, c.flow)
+		return c.flow, true
+	}
+	return "", false
 }
 
 func (g *Gateway) callByWeb(flow, callID string) *Call {

@@ -40,6 +40,7 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 	if max := int(g.cfg.Upstream.RegisterExpires / time.Second); max > 0 && want > max {
 		want = max
 	}
+	g.takeOver(f, aor, ct)
 	b := g.reg.get(f.Flow(), aor, ct)
 	log = log.With(zap.String("aor", aor.String()), zap.String("binding", b.token))
 
@@ -214,7 +215,7 @@ func (g *Gateway) unregister(ctx context.Context, b *binding) {
 	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
 	defer cancel()
 	res, err := g.core.request(ctx, req)
-	l := g.log.With(zap.String("aor", b.aor.String()), zap.String("binding", b.token), zap.String("flow", b.flow))
+	l := g.log.With(zap.String("aor", b.aor.String()), zap.String("binding", b.token), zap.String("flow", g.reg.flowOf(b)))
 	switch {
 	case err != nil:
 		l.Warn("unregister at core failed; the core's binding will expire", zap.Error(err))

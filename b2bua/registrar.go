@@ -143,6 +143,44 @@ func (r *registrar) lookup(tok string) (*binding, bool) {
 	return b, ok
 }
 
+// parkedBinding finds the binding of aor, on a parked flow, that a
+// REGISTER's Contact names: the same +sip.instance, or the same URI.
+func (r *registrar) parkedBinding(aor sip.Uri, ct *sip.ContactHeader, parked func(flow string) bool) *binding {
+	inst := instanceOf(ct)
+	want := flowContactKey("", ct.Address)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for b := range r.byAoR[aorKey(aor)] {
+		if !parked(b.flow) {
+			continue
+		}
+		if (inst != "" && instanceOf(&b.contact) == inst) || flowContactKey("", b.contact.Address) == want {
+			return b
+		}
+	}
+	return nil
+}
+
+// move puts a binding on another flow; it returns the flow it was on.
+func (r *registrar) move(b *binding, flow string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := b.flow
+	delete(r.byFlowCt, flowContactKey(old, b.contact.Address))
+	removeFrom(r.byFlow, old, b)
+	b.flow = flow
+	r.byFlowCt[flowContactKey(flow, b.contact.Address)] = b
+	addTo(r.byFlow, flow, b)
+	return old
+}
+
+// flowOf is the flow a binding is on now (it moves on reconnection).
+func (r *registrar) flowOf(b *binding) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return b.flow
+}
+
 // takeFlow removes and returns every binding of a closed flow.
 func (r *registrar) takeFlow(flow string) []*binding {
 	r.mu.Lock()
@@ -256,7 +294,7 @@ func (g *Gateway) sweepBindings(now time.Time) {
 	}
 }
 
-func (b *binding) String() string { return fmt.Sprintf("%s via %s", b.aor.String(), b.flow) }
+func (b *binding) String() string { return fmt.Sprintf("%s (%s)", b.aor.String(), b.token) }
 
 func (g *Gateway) replyWeb(f webFlow, res *sip.Response, log *zap.Logger) {
 	if err := f.WriteMessage(res); err != nil {

@@ -1,0 +1,84 @@
+package b2bua
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// A call outlives its browser's WebSocket for calls.reconnect_grace: the
+// call, not the connection, owns the dialogs, and media is UDP. The
+// dropped flow is parked: its bindings stay registered at the core (an IMS
+// core releases a user's sessions on de-registration) and its answered
+// calls wait. A browser that reconnects and registers the same Contact (or
+// the same RFC 5626 +sip.instance) takes the binding and the calls over;
+// past the grace the calls end with BYE and the bindings are removed at
+// the core.
+
+// onFlowClosed: an answered call waits for its browser; any other ends.
+func (c *Call) onFlowClosed() {
+	grace := c.g.cfg.Calls.ReconnectGrace
+	if c.state != StateConfirmed || grace <= 0 || c.ending {
+		c.end(Cause{Reason: EndFlowClosed, By: SideWeb})
+		return
+	}
+	c.detached = true
+	c.arm(timerKey{timerReconnect, SideWeb}, grace)
+	c.log.Info("browser's WebSocket dropped; call kept for its reconnection", zap.Duration("grace", grace))
+}
+
+// onFlowMoved: the browser is back on a new connection.
+func (c *Call) onFlowMoved(f webFlow) {
+	c.web.tr = &webTransport{g: c.g, flow: f}
+	c.detached = false
+	c.disarm(timerKey{timerReconnect, SideWeb})
+	c.log.Info("browser reconnected; call moved to its new connection", zap.String("new_flow", f.Flow()))
+}
+
+// instanceOf is a Contact's +sip.instance (RFC 5626 §4.1), unquoted.
+func instanceOf(ct *sip.ContactHeader) string {
+	v, _ := ct.Params.Get("+sip.instance")
+	return strings.Trim(v, `"<>`)
+}
+
+// takeOver moves a parked binding that the REGISTER's Contact names, with
+// the calls of its flow, to the flow the REGISTER came on. It runs on the
+// flow's register worker, before the binding is looked up.
+func (g *Gateway) takeOver(f webFlow, aor sip.Uri, ct *sip.ContactHeader) {
+	b := g.reg.parkedBinding(aor, ct, g.isParked)
+	if b == nil {
+		return
+	}
+	old := g.reg.move(b, f.Flow())
+	g.mu.Lock()
+	calls := make([]*Call, 0, len(g.flowCalls[old]))
+	for c := range g.flowCalls[old] {
+		calls = append(calls, c)
+	}
+	delete(g.flowCalls, old)
+	delete(g.parked, old)
+	for _, c := range calls {
+		delete(g.calls, webKey(old, c.web.dlg.callID))
+		c.flow = f.Flow()
+		g.calls[webKey(c.flow, c.web.dlg.callID)] = c
+		addCallTo(g.flowCalls, c.flow, c)
+	}
+	g.mu.Unlock()
+	// Other bindings of the old connection were not claimed.
+	for _, rest := range g.reg.takeFlow(old) {
+		g.unreg.add(rest)
+	}
+	for _, c := range calls {
+		c.enqueue(event{kind: evFlowMoved, flow: f})
+	}
+	g.log.Info("reconnected browser took over its binding", zap.String("aor", aor.String()), zap.String("old_flow", old),
+		zap.String("flow", f.Flow()), zap.Int("calls", len(calls)))
+}
+
+func (g *Gateway) isParked(flow string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.parked[flow]
+	return ok
+}

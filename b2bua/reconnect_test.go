@@ -1,0 +1,100 @@
+package b2bua
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/imsgate/imsgate/configs"
+)
+
+// TestCallSurvivesReconnect: the browser's WebSocket drops in a call; the
+// core hears nothing (no BYE, no de-registration); the browser comes back
+// on a new connection and registers the same Contact; the core's INFO
+// reaches it there, and its BYE reaches the core.
+func TestCallSurvivesReconnect(t *testing.T) {
+	g, core, _ := newRawRig(t)
+	f := callFromCore(t, g, core, "rc1", "")
+	ok := core.expectResponse()
+	core.send(ackFor(ok, core.addr()))
+	g.flowClosed(f.name)
+	core.quiet(300 * time.Millisecond) // no BYE, no REGISTER with expires 0
+	if g.Calls() != 1 || g.Bindings() != 1 {
+		t.Fatalf("calls %d bindings %d after the drop, want both kept", g.Calls(), g.Bindings())
+	}
+
+	f2 := newFakeFlow("f2")
+	attach(g, f2)
+	g.handleWeb(f2, parseReq(t, jssipRegister))
+	reg := core.expect(sip.REGISTER)
+	if !strings.Contains(reg.Contact().Value(), "expires") && reg.GetHeader("Expires") != nil && reg.GetHeader("Expires").Value() == "0" {
+		t.Fatal("the reconnecting browser's REGISTER must refresh, not remove")
+	}
+	core.send(reply(reg, 200, "OK", "r1", "Contact: "+reg.Contact().Value()+";expires=600\r\n", ""))
+	if res := f2.next(t); res.StatusCode != 200 {
+		t.Fatalf("register on the new connection: %d", res.StatusCode)
+	}
+	if g.Bindings() != 1 {
+		t.Fatalf("bindings %d, want the one taken over", g.Bindings())
+	}
+
+	info := "INFO " + ok.Contact().Address.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core.addr() + ";branch=z9hG4bKinfo1\r\n" +
+		"Max-Forwards: 70\r\nFrom: " + ok.From().Value() + "\r\nTo: " + ok.To().Value() + "\r\nCall-ID: rc1\r\nCSeq: 11 INFO\r\n" +
+		"Content-Type: application/dtmf-relay\r\nContent-Length: 10\r\n\r\nSignal=5\r\n"
+	core.send(info)
+	got := f2.nextRequest(t)
+	if got.Method != sip.INFO {
+		t.Fatalf("new connection got %s, want the core's INFO", got.Method)
+	}
+	g.handleWeb(f2, webReply(got, 200, ""))
+	if res := core.expectResponse(); res.StatusCode != 200 {
+		t.Fatalf("core's INFO got %d", res.StatusCode)
+	}
+
+	bye := "BYE sip:x@imsgate.invalid SIP/2.0\nVia: SIP/2.0/WSS y.invalid;branch=z9hG4bKbye2\nMax-Forwards: 70\n" +
+		"From: " + got.To().Value() + "\nTo: " + got.From().Value() + "\nCall-ID: " + got.CallID().Value() + "\nCSeq: 5 BYE\nContent-Length: 0\n\n"
+	g.handleWeb(f2, parseReq(t, bye))
+	core.expect(sip.BYE)
+}
+
+// TestCallEndsAfterGrace: the browser does not come back; past the grace
+// the core gets BYE and the binding is removed at the core.
+func TestCallEndsAfterGrace(t *testing.T) {
+	noLeaks(t)
+	core := newRawCore(t)
+	g := newGatewayTo(t, core, func(cfg *configs.Config) { cfg.Calls.ReconnectGrace = 300 * time.Millisecond })
+	f := callFromCore(t, g, core, "rc2", "")
+	ok := core.expectResponse()
+	core.send(ackFor(ok, core.addr()))
+	start := time.Now()
+	g.flowClosed(f.name)
+	// The BYE and the de-registration go their own ways: either first.
+	var bye, reg *sip.Request
+	for bye == nil || reg == nil {
+		m, ok := core.next(5 * time.Second)
+		if !ok {
+			t.Fatalf("BYE %v, REGISTER %v", bye != nil, reg != nil)
+		}
+		r, isReq := m.msg.(*sip.Request)
+		switch {
+		case !isReq:
+		case r.Method == sip.BYE:
+			bye = r
+		case r.Method == sip.REGISTER:
+			reg = r
+			core.send(reply(r, 200, "OK", "r1", "", ""))
+		}
+		if time.Since(start) < 250*time.Millisecond {
+			t.Fatalf("%s after %v, before the grace ran out", r.Method, time.Since(start))
+		}
+	}
+	if e := reg.GetHeader("Expires"); (e == nil || e.Value() != "0") && !strings.Contains(reg.Contact().Value(), "expires=0") {
+		t.Fatalf("want the binding removed at the core, got\n%s", reg)
+	}
+	waitCalls(t, g, 0)
+	if g.Bindings() != 0 {
+		t.Fatalf("bindings %d left", g.Bindings())
+	}
+}
