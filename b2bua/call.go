@@ -239,15 +239,22 @@ func (c *Call) handle(ev event) {
 }
 
 // onMedia takes what the media side reports. A browser whose DTLS fails
-// hears nothing: the call is told, and ends once its leg says so (a
-// consent or ICE restart policy comes with the call-survives-WebSocket
-// work).
+// hears nothing: the call is told, and ends once its leg says so; a browser
+// whose consent checks stopped is gone (RFC 7675), and the call ends.
 func (c *Call) onMedia(ev mediabridge.Event) {
 	switch ev.Kind {
 	case mediabridge.EventConnected:
 		c.log.Debug("media connected")
 	case mediabridge.EventFailed:
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
+	case mediabridge.EventConsentLost:
+		// Hold, mute and silence keep consent checks coming; their end
+		// means the browser is gone, unless it is reconnecting.
+		if c.detached {
+			return
+		}
+		c.log.Warn("browser's ICE consent checks stopped")
+		c.end(Cause{Reason: EndMediaTimeout, By: SideWeb})
 	}
 }
 

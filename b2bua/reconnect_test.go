@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // TestCallSurvivesReconnect: the browser's WebSocket drops in a call; the
@@ -97,4 +98,19 @@ func TestCallEndsAfterGrace(t *testing.T) {
 	if g.Bindings() != 0 {
 		t.Fatalf("bindings %d left", g.Bindings())
 	}
+}
+
+// TestConsentLossEndsCall: the browser's consent checks stop (its address
+// went silent for 30 s): the core gets BYE. While the browser is
+// reconnecting, the same loss does not end the call.
+func TestConsentLossEndsCall(t *testing.T) {
+	g, core, f := newRawRig(t)
+	answeredCall(t, g, core, f)
+	c := g.callByWeb(f.name, "web-call-1")
+	g.flowClosed(f.name)
+	c.enqueue(event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventConsentLost}})
+	core.quiet(200 * time.Millisecond)
+	c.enqueue(event{kind: evFlowMoved, flow: newFakeFlow("f2")})
+	c.enqueue(event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventConsentLost}})
+	core.expect(sip.BYE)
 }

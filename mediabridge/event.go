@@ -8,6 +8,7 @@ const (
 	EventUnknown   EventKind = iota
 	EventConnected           // ICE checked and DTLS-SRTP keys installed: media can flow
 	EventFailed              // the DTLS handshake or key setup failed: no media will flow
+	EventConsentLost         // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
 )
 
 func (k EventKind) String() string {
@@ -16,6 +17,8 @@ func (k EventKind) String() string {
 		return "connected"
 	case EventFailed:
 		return "failed"
+	case EventConsentLost:
+		return "consent_lost"
 	}
 	return "unknown"
 }

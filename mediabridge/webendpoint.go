@@ -100,11 +100,13 @@ func (ep *webEndpoint) setRemote(addr netip.AddrPort, nominate bool) {
 	ep.seenOnce.Do(func() { close(ep.remoteSeen) })
 }
 
-// forgetRemote runs when addr timed out (consent freshness).
+// forgetRemote runs when addr timed out (consent freshness): if it was
+// where media went, the browser is gone and the call is told.
 func (ep *webEndpoint) forgetRemote(addr netip.AddrPort) {
 	if cur := ep.remote.Load(); cur != nil && *cur == addr {
 		ep.remote.Store(nil)
 		ep.nominated.Store(false)
+		ep.report(Event{Kind: EventConsentLost})
 	}
 }
 

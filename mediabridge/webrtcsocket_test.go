@@ -136,6 +136,8 @@ func TestConsentFreshness(t *testing.T) {
 	if (*sock.addrs.Load())[addr] == nil {
 		t.Fatal("browser address not learned")
 	}
+	events := make(chan Event, 4)
+	call.session.ep.onEvent = func(ev Event) { events <- ev }
 	// Nothing heard since clock 0: a sweep at 30 s forgets it.
 	sock.forgetSilent(int64(consentTimeout / clockTick))
 	if (*sock.addrs.Load())[addr] != nil {
@@ -143,6 +145,14 @@ func TestConsentFreshness(t *testing.T) {
 	}
 	if _, ok := call.session.ep.remoteAddr(); ok {
 		t.Errorf("session still sends to a silent address")
+	}
+	select {
+	case ev := <-events:
+		if ev.Kind != EventConsentLost {
+			t.Errorf("event %s, want consent_lost", ev.Kind)
+		}
+	default:
+		t.Error("the call was not told its browser is gone")
 	}
 }
 
