@@ -5,10 +5,10 @@ package mediabridge
 type EventKind int
 
 const (
-	EventUnknown   EventKind = iota
-	EventConnected           // ICE checked and DTLS-SRTP keys installed: media can flow
-	EventFailed              // the DTLS handshake or key setup failed: no media will flow
-	EventConsentLost         // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
+	EventUnknown     EventKind = iota
+	EventConnected             // ICE checked and DTLS-SRTP keys installed: media can flow
+	EventFailed                // the DTLS handshake or key setup failed: no media will flow
+	EventConsentLost           // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
 )
 
 func (k EventKind) String() string {
