@@ -62,6 +62,8 @@ type Call struct {
 	change *sessionChange
 	// timer is the session timer agreed with the core (session_timer.go).
 	timer sessionTimer
+	// rel is 100rel on the core leg (reliable.go).
+	rel reliability
 }
 
 type eventKind int
@@ -342,6 +344,7 @@ const (
 	timerRefresh                 // our session refresh toward the core is due (RFC 4028)
 	timerSessionExpiry           // the core's refresh is overdue (RFC 4028 §10)
 	timerReconnect               // calls.reconnect_grace for a browser whose WebSocket dropped
+	timerReliable                // next retransmission of our reliable 18x to the core (RFC 3262)
 )
 
 type callTimer struct {
@@ -406,6 +409,8 @@ func (c *Call) onTimer(k timerKey) {
 		c.refreshSession()
 	case timerSessionExpiry:
 		c.onSessionExpired()
+	case timerReliable:
+		c.onReliableTimer()
 	case timerReconnect:
 		c.log.Info("browser did not reconnect in time", zap.Duration("grace", c.g.cfg.Calls.ReconnectGrace))
 		c.end(Cause{Reason: EndReconnectTimeout, By: SideWeb})

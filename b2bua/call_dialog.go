@@ -51,7 +51,13 @@ func (c *Call) onRequest(in *serverTx) {
 	case sip.OPTIONS:
 		// A keepalive or capability query: ours to answer, on its own leg.
 		_ = in.reply(presence.Capabilities(response(req, 200, "OK", x.dlg.localTag)))
-	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.PRACK:
+	case sip.PRACK:
+		if x.side == SideCore && c.rel.required {
+			c.onPrack(x, in) // of our own reliable 18x
+		} else {
+			c.relay(x, y, in)
+		}
+	case sip.INFO, sip.MESSAGE, sip.NOTIFY:
 		c.relay(x, y, in)
 	default:
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)

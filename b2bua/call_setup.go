@@ -75,6 +75,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 	}
 	c.binding = b
 	c.core.receiveInvite(in)
+	c.rel.required = hasTag(req, "Require", "100rel")
 	// sipgo runs this under the transaction's lock: mark and return.
 	if !stx.OnCancel(func(*sip.Request) {
 		c.coreCanceled.Store(true)
@@ -161,6 +162,8 @@ func (c *Call) originate(b *leg, sdp []byte) *sip.Request {
 	copyHeaders(inv, req, inviteHeaders[b.side]...)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	if b.side == SideCore {
+		req.AppendHeader(sip.NewHeader("Supported", "100rel, timer"))
+		req.AppendHeader(sip.NewHeader("P-Early-Media", "supported"))
 		c.askTimer(req)
 	}
 	setSDP(req, sdp)
@@ -233,6 +236,9 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 		if c.ending || code == 100 {
 			return
 		}
+		if b.side == SideCore && hasTag(res, "Require", "100rel") && !c.prack(b, res) {
+			return // a retransmission of a reliable 18x we acknowledged
+		}
 		c.relayProvisional(a, b, res)
 	case code < 300:
 		c.on2xx(a, b, tx, res)
@@ -264,19 +270,19 @@ func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
 	if a.side == SideCore && c.coreCanceled.Load() {
 		return // sipgo has sent the 487; the CANCEL event is on its way
 	}
-	if tag := tagOf(res.To().Params); tag != "" && !b.confirmed {
-		// The early dialog (RFC 3261 12.1): in-dialog requests such as INFO
-		// may flow before the answer; the latest fork's is the one kept.
-		b.dlg.remoteTag = tag
-		b.dlg.remoteTarget = remoteTargetOf(res, b.dlg.remoteTarget)
-		b.dlg.routes = routeSet(res, true)
-	}
+	b.earlyDialog(res)
 	var sdp []byte
 	if body := sdpBody(res); body != nil {
 		ans, err := c.convertAnswer(b.side, body)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.log.Warn("early media answer unusable", zap.Stringer("leg", b.side), zap.Error(err))
-		} else {
+		case b.side == SideCore && !earlyMediaAllowed(res):
+			// The network withholds early media: the browser gets the
+			// answer with the 2xx.
+			b.oa.receive(false, body)
+			c.log.Debug("early media not authorised by P-Early-Media")
+		default:
 			sdp = ans
 			b.oa.receive(false, body)
 			a.oa.send(false, sdp)
@@ -285,7 +291,11 @@ func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
 	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
 	out.AppendHeader(c.contact(a))
 	setSDP(out, sdp)
-	if err := a.inviteIn.reply(out); err != nil {
+	send := a.inviteIn.reply
+	if a.side == SideCore {
+		send = func(r *sip.Response) error { return c.sendProvisional(a, r) }
+	}
+	if err := send(out); err != nil {
 		c.log.Debug("provisional to origin leg", zap.Error(err))
 	}
 	c.setState(StateEarly)
@@ -348,16 +358,25 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	}
 	setSDP(out, ans)
 	a.oa.send(false, ans)
+	if a.side == SideCore && c.holds2xx() {
+		c.rel.held = out // sent when the core PRACKs our 18x with its answer
+		return
+	}
+	c.answerOrigin(a, out)
+}
+
+// answerOrigin sends the 2xx to the origin leg's INVITE.
+func (c *Call) answerOrigin(a *leg, out *sip.Response) {
 	if err := a.inviteIn.reply(out); err != nil {
 		c.log.Warn("2xx to origin leg", zap.Stringer("leg", a.side), zap.Error(err))
-		c.end(Cause{Reason: EndTransportError, By: SideGateway, Status: res.StatusCode, Err: err})
+		c.end(Cause{Reason: EndTransportError, By: SideGateway, Status: out.StatusCode, Err: err})
 		return
 	}
 	a.confirmed = true
 	c.awaitAck(a, out)
 	c.answered = time.Now()
 	c.setState(StateConfirmed)
-	c.log.Info("call answered", zap.Stringer("by", b.side), zap.Int("status", res.StatusCode))
+	c.log.Info("call answered", zap.Stringer("by", c.other(a).side), zap.Int("status", out.StatusCode))
 }
 
 // awaitAck keeps our 2xx until its ACK: retransmitted T1, 2T1, … T2 where

@@ -31,13 +31,21 @@ func nonCallMethod(m sip.RequestMethod) bool {
 	return false
 }
 
+// extensions are the option tags a side may Require of us (RFC 3261
+// 8.2.2.3): session timers either side; reliable provisional responses
+// from the core, which the gateway itself sends (RFC 3262).
+var extensions = map[Side]map[string]bool{
+	SideWeb:  {"timer": true},
+	SideCore: {"timer": true, "100rel": true},
+}
+
 // unsupportedRequire returns the option tags of a Require header the
-// gateway does not support (RFC 3261 8.2.2.3); it supports none yet.
-func unsupportedRequire(req *sip.Request) []string {
+// gateway does not support from that side.
+func unsupportedRequire(req *sip.Request, from Side) []string {
 	var out []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, tag := range strings.Split(h.Value(), ",") {
-			if tag = strings.TrimSpace(tag); tag != "" {
+			if tag = strings.TrimSpace(tag); tag != "" && !extensions[from][strings.ToLower(tag)] {
 				out = append(out, tag)
 			}
 		}
@@ -48,7 +56,7 @@ func unsupportedRequire(req *sip.Request) []string {
 // precheck answers what no leg should see: a request lacking the headers
 // every request has (400), one whose CSeq method differs (400), one that
 // requires an extension we lack (420). It returns the response, or nil.
-func precheck(req *sip.Request) *sip.Response {
+func precheck(req *sip.Request, from Side) *sip.Response {
 	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
 		return response(req, 400, "Bad Request", "")
 	}
@@ -56,7 +64,7 @@ func precheck(req *sip.Request) *sip.Response {
 		return response(req, 400, "Bad Request", "")
 	}
 	if req.Method != sip.ACK && req.Method != sip.CANCEL {
-		if tags := unsupportedRequire(req); len(tags) > 0 {
+		if tags := unsupportedRequire(req, from); len(tags) > 0 {
 			res := response(req, 420, "Bad Extension", "")
 			res.AppendHeader(sip.NewHeader("Unsupported", strings.Join(tags, ", ")))
 			return res
@@ -73,7 +81,7 @@ func (g *Gateway) onCoreRequest(req *sip.Request, stx *sip.ServerTx) {
 		return // sipgo passes every request with its transaction
 	}
 	in := g.coreServerTx(req, stx)
-	if res := precheck(req); res != nil {
+	if res := precheck(req, SideCore); res != nil {
 		if !req.IsAck() {
 			_ = in.reply(res)
 		}
@@ -138,7 +146,7 @@ func (g *Gateway) handleWebRequest(f webFlow, req *sip.Request) {
 	log := g.log.With(zap.String("flow", f.Flow()), zap.String("method", string(req.Method)), zap.String("sip_call_id", callIDOf(req)))
 	log.Debug("web request", zap.String("request", req.StartLine()))
 	in := webServerTx(f, req)
-	if res := precheck(req); res != nil {
+	if res := precheck(req, SideWeb); res != nil {
 		if !req.IsAck() {
 			_ = in.reply(res)
 		}

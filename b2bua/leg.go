@@ -148,6 +148,7 @@ const (
 	txCancel            // cancels our INVITE
 	txChange            // a re-INVITE or UPDATE of ours with an offer (sessionChange)
 	txRefresh           // our session refresh toward the core (RFC 4028)
+	txPrack             // our PRACK of the core's reliable 18x (RFC 3262)
 )
 
 // clientTx is a request we sent on a leg.

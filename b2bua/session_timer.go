@@ -85,9 +85,9 @@ func (g *Gateway) tooBrief(req *sip.Request, toTag string) *sip.Response {
 
 func seconds(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
 
-// askTimer puts our session timer request on an INVITE to the core.
+// askTimer puts our session timer request on an INVITE to the core (its
+// Supported lists timer).
 func (c *Call) askTimer(req *sip.Request) {
-	req.AppendHeader(sip.NewHeader("Supported", "timer"))
 	req.AppendHeader(sip.NewHeader("Session-Expires", seconds(c.g.cfg.Calls.SessionExpires)))
 	req.AppendHeader(sip.NewHeader("Min-SE", seconds(c.g.cfg.Calls.MinSE)))
 }

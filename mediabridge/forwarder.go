@@ -146,8 +146,9 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
-	if f.latched.Load() == nil {
-		f.latch(src)
+	if !f.accept(src) {
+		f.dropped.Add(1)
+		return
 	}
 	out := f.webOut.Load()
 	if out == nil {
@@ -175,6 +176,29 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		return
 	}
 	f.coreToWebFlow.add(n)
+}
+
+// accept latches the core's source (symmetric RTP, RFC 4961). The address
+// the core's SDP names always wins: forks sending early media at once, or
+// a party that left after a re-INVITE moved the media, are not mixed into
+// the browser's stream. A source the SDP does not name is followed (a NAT
+// in front of the core) unless the named one is already latched.
+func (f *forwarder) accept(src netip.AddrPort) bool {
+	latched := f.latched.Load()
+	switch {
+	case latched != nil && *latched == src:
+		return true
+	case latched == nil:
+	case f.isSDPAddr(*latched):
+		return false
+	}
+	f.latch(src)
+	return true
+}
+
+func (f *forwarder) isSDPAddr(a netip.AddrPort) bool {
+	p := f.coreRemote.Load()
+	return p != nil && *p == a
 }
 
 // latch stores the core's source address; it runs once per peer, so its

@@ -150,3 +150,32 @@ func TestSequencerKeepsOneStream(t *testing.T) {
 		}
 	}
 }
+
+// TestLatchPrefersSDPAddress: the source the core's SDP names wins over
+// another (a second fork's early media, a party that moved away); sources
+// the SDP does not name are followed (NAT in front of the core).
+func TestLatchPrefersSDPAddress(t *testing.T) {
+	a := netip.MustParseAddrPort("192.0.2.1:4000")
+	b := netip.MustParseAddrPort("192.0.2.2:4000")
+	c := netip.MustParseAddrPort("192.0.2.3:4000")
+	f := &forwarder{}
+	f.setCoreRemote(b)
+	steps := []struct {
+		src    netip.AddrPort
+		accept bool
+	}{
+		{a, true},  // nothing latched yet
+		{b, true},  // the SDP's address takes over
+		{a, false}, // and keeps it
+		{b, true},
+	}
+	for i, st := range steps {
+		if got := f.accept(st.src); got != st.accept {
+			t.Errorf("step %d: accept(%v) = %v", i, st.src, got)
+		}
+	}
+	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5000")) // behind a NAT: never seen
+	if !f.accept(a) || !f.accept(c) || f.coreDest() != c {
+		t.Errorf("unnamed sources must be followed; dest %v", f.coreDest())
+	}
+}

@@ -270,12 +270,21 @@ func (s *Session) answerOfferer(p *pendingOffer, pairs []pair, d *description) (
 
 // answerAgain takes a second answer to an offer already answered: a 2xx
 // after a 18x, or another fork's. The leg that offered keeps the answer it
-// has (a browser takes one answer); here only the core's address and
-// payload types are followed.
+// has (a browser takes one answer); from the core, its address and payload
+// types are followed.
 func (s *Session) answerAgain(from Leg, body []byte) (Step, error) {
 	p := s.settled
-	if p == nil || p.to != from || from != LegCore {
+	if p == nil || p.to != from {
 		return Step{}, fmt.Errorf("%s answer: %w: no offer outstanding", from, errWrongState)
+	}
+	if from == LegWeb {
+		// A browser repeats its 18x answer in its 200: it has one DTLS
+		// association, whatever else the repeat says.
+		var step Step
+		if p.from != LegUnknown {
+			step.Answer = s.legState(p.from).origin.last
+		}
+		return step, nil
 	}
 	d, err := s.readDescription(from, body, false)
 	if err != nil {

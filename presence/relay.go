@@ -75,7 +75,7 @@ func response(req *sip.Request, code int, reason string) *sip.Response {
 const (
 	Allow     = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, MESSAGE, NOTIFY"
 	Accept    = "application/sdp"
-	Supported = "timer"
+	Supported = "100rel, timer"
 )
 
 // Capabilities puts Allow, Accept and Supported on an answer to OPTIONS.
