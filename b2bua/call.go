@@ -399,7 +399,7 @@ func (c *Call) onTimer(k timerKey) {
 		if l.ok == nil {
 			return
 		}
-		l.ok = nil
+		l.ok, l.okOffers = nil, false
 		c.disarm(timerKey{timerOK, k.side})
 		c.log.Warn("no ACK for our 2xx", zap.Stringer("leg", k.side))
 		c.end(Cause{Reason: EndAckTimeout, By: k.side, Status: 408})

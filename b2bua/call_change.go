@@ -80,6 +80,12 @@ func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 		}
 		x.oa.send(true, offer)
 		c.answerChange(x, in, offer, "offer made for an offerless re-INVITE")
+		x.okOffers = true
+		return
+	case c.other(x).ok != nil:
+		// The other leg's INVITE is not acknowledged yet: no new INVITE may
+		// start there (RFC 3261 14.1); this one comes again after its back-off.
+		_ = in.reply(response(req, 491, "Request Pending", x.dlg.localTag))
 		return
 	}
 	step, err := c.media.Offer(x.side.media(), body)
@@ -271,6 +277,10 @@ func (c *Call) onChangeFailed(tx *clientTx, se *StatusError) {
 func (c *Call) onGlareTimer(side Side) {
 	ch := c.change
 	if ch == nil || !ch.glare || c.ending {
+		return
+	}
+	if c.leg(side).ok != nil {
+		c.arm(timerKey{timerGlare, side}, 4*sip.T1) // its INVITE is not acknowledged yet
 		return
 	}
 	c.startChange(ch, c.leg(side))

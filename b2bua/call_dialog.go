@@ -161,7 +161,8 @@ func (c *Call) onAck(x *leg, req *sip.Request) {
 	x.ok = nil
 	c.disarm(timerKey{timerOK, x.side})
 	c.disarm(timerKey{timerAckWait, x.side})
-	if x.oa.state == offerLocalPending && x.confirmed {
+	if x.okOffers {
+		x.okOffers = false
 		c.onAckAnswer(x, sdpBody(req))
 	}
 }

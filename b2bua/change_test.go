@@ -394,3 +394,34 @@ func TestInfoInEarlyDialogRelayed(t *testing.T) {
 		t.Fatalf("browser's INFO got %d", res.StatusCode)
 	}
 }
+
+// TestChangeWaitsForAck: the core's re-INVITE that must reach the browser
+// while the browser has not yet acknowledged our 200 to its own re-INVITE
+// gets 491 (RFC 3261 14.1: no new INVITE while one is in progress); the
+// browser's late ACK does not disturb anything.
+func TestChangeWaitsForAck(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	g.handleWeb(f, webRequest(t, f, "INVITE", 10, browserSDP(3, "sendonly", "wJ8r")))
+	out := core.expect(sip.INVITE)
+	core.send(reply(out, 200, "OK", "", "Contact: <sip:bob@"+core.addr()+">\r\n", coreSDP(2, 30000, "recvonly")))
+	core.expect(sip.ACK)
+	if res := f.expectStatus(t); res.StatusCode != 200 {
+		t.Fatalf("browser got %d", res.StatusCode)
+	}
+	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, coreSDP(3, 30000, "inactive")))
+	if res := core.expectResponse(); res.StatusCode != 491 {
+		t.Fatalf("got %d, want 491 while the browser's INVITE awaits its ACK", res.StatusCode)
+	}
+	core.send(strings.Replace(coreInDialog("ACK", inv, ack, core.addr(), 10, ""), "ack10", "invite10", 1))
+	g.handleWeb(f, webRequest(t, f, "ACK", 10, ""))
+	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 11, coreSDP(3, 30000, "inactive")))
+	toWeb := f.nextRequest(t)
+	if toWeb.Method != sip.INVITE || !hasLine(toWeb.Body(), "a=inactive") {
+		t.Fatalf("browser got %s", toWeb.Method)
+	}
+	g.handleWeb(f, webReply(toWeb, 200, browserSDP(4, "inactive", "wJ8r")))
+	if res := core.expectResponse(); res.StatusCode != 200 || !hasLine(res.Body(), "a=inactive") {
+		t.Fatalf("core got %d with\n%s", res.StatusCode, res.Body())
+	}
+}

@@ -27,6 +27,9 @@ type leg struct {
 	// (RFC 3261 13.3.1.4); okWait is the next interval.
 	ok     *sip.Response
 	okWait int64 // nanoseconds, T1 doubling to T2
+	// okOffers: that 2xx carries our offer (to an offerless re-INVITE);
+	// its ACK carries the answer.
+	okOffers bool
 
 	// confirmed: the dialog on this leg exists (2xx sent or received).
 	confirmed bool
