@@ -58,8 +58,10 @@ type Call struct {
 	// detached: the browser's WebSocket dropped; the call waits for it
 	// (reconnect.go).
 	detached bool
-	// change is the session change in flight (call_change.go).
-	change *sessionChange
+	// change is the session change in flight (call_change.go); waiting, an
+	// offer that waits for the ACK of the other leg's INVITE.
+	change  *sessionChange
+	waiting *serverTx
 	// timer is the session timer agreed with the core (session_timer.go).
 	timer sessionTimer
 	// rel is 100rel on the core leg (reliable.go).

@@ -82,9 +82,14 @@ func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 		c.answerChange(x, in, offer, "offer made for an offerless re-INVITE")
 		x.okOffers = true
 		return
+	case c.other(x).ok != nil && c.waiting == nil:
+		// The other leg's INVITE is not acknowledged yet and no new INVITE
+		// may start there (RFC 3261 14.1): this one waits for that ACK,
+		// which is on its way.
+		x.track(in)
+		c.waiting = in
+		return
 	case c.other(x).ok != nil:
-		// The other leg's INVITE is not acknowledged yet: no new INVITE may
-		// start there (RFC 3261 14.1); this one comes again after its back-off.
 		_ = in.reply(response(req, 491, "Request Pending", x.dlg.localTag))
 		return
 	}

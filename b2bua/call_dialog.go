@@ -165,6 +165,12 @@ func (c *Call) onAck(x *leg, req *sip.Request) {
 		x.okOffers = false
 		c.onAckAnswer(x, sdpBody(req))
 	}
+	if in := c.waiting; in != nil {
+		c.waiting = nil
+		w := c.leg(in.leg)
+		delete(w.in, in)
+		c.onSessionRequest(w, in)
+	}
 }
 
 // onAckAnswer takes the answer an ACK carries to the offer we made in a

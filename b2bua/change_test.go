@@ -397,8 +397,8 @@ func TestInfoInEarlyDialogRelayed(t *testing.T) {
 
 // TestChangeWaitsForAck: the core's re-INVITE that must reach the browser
 // while the browser has not yet acknowledged our 200 to its own re-INVITE
-// gets 491 (RFC 3261 14.1: no new INVITE while one is in progress); the
-// browser's late ACK does not disturb anything.
+// waits for that ACK (RFC 3261 14.1: no new INVITE while one is in
+// progress), then goes on; a second one meanwhile gets 491.
 func TestChangeWaitsForAck(t *testing.T) {
 	g, core, f := newRawRig(t)
 	inv, ack := answeredCall(t, g, core, f)
@@ -410,12 +410,17 @@ func TestChangeWaitsForAck(t *testing.T) {
 		t.Fatalf("browser got %d", res.StatusCode)
 	}
 	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, coreSDP(3, 30000, "inactive")))
-	if res := core.expectResponse(); res.StatusCode != 491 {
-		t.Fatalf("got %d, want 491 while the browser's INVITE awaits its ACK", res.StatusCode)
+	core.quiet(100 * time.Millisecond) // it waits, unanswered
+	core.send(coreInDialog("UPDATE", inv, ack, core.addr(), 11, coreSDP(4, 30000, "sendonly")))
+	if res := core.expectResponse(); res.StatusCode != 491 || cseqMethod(res) != sip.UPDATE {
+		t.Fatalf("got %d %s, want 491 for the second offer while the first waits", res.StatusCode, cseqMethod(res))
 	}
-	core.send(strings.Replace(coreInDialog("ACK", inv, ack, core.addr(), 10, ""), "ack10", "invite10", 1))
+	select {
+	case m := <-f.got:
+		t.Fatalf("the browser got %s before its ACK", startLine(m))
+	default:
+	}
 	g.handleWeb(f, webRequest(t, f, "ACK", 10, ""))
-	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 11, coreSDP(3, 30000, "inactive")))
 	toWeb := f.nextRequest(t)
 	if toWeb.Method != sip.INVITE || !hasLine(toWeb.Body(), "a=inactive") {
 		t.Fatalf("browser got %s", toWeb.Method)
