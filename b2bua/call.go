@@ -29,8 +29,13 @@ type Call struct {
 	web   *leg
 	core  *leg
 	media *mediabridge.Session
-	// binding is the registration a call to the web was routed by.
-	binding *binding
+	// binding is the registration a call to the web was routed by;
+	// replacing, the call an INVITE with Replaces from the core targets
+	// (the browser is reached where that call reaches it).
+	binding   *binding
+	replacing *dialogIDs
+	// ids are the call's dialogs once confirmed (transfer.go).
+	ids atomic.Pointer[dialogIDs]
 
 	events  chan event
 	done    chan struct{}
@@ -136,6 +141,13 @@ func (c *Call) info() CallInfo {
 	c.g.mu.Unlock()
 	return CallInfo{ID: c.id, Origin: c.origin, WebCallID: c.web.dlg.callID, CoreCallID: c.core.dlg.callID,
 		Flow: flow, Started: c.started}
+}
+
+// currentFlow is the browser flow the call is on now.
+func (c *Call) currentFlow() string {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	return c.flow
 }
 
 func (c *Call) leg(s Side) *leg {

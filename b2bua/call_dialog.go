@@ -8,7 +8,8 @@ import (
 )
 
 // relayHeaders travel with an in-dialog request to the other leg.
-var relayHeaders = []string{"Content-Type", "Info-Package", "Event", "Subscription-State", "Reason", "RAck"}
+var relayHeaders = []string{"Content-Type", "Info-Package", "Event", "Subscription-State", "Reason", "RAck",
+	"Refer-To", "Referred-By", "Refer-Sub", "Target-Dialog"}
 
 // responseHeaders travel with the final response of a relayed request.
 var responseHeaders = []string{"Content-Type", "WWW-Authenticate", "Proxy-Authenticate", "Retry-After", "Warning",
@@ -57,7 +58,7 @@ func (c *Call) onRequest(in *serverTx) {
 		} else {
 			c.relay(x, y, in)
 		}
-	case sip.INFO, sip.MESSAGE, sip.NOTIFY:
+	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.REFER:
 		c.relay(x, y, in)
 	default:
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)
@@ -76,6 +77,12 @@ func (c *Call) relay(x, y *leg, in *serverTx) {
 	}
 	out := y.dlg.request(in.req.Method, 0)
 	copyHeaders(in.req, out, relayHeaders...)
+	if in.req.Method == sip.REFER {
+		// A transfer target given by a dialog of ours is named on the
+		// other side by that call's other leg.
+		c.g.rewriteReplaces(x.side, c.currentFlow(), out)
+		out.AppendHeader(c.contact(y)) // REFER is a target refresh request (RFC 3515 §2.4.1)
+	}
 	out.SetBody(in.req.Body())
 	tx := &clientTx{leg: y.side, purpose: txRelay, req: out, relay: in}
 	x.track(in)

@@ -18,8 +18,8 @@ var (
 // (digest pass-through, TS 24.371: the Request-URI is kept so they stay
 // valid) and identity; toward the browser: the caller's identity.
 var inviteHeaders = map[Side][]string{
-	SideCore: {"Authorization", "Proxy-Authorization", "P-Preferred-Identity", "Privacy", "Subject"},
-	SideWeb:  {"P-Asserted-Identity", "Privacy", "Subject", "Alert-Info"},
+	SideCore: {"Authorization", "Proxy-Authorization", "P-Preferred-Identity", "Privacy", "Subject", "Replaces", "Referred-By"},
+	SideWeb:  {"P-Asserted-Identity", "Privacy", "Subject", "Alert-Info", "Replaces", "Referred-By"},
 }
 
 // failureHeaders travel with a final error response to the other leg, so
@@ -59,11 +59,25 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		return
 	}
 	b, ok := g.reg.lookup(req.Recipient.User)
-	if !ok {
+	flow := ""
+	var replacing *dialogIDs
+	switch {
+	case ok:
+		flow = g.reg.flowOf(b)
+	case req.GetHeader("Replaces") != nil:
+		// To a call's own Contact: it replaces that call (RFC 3891), and
+		// the browser is reached where that call reaches it.
+		r, _ := parseReplaces(req.GetHeader("Replaces").Value())
+		if _, replacing = g.replacedCall(SideCore, "", r); replacing == nil {
+			g.refuse(in, statusErr(481, "Call/Transaction Does Not Exist", errNoBinding), log)
+			return
+		}
+		flow = replacing.flow
+	default:
 		g.refuse(in, statusErr(404, "Not Found", errNoBinding), log)
 		return
 	}
-	f, ok := g.lookupFlow(g.reg.flowOf(b))
+	f, ok := g.lookupFlow(flow)
 	if !ok {
 		g.refuse(in, statusErr(480, "Temporarily Unavailable", errFlowGone), log)
 		return
@@ -73,7 +87,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		g.refuse(in, statusOf(err), log)
 		return
 	}
-	c.binding = b
+	c.binding, c.replacing = b, replacing
 	c.core.receiveInvite(in)
 	c.rel.required = hasTag(req, "Require", "100rel")
 	// sipgo runs this under the transaction's lock: mark and return.
@@ -153,13 +167,18 @@ func (c *Call) originate(b *leg, sdp []byte) *sip.Request {
 	d.local, d.localName = *inv.From().Address.Clone(), inv.From().DisplayName
 	d.remote, d.remoteName = *inv.To().Address.Clone(), inv.To().DisplayName
 	d.remoteTarget = *inv.Recipient.Clone()
-	if b.side == SideWeb && c.binding != nil {
+	switch {
+	case b.side == SideWeb && c.binding != nil:
 		d.remote = *c.binding.aor.Clone()
 		d.remoteTarget = *c.binding.contact.Address.Clone()
+	case b.side == SideWeb && c.replacing != nil:
+		d.remote = *c.replacing.webRemote.Clone()
+		d.remoteTarget = *c.replacing.webTarget.Clone()
 	}
 	req := d.request(sip.INVITE, 0)
 	req.AppendHeader(c.contact(b))
 	copyHeaders(inv, req, inviteHeaders[b.side]...)
+	c.g.rewriteReplaces(c.origin, c.currentFlow(), req)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	if b.side == SideCore {
 		req.AppendHeader(sip.NewHeader("Supported", "100rel, timer"))
@@ -373,6 +392,7 @@ func (c *Call) answerOrigin(a *leg, out *sip.Response) {
 		return
 	}
 	a.confirmed = true
+	c.publishIDs()
 	c.awaitAck(a, out)
 	c.answered = time.Now()
 	c.setState(StateConfirmed)

@@ -35,8 +35,8 @@ func nonCallMethod(m sip.RequestMethod) bool {
 // 8.2.2.3): session timers either side; reliable provisional responses
 // from the core, which the gateway itself sends (RFC 3262).
 var extensions = map[Side]map[string]bool{
-	SideWeb:  {"timer": true},
-	SideCore: {"timer": true, "100rel": true},
+	SideWeb:  {"timer": true, "replaces": true},
+	SideCore: {"timer": true, "100rel": true, "replaces": true},
 }
 
 // unsupportedRequire returns the option tags of a Require header the

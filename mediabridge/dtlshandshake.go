@@ -38,14 +38,14 @@ func (r dtlsRole) String() string {
 
 // runDTLS handshakes, installs the SRTP keys, and keeps the association
 // (pion/dtls answers retransmitted flights and alerts) until close.
-func (ep *webEndpoint) runDTLS(ctx context.Context, role dtlsRole, fp remoteFingerprint) {
+func (ep *webEndpoint) runDTLS(ctx context.Context, pc *dtlsPacketConn, role dtlsRole, fp remoteFingerprint) {
 	defer ep.wg.Done()
-	defer ep.dtls.Close()
-	conn, err := ep.handshake(ctx, role, fp)
+	defer pc.Close()
+	conn, err := ep.handshake(ctx, pc, role, fp)
 	if err == nil {
 		err = ep.installKeys(conn, role)
 	}
-	close(ep.handshook)
+	ep.handshookOnce.Do(func() { close(ep.handshook) })
 	if conn != nil {
 		defer conn.Close()
 	}
@@ -61,7 +61,7 @@ func (ep *webEndpoint) runDTLS(ctx context.Context, role dtlsRole, fp remoteFing
 	<-ctx.Done()
 }
 
-func (ep *webEndpoint) handshake(ctx context.Context, role dtlsRole, fp remoteFingerprint) (*dtls.Conn, error) {
+func (ep *webEndpoint) handshake(ctx context.Context, pc *dtlsPacketConn, role dtlsRole, fp remoteFingerprint) (*dtls.Conn, error) {
 	if role == dtlsRoleClient {
 		// A client needs the browser's address for its ClientHello.
 		select {
@@ -95,7 +95,7 @@ func (ep *webEndpoint) handshake(ctx context.Context, role dtlsRole, fp remoteFi
 		for _, o := range common {
 			opts = append(opts, o)
 		}
-		conn, err = dtls.ClientWithOptions(ep.dtls, raddr, opts...)
+		conn, err = dtls.ClientWithOptions(pc, raddr, opts...)
 	} else {
 		opts := make([]dtls.ServerOption, 0, len(common)+1)
 		for _, o := range common {
@@ -107,7 +107,7 @@ func (ep *webEndpoint) handshake(ctx context.Context, role dtlsRole, fp remoteFi
 			// passed an ICE check signed with our password, so it would only
 			// cost the call a round trip.
 			dtls.WithInsecureSkipVerifyHello(true))
-		conn, err = dtls.ServerWithOptions(ep.dtls, raddr, opts...)
+		conn, err = dtls.ServerWithOptions(pc, raddr, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dtls %s: %w", role, err)

@@ -104,7 +104,7 @@ func FuzzWebRTCPacket(f *testing.F) {
 		case b <= 3:
 			e.sock.handleSTUN(pkt, from)
 		case b >= 20 && b <= 63:
-			s.ep.dtls.deliver(pkt)
+			s.ep.dtls.Load().deliver(pkt)
 		case b >= 128 && b <= 191:
 			s.ep.receiveMedia(pkt, in)
 		}

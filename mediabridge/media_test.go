@@ -229,3 +229,54 @@ func TestMediaLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestNewPeerConnectionTakesOver: in a running call the browser re-offers
+// from a new PeerConnection (new ICE credentials and certificate, RFC 8842
+// new association). The session answers alone, with new credentials of
+// its own, and media reaches the new PeerConnection both ways.
+func TestNewPeerConnectionTakesOver(t *testing.T) {
+	e := newTestEngine(t)
+	core := newTestCore(t)
+	first := newTestBrowser(t)
+	s := newTestSession(t, e)
+	gatewayRTP := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.ports.port))
+	if _, err := s.WebOffer(first.offer(t)); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := s.CoreAnswer(coreSDP(core.addr(), 96))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.setAnswer(t, answer)
+	waitChan(t, "first browser connected", first.connected)
+
+	second := newTestBrowser(t)
+	step, err := s.Offer(LegWeb, second.offer(t))
+	if err != nil || step.Answer == nil {
+		t.Fatalf("re-offer from a new PeerConnection: answer %v, err %v (it must be answered alone)", step.Answer != nil, err)
+	}
+	if bytes.Contains(step.Answer, []byte("a=setup:actpass")) {
+		t.Fatalf("an answer must pick a DTLS role:\n%s", step.Answer)
+	}
+	second.setAnswer(t, step.Answer)
+	waitChan(t, "second browser connected", second.connected)
+
+	stopCore := repeat(func(seq uint16) {
+		_, _ = core.conn.WriteToUDPAddrPort(rtpBytes(t, 96, seq, []byte("to-second")), gatewayRTP)
+	})
+	got := waitChan(t, "packet at the new PeerConnection", second.received)
+	stopCore()
+	if string(got.Payload) != "to-second" {
+		t.Errorf("new PeerConnection got %q", got.Payload)
+	}
+	stopBrowser := repeat(func(seq uint16) {
+		_ = second.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: []byte("from-second")})
+	})
+	defer stopBrowser()
+	for {
+		p := waitChan(t, "packet at core from the new PeerConnection", core.received)
+		if string(p.Payload) == "from-second" {
+			break
+		}
+	}
+}

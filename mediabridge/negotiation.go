@@ -219,11 +219,7 @@ func (s *Session) answerAlone(from Leg, d *description) ([]byte, error) {
 	}
 	setup := ""
 	if from == LegWeb {
-		if d.web.ufrag != s.webRemote.ufrag {
-			s.ep.restartICE()
-		}
-		setup = s.ep.setup()
-		s.webRemote = d.web
+		setup = s.followBrowser(d.web)
 	}
 	st := s.legState(from)
 	st.layout = d.layout()
@@ -237,6 +233,24 @@ func (s *Session) answerAlone(from Leg, d *description) ([]byte, error) {
 	s.pairs = pairs
 	s.installPairs()
 	return answer, nil
+}
+
+// followBrowser takes what a browser's re-offer says of its transport: new
+// ICE credentials are an ICE restart, answered with new ones of ours; a new
+// certificate or tls-id is a new DTLS association (RFC 8842), for which the
+// offer's a=setup picks the roles again. It returns our a=setup.
+func (s *Session) followBrowser(wt webTransport) string {
+	old := s.webRemote
+	s.webRemote = wt
+	if wt.ufrag != old.ufrag {
+		s.ep.restartICE()
+	}
+	if wt.fingerprint != old.fingerprint || wt.tlsID != old.tlsID {
+		role, attr := answerRole(wt.setup)
+		s.ep.newAssociation(role, wt.fingerprint)
+		return attr
+	}
+	return s.ep.setup()
 }
 
 // answerOfferer writes the answer for the leg whose offer we carried, from
@@ -255,13 +269,10 @@ func (s *Session) answerOfferer(p *pendingOffer, pairs []pair, d *description) (
 			role, attr := answerRole(wt.setup)
 			s.ep.start(role, wt.fingerprint)
 			setup = attr
+			s.webRemote = wt
 		} else {
-			if wt.ufrag != s.webRemote.ufrag {
-				s.ep.restartICE()
-			}
-			setup = s.ep.setup()
+			setup = s.followBrowser(wt)
 		}
-		s.webRemote = wt
 	} else {
 		s.fwd.setCoreRemote(p.offer.addr)
 	}

@@ -22,7 +22,9 @@ type webEndpoint struct {
 	cert *dtlsCertificate
 	log  *zap.Logger
 	fwd  *forwarder
-	dtls *dtlsPacketConn
+	// dtls carries the current association's packets; a browser's new
+	// association (RFC 8842) replaces it.
+	dtls atomic.Pointer[dtlsPacketConn]
 
 	// localUfrag and localPwd change on an ICE restart, under the socket's
 	// lock (the poll loop reads them there); the call goroutine reads them
@@ -39,9 +41,10 @@ type webEndpoint struct {
 	remoteSeen chan struct{} // closed at the first valid check
 	seenOnce   sync.Once
 
-	handshook   chan struct{}                // closed when the handshake ends, either way
-	in          atomic.Pointer[srtp.Context] // decrypts browser SRTP/SRTCP
-	rtcpFromWeb atomic.Uint64
+	handshook     chan struct{} // closed when the first handshake ends, either way
+	handshookOnce sync.Once
+	in            atomic.Pointer[srtp.Context] // decrypts browser SRTP/SRTCP
+	rtcpFromWeb   atomic.Uint64
 
 	// onEvent is set once before negotiation (Session.OnEvent).
 	onEvent func(Event)
@@ -66,7 +69,7 @@ func newWebEndpoint(sock *webrtcSocket, cert *dtlsCertificate, fwd *forwarder, l
 		remoteSeen: make(chan struct{}),
 		handshook:  make(chan struct{}),
 	}
-	ep.dtls = newDTLSPacketConn(sock, ep.remoteAddr)
+	ep.dtls.Store(newDTLSPacketConn(sock, ep.remoteAddr))
 	sock.register(ep)
 	return ep
 }
@@ -113,13 +116,31 @@ func (ep *webEndpoint) forgetRemote(addr netip.AddrPort) {
 // start runs the DTLS handshake in a goroutine owned by the endpoint; a
 // repeated call (a second answer) does nothing.
 func (ep *webEndpoint) start(role dtlsRole, fp remoteFingerprint) {
-	ep.startOnce.Do(func() {
-		ep.role = role
-		ctx, cancel := context.WithCancel(context.Background())
-		ep.cancel = cancel
-		ep.wg.Add(1)
-		go ep.runDTLS(ctx, role, fp)
-	})
+	ep.startOnce.Do(func() { ep.run(role, fp) })
+}
+
+func (ep *webEndpoint) run(role dtlsRole, fp remoteFingerprint) {
+	ep.role = role
+	ctx, cancel := context.WithCancel(context.Background())
+	ep.cancel = cancel
+	ep.wg.Add(1)
+	go ep.runDTLS(ctx, ep.dtls.Load(), role, fp)
+}
+
+// newAssociation replaces the DTLS association: the browser brought a new
+// certificate or tls-id (RFC 8842 §5), a new PeerConnection behind the same
+// dialog. The old keys carry media until the new ones are installed.
+func (ep *webEndpoint) newAssociation(role dtlsRole, fp remoteFingerprint) {
+	started := false
+	ep.startOnce.Do(func() { ep.run(role, fp); started = true })
+	if started {
+		return
+	}
+	ep.cancel()
+	ep.wg.Wait()
+	ep.dtls.Store(newDTLSPacketConn(ep.sock, ep.remoteAddr))
+	ep.log.Info("browser brought a new DTLS association", zap.Stringer("role", role))
+	ep.run(role, fp)
 }
 
 // credentials are our current ICE ufrag and password.
@@ -154,6 +175,6 @@ func (ep *webEndpoint) close() {
 	if ep.cancel != nil {
 		ep.cancel()
 	}
-	_ = ep.dtls.Close()
+	_ = ep.dtls.Load().Close()
 	ep.wg.Wait()
 }

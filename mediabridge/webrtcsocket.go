@@ -78,7 +78,7 @@ func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, sc *loopScr
 		s.handleSTUN(pkt, from)
 	case b >= 20 && b <= 63: // DTLS
 		e := (*s.addrs.Load())[from]
-		if e == nil || !e.ep.dtls.deliver(pkt) {
+		if e == nil || !e.ep.dtls.Load().deliver(pkt) {
 			s.unknown.Add(1)
 		}
 	default:

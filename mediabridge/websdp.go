@@ -20,6 +20,7 @@ type webTransport struct {
 	mid         string
 	rtcpRsize   bool
 	ufrag       string // ice-ufrag: a new one is an ICE restart
+	tlsID       string // a=tls-id (RFC 8842): a new one is a new DTLS association
 }
 
 // parseWebTransport reads the audio section's transport attributes, with
@@ -58,6 +59,7 @@ func parseWebTransport(sd *sdp.SessionDescription, md *sdp.MediaDescription) (we
 	}
 	wt.mid, _ = md.Attribute("mid")
 	wt.ufrag, _ = get("ice-ufrag")
+	wt.tlsID, _ = get("tls-id")
 	_, wt.rtcpRsize = md.Attribute("rtcp-rsize")
 	return wt, nil
 }

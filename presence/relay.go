@@ -73,9 +73,9 @@ func response(req *sip.Request, code int, reason string) *sip.Response {
 // What the gateway accepts, in and out of dialogs: methods, bodies and
 // extensions (RFC 3261 11.2).
 const (
-	Allow     = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, MESSAGE, NOTIFY"
+	Allow     = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, REFER, MESSAGE, NOTIFY"
 	Accept    = "application/sdp"
-	Supported = "100rel, timer"
+	Supported = "100rel, timer, replaces"
 )
 
 // Capabilities puts Allow, Accept and Supported on an answer to OPTIONS.
