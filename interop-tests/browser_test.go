@@ -27,6 +27,7 @@ type browserOptions struct {
 	StepTimeoutMs int    `json:"stepTimeoutMs"`
 	HardTimeoutMs int    `json:"hardTimeoutMs"`
 	ArtifactsDir  string `json:"artifactsDir"`
+	HoldMethod    string `json:"holdMethod"` // call-out-hold: reinvite or update
 }
 
 type audioIn struct {
@@ -60,6 +61,14 @@ type browserResult struct {
 		Inbound  audioIn  `json:"inbound"`
 		Outbound audioOut `json:"outbound"`
 	} `json:"stats"`
+	// Phases: call-out-hold's getStats() packet counters at each step
+	// (before, held, holdEnd, resumed, after).
+	Phases map[string]packetCounts `json:"phases"`
+}
+
+type packetCounts struct {
+	Inbound  int `json:"inbound"`
+	Outbound int `json:"outbound"`
 }
 
 func (r browserResult) hasEvent(name string) bool {

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -353,7 +355,10 @@ func logMedia(t *testing.T, call *webua.Call) {
 func requireSIPpDone(t *testing.T, gw *proc, sipp *proc, timeout time.Duration) {
 	t.Helper()
 	if err := sipp.wait(timeout); err != nil {
-		failGateway(t, gw, "%s failed: %v\n--- %s log (tail):\n%s", sipp.name, err, sipp.name, tail(sipp.log(), 25))
+		// SIPp's own account of a failed check is in its error file.
+		errs, _ := os.ReadFile(filepath.Join(artifactDir(t), sipp.name+"-errors.log"))
+		failGateway(t, gw, "%s failed: %v\n--- %s errors (head):\n%s\n--- %s log (tail):\n%s",
+			sipp.name, err, sipp.name, head(string(errs), 40), sipp.name, tail(sipp.log(), 12))
 	}
 }
 

@@ -153,6 +153,7 @@ type sipPacket struct {
 	method     string // request method; "" for a response
 	status     int    // response status; 0 for a request
 	cseqMethod string
+	cseq       int
 	toTag      string
 	ruri       string
 	branch     string // top Via's
@@ -175,14 +176,14 @@ func (c *capture) sipPackets(t *testing.T, port int) sipPackets {
 	out, err := exec.Command("tshark", "-r", c.file, "-n", "-d", fmt.Sprintf("udp.port==%d,sip", port),
 		"-Y", fmt.Sprintf("sip && udp.port == %d", port), "-T", "fields", "-E", "separator=|", "-E", "occurrence=f",
 		"-e", "frame.time_epoch", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "sip.Method",
-		"-e", "sip.Status-Code", "-e", "sip.CSeq.method", "-e", "sip.to.tag", "-e", "sip.r-uri", "-e", "sip.Via.branch").Output()
+		"-e", "sip.Status-Code", "-e", "sip.CSeq.method", "-e", "sip.to.tag", "-e", "sip.r-uri", "-e", "sip.Via.branch", "-e", "sip.CSeq.seq").Output()
 	if err != nil {
 		t.Fatalf("tshark -r %s: %v", c.file, err)
 	}
 	var pkts sipPackets
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "|")
-		if len(f) != 9 {
+		if len(f) != 10 {
 			continue
 		}
 		epoch, err := strconv.ParseFloat(f[0], 64)
@@ -193,6 +194,7 @@ func (c *capture) sipPackets(t *testing.T, port int) sipPackets {
 		p.src, _ = strconv.Atoi(f[1])
 		p.dst, _ = strconv.Atoi(f[2])
 		p.status, _ = strconv.Atoi(f[4])
+		p.cseq, _ = strconv.Atoi(f[9])
 		pkts = append(pkts, p)
 	}
 	return pkts

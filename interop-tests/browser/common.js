@@ -60,6 +60,17 @@ window.harness = (function () {
     });
   }
 
+  // current reads the counters now (not the largest seen).
+  async function current(pc) {
+    const out = { inbound: 0, outbound: 0 };
+    if (!pc) return out;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') out.inbound = s.packetsReceived || 0;
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') out.outbound = s.packetsSent || 0;
+    });
+    return out;
+  }
+
   function startStats(pc) {
     stopStats();
     sampler = setInterval(() => sample(pc).catch(() => {}), 250);
@@ -74,5 +85,5 @@ window.harness = (function () {
     return { events: events.map((e) => ({ ...e })), stats: JSON.parse(JSON.stringify(best)) };
   }
 
-  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot };
+  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current };
 })();

@@ -57,6 +57,10 @@
     unregister() { ua.unregister(); },
     call(target) { ua.call(target, media); },
     answer() { session.answer(media); },
+    // hold and unhold by re-INVITE, or by UPDATE when method is "update".
+    hold(method) { session.hold({ useUpdate: method === 'update' }, () => h.emit('held')); },
+    unhold(method) { session.unhold({ useUpdate: method === 'update' }, () => h.emit('resumed')); },
+    stats() { return h.current(session && session.connection); },
     dtmf(tone) { session.sendDTMF(tone, { transportType: 'INFO' }); },
     hangup() { if (session && !session.isEnded()) session.terminate(); },
     stop() { if (ua) ua.stop(); },

@@ -27,6 +27,8 @@ const chromiumArgs = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
+const phases = {}; // call-out-hold: getStats() counters at each step
+
 function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -121,6 +123,37 @@ const scenarios = {
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
+  // call-out-hold: the browser calls target, holds (opts.holdMethod:
+  // "reinvite" or "update"), resumes and hangs up; getStats() counters are
+  // read at each step into result.phases.
+  async 'call-out-hold'(page) {
+    const stats = () => page.evaluate(() => window.agent.stats());
+    const grown = async (what, from, n) => {
+      const deadline = Date.now() + stepTimeout;
+      for (;;) {
+        const s = await stats();
+        if (s[what] >= from[what] + n) return s;
+        if (Date.now() > deadline) throw new Error(`${what} packets did not grow by ${n} from ${from[what]}`);
+        await sleep(100);
+      }
+    };
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    const zero = { inbound: 0, outbound: 0 };
+    phases.before = await grown('inbound', zero, 50);
+    await page.evaluate((m) => window.agent.hold(m), opts.holdMethod);
+    await agentStep(page, 'held', stepTimeout);
+    phases.held = await stats();
+    // On hold: a second of sending (sendonly) over which nothing comes in.
+    phases.holdEnd = await grown('outbound', phases.held, 50);
+    await page.evaluate((m) => window.agent.unhold(m), opts.holdMethod);
+    await agentStep(page, 'resumed', stepTimeout);
+    phases.resumed = await stats();
+    phases.after = await grown('inbound', phases.resumed, 50);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
   // cancel-in: the SIPp caller cancels while the browser rings.
   async 'cancel-in'(page) {
     await agentStep(page, 'registered', stepTimeout);
@@ -199,6 +232,7 @@ async function main() {
       } finally {
         const snap = await page.evaluate(() => window.harness.snapshot());
         result.events = snap.events;
+        result.phases = phases;
         result.stats = snap.stats;
         await page.evaluate(() => window.agent.stop()).catch(() => {});
       }

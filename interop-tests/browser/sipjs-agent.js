@@ -37,6 +37,16 @@ function track(s) {
   });
 }
 
+function reinvite(hold, done) {
+  session.invite({
+    sessionDescriptionHandlerOptions: { ...sdhOptions, hold },
+    requestDelegate: {
+      onAccept: () => h.emit(done),
+      onReject: (res) => h.emit(done + '_failed', res.message.statusCode),
+    },
+  }).catch((err) => h.emit(done + '_failed', err.message));
+}
+
 window.agent = {
   library: 'SIP.js ' + version,
   start({ wsURL, uri, password }) {
@@ -82,6 +92,14 @@ window.agent = {
     }).catch((err) => h.emit('failed', err.message));
   },
   answer() { session.accept({ sessionDescriptionHandlerOptions: sdhOptions }).catch((err) => h.emit('answer_failed', err.message)); },
+  // hold and unhold: SIP.js 0.21 re-INVITEs with its transceivers set by
+  // sessionDescriptionHandlerOptions.hold (sendonly, then sendrecv).
+  hold() { reinvite(true, 'held'); },
+  unhold() { reinvite(false, 'resumed'); },
+  stats() {
+    const sdh = session && session.sessionDescriptionHandler;
+    return h.current(sdh && sdh.peerConnection);
+  },
   // DTMF as SIP INFO, application/dtmf-relay (the body JsSIP sends too).
   dtmf(tone) {
     session.info({

@@ -62,6 +62,7 @@ type Call struct {
 	media  *media
 
 	provisional chan *sip.Response
+	inDialog    chan SessionRequest
 	finalSeen   chan struct{} // outgoing: closed when the final response is in
 	acked       chan struct{} // incoming: closed when the 2xx is ACKed
 	ended       chan struct{}
@@ -69,14 +70,20 @@ type Call struct {
 	ackOnce     sync.Once
 	endOnce     sync.Once
 
-	mu        sync.Mutex
-	state     callState
-	final     *sip.Response
-	endReason string
-	cancelled bool   // outgoing: we sent CANCEL
-	answering bool   // incoming: Answer under way
-	localSDP  string // incoming: our answer, reused for session refreshes
-	dialog    dialog
+	mu         sync.Mutex
+	state      callState
+	final      *sip.Response
+	endReason  string
+	cancelled  bool   // outgoing: we sent CANCEL
+	answering  bool   // incoming: Answer under way
+	localSDP   string // our last description (offer or answer), for refreshes
+	remoteSDP  string // the far end's last description
+	want       Direction
+	offering   bool             // our re-INVITE or UPDATE offer awaits its answer
+	ackPending bool             // our re-INVITE has its 2xx, our ACK is not out
+	reinvite   *pendingReinvite // a re-INVITE we answered 2xx, until its ACK
+	seen       []SessionRequest
+	dialog     dialog
 
 	inviteSent time.Time // outgoing: INVITE written
 	answered   time.Time // outgoing: 2xx read
@@ -91,7 +98,9 @@ func newCall(u *UA, dir direction, invite *sip.Request) *Call {
 		finalSeen:   make(chan struct{}),
 		acked:       make(chan struct{}),
 		ended:       make(chan struct{}),
+		inDialog:    make(chan SessionRequest, inDialogDepth),
 		state:       stateEarly,
+		want:        SendRecv,
 	}
 	c.log = u.log.With(zap.String("sip_call_id", callIDOf(invite)), zap.Stringer("leg", dir))
 	c.media = newMedia(c.log, u.api, func() { c.end("media failed") })

@@ -3,6 +3,7 @@ package webua
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -26,7 +27,7 @@ func (u *UA) handleRequest(req *sip.Request, raw []byte) {
 		}
 		u.onInvite(req)
 	case sip.ACK:
-		if c != nil {
+		if c != nil && !c.onReinviteAck(req) {
 			c.ackOnce.Do(func() { close(c.acked) })
 		}
 		// An ACK for a non-2xx we sent, or for a call already gone: absorbed.
@@ -45,8 +46,17 @@ func (u *UA) handleRequest(req *sip.Request, raw []byte) {
 			return
 		}
 		c.onCancel(req)
+	case sip.UPDATE:
+		if c == nil {
+			u.respond(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+		c.onReInvite(req)
 	case sip.OPTIONS, sip.INFO, sip.MESSAGE, sip.NOTIFY:
 		u.respond(req, sip.StatusOK, "OK")
+		if c != nil && tagOf(req.To().Params) != "" {
+			c.record(SessionRequest{Method: string(req.Method), Status: sip.StatusOK, At: time.Now()})
+		}
 	default:
 		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -168,6 +178,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	c.state = stateConfirmed
 	c.localSDP = answer
+	c.remoteSDP = string(c.invite.Body())
 	c.mu.Unlock()
 	if err := c.respondInvite(sip.StatusOK, "OK", answer); err != nil {
 		c.end("failed")
@@ -229,26 +240,6 @@ func (c *Call) onCancel(req *sip.Request) {
 	c.end("cancel")
 }
 
-// onReInvite answers a session refresh with the SDP we already gave; media
-// changes are not supported.
-func (c *Call) onReInvite(req *sip.Request) {
-	c.mu.Lock()
-	sdp := c.localSDP
-	if c.dir == directionOutgoing {
-		sdp = string(c.invite.Body())
-	}
-	confirmed := c.state == stateConfirmed
-	c.mu.Unlock()
-	if !confirmed || sdp == "" {
-		c.ua.respond(req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-		return
-	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", []byte(sdp))
-	res.AppendHeader(c.ua.contactHeader())
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	c.ua.writeResponse(res)
-}
-
 func reasonPhrase(code int) string {
 	switch code {
 	case sip.StatusBusyHere:
@@ -257,6 +248,8 @@ func reasonPhrase(code int) string {
 		return "Request Terminated"
 	case sip.StatusNotAcceptableHere:
 		return "Not Acceptable Here"
+	case sip.StatusRequestPending:
+		return "Request Pending"
 	case sip.StatusTemporarilyUnavailable:
 		return "Temporarily Unavailable"
 	case sip.StatusForbidden:

@@ -46,6 +46,7 @@ func (u *UA) Invite(ctx context.Context, target string, opts ...InviteOption) (*
 		return nil, fmt.Errorf("invite %s: %w", target, err)
 	}
 	req.SetBody([]byte(offer))
+	c.localSDP = offer
 
 	if err := u.addCall(c); err != nil {
 		c.media.close()
@@ -182,6 +183,9 @@ func (c *Call) onInviteSuccess(res *sip.Response) {
 	if !isSDP(res) {
 		return
 	}
+	c.mu.Lock()
+	c.remoteSDP = string(res.Body())
+	c.mu.Unlock()
 	if err := c.media.applyAnswer(string(res.Body())); err != nil {
 		c.log.Warn("answer rejected", zap.Int("status", res.StatusCode), zap.Error(err))
 		c.end("media failed")

@@ -59,6 +59,9 @@ type media struct {
 	remoteApplied bool
 	wg            sync.WaitGroup
 
+	// muted: the negotiated direction forbids sending (recvonly or
+	// inactive for us), so no RTP leaves, as in a browser.
+	muted                  atomic.Bool
 	sent, received, echoed atomic.Uint64
 	firstReceived          atomic.Int64 // UnixNano
 	firstEcho              atomic.Int64 // UnixNano
@@ -198,6 +201,72 @@ func (m *media) applyAnswer(sdp string) error {
 	return nil
 }
 
+// reoffer makes a new offer in the running session (a re-INVITE or UPDATE).
+func (m *media) reoffer(ctx context.Context) (string, error) {
+	pc, err := m.peer()
+	if err != nil {
+		return "", err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("create offer: %w", err)
+	}
+	return m.setLocal(ctx, pc, offer)
+}
+
+// reanswer applies an offer within the running session and answers it.
+func (m *media) reanswer(ctx context.Context, offerSDP string) (string, error) {
+	pc, err := m.peer()
+	if err != nil {
+		return "", err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return "", fmt.Errorf("set remote offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("create answer: %w", err)
+	}
+	return m.setLocal(ctx, pc, answer)
+}
+
+// applyReanswer sets the answer to our re-offer.
+func (m *media) applyReanswer(sdp string) error {
+	pc, err := m.peer()
+	if err != nil {
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return fmt.Errorf("set remote answer: %w", err)
+	}
+	return nil
+}
+
+// rollback drops a re-offer that was refused (RFC 3261 §14.1: the session
+// stays as it was).
+func (m *media) rollback() error {
+	pc, err := m.peer()
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+func (m *media) peer() (*webrtc.PeerConnection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pc == nil || m.closed {
+		return nil, errClosed
+	}
+	return m.pc, nil
+}
+
+// setSending applies a negotiated direction to our sender.
+func (m *media) setSending(send bool) { m.muted.Store(!send) }
+
 // sendLoop writes one PCMU packet every 20 ms once DTLS is up. The packet
 // and its payload are reused: WriteRTP copies what it keeps.
 func (m *media) sendLoop(track *webrtc.TrackLocalStaticRTP) {
@@ -234,6 +303,11 @@ func (m *media) sendLoop(track *webrtc.TrackLocalStaticRTP) {
 			// The clock is read now, not at the tick: a late wake-up under
 			// load must not count as round-trip time.
 			now := time.Now()
+			if m.muted.Load() {
+				// Time runs on while we do not send (RFC 3550 §5.1).
+				pkt.Timestamp += pcmuFrameBytes
+				continue
+			}
 			binary.BigEndian.PutUint64(payload[8:16], uint64(now.UnixNano()))
 			if err := track.WriteRTP(&pkt); err != nil {
 				m.log.Debug("rtp write stopped", zap.Error(err))

@@ -41,10 +41,19 @@ func (u *UA) removeTx(key string) {
 // Over a WebSocket nothing is retransmitted (RFC 3261 §17.1.2.2 timer E is
 // for unreliable transports), so ctx alone bounds the wait.
 func (u *UA) roundTrip(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	return u.roundTripThen(ctx, req, nil)
+}
+
+// roundTripThen is roundTrip with onFinal run on the reader goroutine as
+// the final response is read, before anything read after it.
+func (u *UA) roundTripThen(ctx context.Context, req *sip.Request, onFinal func(*sip.Response)) (*sip.Response, error) {
 	final := make(chan *sip.Response, 1)
 	key, err := u.addTx(req, func(res *sip.Response) {
 		if res.StatusCode < 200 {
 			return
+		}
+		if onFinal != nil {
+			onFinal(res)
 		}
 		select {
 		case final <- res:
