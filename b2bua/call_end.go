@@ -79,7 +79,7 @@ func failureStatus(cause Cause, side Side) (int, string) {
 func mediaStatus(err error) *StatusError {
 	switch {
 	case errors.Is(err, mediabridge.ErrNoCommonCodec), errors.Is(err, mediabridge.ErrBadSDP),
-		errors.Is(err, errNoOffer), errors.Is(err, errNoAnswer):
+		errors.Is(err, errNoAnswer):
 		return statusErr(488, "Not Acceptable Here", err)
 	}
 	return statusErr(500, "Server Internal Error", err)

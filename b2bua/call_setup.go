@@ -6,12 +6,11 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
-var (
-	errNoOffer  = errors.New("INVITE without SDP offer")
-	errNoAnswer = errors.New("2xx without SDP answer")
-)
+var errNoAnswer = errors.New("2xx without SDP answer")
 
 // inviteHeaders are copied from the dialog-forming INVITE onto the one we
 // send, by the side it goes to. Toward the core: the browser's credentials
@@ -134,13 +133,16 @@ func (c *Call) start() {
 	}
 	c.log.Info("call", zap.Stringer("from_leg", a.side), zap.String("from", inv.From().Address.String()),
 		zap.String("to", inv.Recipient.String()))
-	offer := sdpBody(inv)
-	if offer == nil {
-		c.fail(statusErr(488, "Not Acceptable Here", errNoOffer), EndMediaFailed)
-		return
+	var out []byte
+	var err error
+	if offer := sdpBody(inv); offer != nil {
+		a.oa.receive(true, offer)
+		out, err = c.convertOffer(a.side, offer)
+	} else {
+		// Third-party call control (RFC 3725): the far leg gets our offer;
+		// its answer gives our offer in the 2xx, answered in the ACK.
+		out, err = c.media.OfferTo(b.side.media())
 	}
-	a.oa.receive(true, offer)
-	out, err := c.convertOffer(a.side, offer)
 	if err != nil {
 		c.fail(mediaStatus(err), EndMediaFailed)
 		return
@@ -291,7 +293,7 @@ func (c *Call) relayProvisional(a, b *leg, res *sip.Response) {
 	}
 	b.earlyDialog(res)
 	var sdp []byte
-	if body := sdpBody(res); body != nil {
+	if body := sdpBody(res); body != nil && a.oa.remote != nil { // (without an offer from a: its 2xx carries ours)
 		ans, err := c.convertAnswer(b.side, body)
 		switch {
 		case err != nil:
@@ -359,15 +361,19 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 		c.sendBye(b) // CANCEL/2xx race: the far leg answered anyway
 		return
 	}
-	var ans []byte
+	var step mediabridge.Step
 	err := errNoAnswer
 	if body := sdpBody(res); body != nil {
 		b.oa.receive(false, body)
-		ans, err = c.convertAnswer(b.side, body)
+		step, err = c.media.Answer(b.side.media(), body)
 	}
 	if err != nil {
 		c.fail(mediaStatus(err), EndMediaFailed)
 		return
+	}
+	ans, offers := step.Answer, step.Offer != nil && a.oa.remote == nil
+	if offers {
+		ans = step.Offer // third-party call control: our offer, answered in the ACK
 	}
 	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
 	out.AppendHeader(c.contact(a))
@@ -376,7 +382,8 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 		c.answerTimer(a.invite, out)
 	}
 	setSDP(out, ans)
-	a.oa.send(false, ans)
+	a.oa.send(offers, ans)
+	a.okOffers = offers
 	if a.side == SideCore && c.holds2xx() {
 		c.rel.held = out // sent when the core PRACKs our 18x with its answer
 		return

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"runtime"
@@ -428,5 +429,40 @@ func TestChangeWaitsForAck(t *testing.T) {
 	g.handleWeb(f, webReply(toWeb, 200, browserSDP(4, "inactive", "wJ8r")))
 	if res := core.expectResponse(); res.StatusCode != 200 || !hasLine(res.Body(), "a=inactive") {
 		t.Fatalf("core got %d with\n%s", res.StatusCode, res.Body())
+	}
+}
+
+// TestOfferlessInviteFromCore: third-party call control (RFC 3725). The
+// core's INVITE has no SDP: the browser gets our offer, its answer gives
+// our offer in the 200 to the core, and the core's ACK carries the answer.
+func TestOfferlessInviteFromCore(t *testing.T) {
+	g, core, _ := newRawRig(t)
+	f := newFakeFlow("f1")
+	attach(g, f)
+	b := registerBrowser(t, g, core, f)
+	raw := strings.Replace(coreInviteTo(core, b, "3pcc1", ""), "Content-Type: application/sdp\r\nContent-Length: "+itoa(len(coreOfferSDP))+"\r\n\r\n"+coreOfferSDP, "Content-Length: 0\r\n\r\n", 1)
+	core.sendTo(raw, g.core.udpLocal.String())
+	webInv := f.nextRequest(t)
+	if !hasLine(webInv.Body(), "a=setup:actpass") || !hasLine(webInv.Body(), "a=sendrecv") {
+		t.Fatalf("the browser must get our offer:\n%s", webInv.Body())
+	}
+	f.answer(t, g, webInv)
+	ok := core.expectResponse()
+	if ok.StatusCode != 200 || !hasLine(ok.Body(), "a=sendrecv") || bytes.Contains(ok.Body(), []byte("fingerprint")) {
+		t.Fatalf("core got %d with\n%s\nwant 200 with our RTP/AVP offer", ok.StatusCode, ok.Body())
+	}
+	ack := strings.Replace(ackFor(ok, core.addr()), "Content-Length: 0\r\n\r\n",
+		"Content-Type: application/sdp\r\nContent-Length: "+itoa(len(coreAnswerSDP))+"\r\n\r\n"+coreAnswerSDP, 1)
+	core.send(ack)
+	core.quiet(3 * sip.T2) // the ACK stopped our 200's retransmissions
+	select {
+	case m := <-f.got:
+		if r, isReq := m.(*sip.Request); isReq && r.Method == sip.INVITE {
+			t.Fatalf("the browser got a second INVITE though nothing changed for it")
+		}
+	default:
+	}
+	if g.Calls() != 1 {
+		t.Fatal("the call must be up")
 	}
 }

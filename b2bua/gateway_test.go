@@ -106,7 +106,7 @@ func TestWebRequestAnswers(t *testing.T) {
 		{"out-of-dialog MESSAGE not implemented", req("MESSAGE", "To: <sip:echo@imsgate.test>\r\n", ""), []int{501}},
 		{"BYE for no call", req("BYE", "To: <sip:echo@imsgate.test>;tag=t9\r\n", ""), []int{481}},
 		{"CANCEL for no call", req("CANCEL", "To: <sip:echo@imsgate.test>\r\n", ""), []int{481}},
-		{"INVITE without offer", req("INVITE", "To: <sip:echo@imsgate.test>\r\n", ""), []int{100, 488}},
+		{"INVITE without offer goes on (third-party call control)", req("INVITE", "To: <sip:echo@imsgate.test>\r\n", ""), []int{100, 408}},
 		{"INVITE with no usable codec", req("INVITE", "To: <sip:echo@imsgate.test>\r\n", noCodecSDP), []int{100, 488}},
 		{"INVITE the core never answers", req("INVITE", "To: <sip:echo@imsgate.test>\r\n", chromeOfferForTest), []int{100, 408}},
 	} {

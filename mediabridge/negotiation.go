@@ -94,20 +94,31 @@ func (s *Session) Offer(from Leg, body []byte) (Step, error) {
 
 // OfferTo makes an offer of our own to leg `to` from the session as it is:
 // for a request without SDP (an offerless re-INVITE), whose answer comes
-// back through Answer.
+// back through Answer. Before any negotiation (third-party call control:
+// an INVITE without SDP) it offers every codec the bridge is allowed to
+// carry, and the answer gives the offer for the other leg.
 func (s *Session) OfferTo(to Leg) ([]byte, error) {
 	if err := s.ready(); err != nil {
 		return nil, fmt.Errorf("offer to %s: %w", to, err)
-	}
-	if !s.negotiated {
-		return nil, fmt.Errorf("offer to %s: %w: nothing negotiated yet", to, errWrongState)
 	}
 	var sent, src []codec
 	for _, p := range s.pairs {
 		sent = append(sent, p.on(to))
 		src = append(src, p.on(to.other()))
 	}
-	offer, err := s.describe(to, sent, s.legState(to.other()).dir, "actpass")
+	if !s.negotiated {
+		for _, c := range supportedCodecs {
+			if s.engine.allowed.has(c) {
+				sent = append(sent, c)
+			}
+		}
+		src = sent
+	}
+	dir := s.legState(to.other()).dir
+	if dir == directionUnknown {
+		dir = directionSendRecv
+	}
+	offer, err := s.describe(to, sent, dir, "actpass")
 	if err != nil {
 		return nil, fmt.Errorf("offer to %s: %w", to, err)
 	}
@@ -136,6 +147,7 @@ func (s *Session) Answer(from Leg, body []byte) (Step, error) {
 	if !hasAudio(pairs) {
 		return Step{}, fmt.Errorf("%s answer: %w: answered %s", from, ErrNoCommonCodec, codecNames(d.codecs))
 	}
+	first := !s.negotiated
 	var step Step
 	if p.offer != nil {
 		answer, err := s.answerOfferer(p, pairs, d)
@@ -162,8 +174,9 @@ func (s *Session) Answer(from Leg, body []byte) (Step, error) {
 	s.negotiated = true
 	s.installPairs()
 	s.settled, s.pending = p, nil
-	if p.offer == nil && !p.followUp && d.dir != toldOther {
-		// Our own offer's answer changed what the other leg must hear.
+	if p.offer == nil && !p.followUp && (first || d.dir != toldOther) {
+		// Our own offer's answer changed what the other leg must hear, or
+		// (third-party call control) the other leg has heard nothing yet.
 		offer, err := s.OfferTo(from.other())
 		if err != nil {
 			return Step{}, err
