@@ -103,8 +103,9 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 		}
 		return event{kind: evResponse, tx: tx, res: res}
 	case 3, 4, 5: // an in-dialog request from a leg
-		methods := []sip.RequestMethod{sip.BYE, sip.INFO, sip.ACK, sip.CANCEL, sip.INVITE, sip.UPDATE, sip.MESSAGE, sip.OPTIONS}
-		m := methods[detail%len(methods)]
+		methods := []sip.RequestMethod{sip.BYE, sip.INFO, sip.ACK, sip.CANCEL, sip.INVITE, sip.UPDATE, sip.MESSAGE,
+			sip.OPTIONS, sip.PRACK, sip.REFER, sip.INVITE, sip.UPDATE}
+		m := methods[(detail+int(b>>4)*3)%len(methods)]
 		cseq[side]++
 		req := l.dlg.request(m, 0)
 		// The request comes from the leg: its From is the leg's remote party.
@@ -121,10 +122,22 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 		v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "peer.invalid", Params: sip.NewParams()}
 		v.Params.Add("branch", newBranch())
 		req.PrependHeader(v)
+		if m == sip.INVITE || m == sip.UPDATE {
+			// A session change: a hold, a resume, or nothing new.
+			if sdp := fuzzSDP(side, int(cseq[side]), detail); sdp != "" {
+				setSDP(req, []byte(sdp))
+			}
+		}
+		if m == sip.REFER {
+			req.AppendHeader(sip.NewHeader("Refer-To", "<sip:carol@imsgate.test?Replaces=x%3Bto-tag%3Da%3Bfrom-tag%3Db>"))
+		}
 		return event{kind: evRequest, in: &serverTx{leg: side, req: req, respond: func(*sip.Response) error { return nil }}}
 	case 6: // a response to the latest request we relayed or sent on a leg
 		for tx := range l.out {
-			res := sip.NewResponseFromRequest(tx.req, []int{200, 481, 408, 500}[detail%4], "X", nil)
+			res := sip.NewResponseFromRequest(tx.req, []int{200, 481, 408, 491, 200, 422}[detail%6], "X", nil)
+			if res.StatusCode == 200 && (tx.purpose == txChange || tx.purpose == txRefresh) {
+				setSDP(res, []byte(fuzzSDP(side, detail+2, detail)))
+			}
 			return event{kind: evResponse, tx: tx, res: res}
 		}
 		return event{kind: evMedia}
@@ -134,7 +147,7 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 		}
 		return event{kind: evMedia}
 	case 8: // a timer
-		k := timerKey{kind: timerKind(detail%4 + 1), side: side}
+		k := timerKey{kind: timerKind(detail%int(timerReliable) + 1), side: side}
 		if t := c.timers[k]; t != nil {
 			return event{kind: evTimer, timer: k, gen: t.gen}
 		}
@@ -145,6 +158,21 @@ func fuzzEvent(c *Call, b byte, cseq map[Side]uint32, coreTr *recordingTransport
 		return event{kind: evFlowClosed}
 	case 11:
 		return event{kind: evShutdown}
+	case 12:
+		return event{kind: evFlowMoved, flow: newFakeFlow("moved")}
 	}
-	return event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventKind(detail % 3)}}
+	return event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventKind(detail % 4)}}
+}
+
+// fuzzSDP is a description a leg might send in the middle of a call: a
+// direction chosen by detail, at o= version v; empty for an offerless one.
+func fuzzSDP(side Side, v, detail int) string {
+	dir := []string{"sendrecv", "sendonly", "recvonly", "inactive", ""}[detail%5]
+	if dir == "" {
+		return ""
+	}
+	if side == SideCore {
+		return coreSDP(v, 30000+2*(detail%3), dir)
+	}
+	return browserSDP(v, dir, []string{"wJ8r", "newU"}[detail%2])
 }
