@@ -71,8 +71,12 @@ type forwarder struct {
 	pts        atomic.Pointer[ptMap]
 	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
 	latched    atomic.Pointer[netip.AddrPort] // source of the first core RTP packet
-	webOut     atomic.Pointer[webSender]      // set once DTLS is up: SRTP keys exist
-	seq        sequencer                      // poll loop only: the core's RTP toward the browser
+	// left is the source latched before the SDP moved the media; it may
+	// not take the latch again for leftHoldOff packets (leftBudget).
+	left       atomic.Pointer[netip.AddrPort]
+	leftBudget atomic.Int32
+	webOut     atomic.Pointer[webSender] // set once DTLS is up: SRTP keys exist
+	seq        sequencer                 // poll loop only: the core's RTP toward the browser
 
 	webToCoreFlow flowCounters
 	coreToWebFlow flowCounters
@@ -104,8 +108,18 @@ func (f *forwarder) setCoreRemote(addr netip.AddrPort) {
 	} else {
 		f.coreRemote.Store(&addr)
 	}
-	f.latched.Store(nil)
+	if old := f.latched.Swap(nil); old != nil {
+		f.leftBudget.Store(leftHoldOff)
+		f.left.Store(old)
+	}
 }
+
+// leftHoldOff is how many packets (a second of 20 ms audio) the source
+// we moved away from is held off: a fork that keeps sending early media,
+// or a party that was moved away, must not take the latch from the one
+// the new SDP names before it starts sending. A source that is in fact
+// the same behind a different SDP port takes it back after that.
+const leftHoldOff = 50
 
 // webToCore forwards one decrypted RTP packet from the browser, in
 // buf[:n], to the core, rewriting the payload type in place.
@@ -189,6 +203,9 @@ func (f *forwarder) accept(src netip.AddrPort) bool {
 	case latched != nil && *latched == src:
 		return true
 	case latched == nil:
+		if left := f.left.Load(); left != nil && *left == src && f.leftBudget.Add(-1) >= 0 {
+			return false
+		}
 	case f.isSDPAddr(*latched):
 		return false
 	}

@@ -174,8 +174,19 @@ func TestLatchPrefersSDPAddress(t *testing.T) {
 			t.Errorf("step %d: accept(%v) = %v", i, st.src, got)
 		}
 	}
-	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5000")) // behind a NAT: never seen
-	if !f.accept(a) || !f.accept(c) || f.coreDest() != c {
+	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5000")) // moved; behind a NAT: never seen
+	if f.accept(b) {
+		t.Errorf("the source moved away from took the latch at once")
+	}
+	if !f.accept(c) || f.coreDest() != c {
 		t.Errorf("unnamed sources must be followed; dest %v", f.coreDest())
+	}
+	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5002"))
+	held := 0
+	for !f.accept(c) {
+		held++
+	}
+	if held != leftHoldOff {
+		t.Errorf("the old source was held off %d packets, want %d", held, leftHoldOff)
 	}
 }
