@@ -192,11 +192,12 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 	f.coreToWebFlow.add(n)
 }
 
-// accept latches the core's source (symmetric RTP, RFC 4961). The address
-// the core's SDP names always wins: forks sending early media at once, or
-// a party that left after a re-INVITE moved the media, are not mixed into
-// the browser's stream. A source the SDP does not name is followed (a NAT
-// in front of the core) unless the named one is already latched.
+// accept latches the core's source (symmetric RTP, RFC 4961): the first
+// source after the SDP named an address (a NAT in front of the core may
+// send from elsewhere), and then only that one, or the address the SDP
+// names, which always wins (forks sending early media at once, a party
+// moved away by a re-INVITE). Any other source is dropped: a stranger's
+// packet must not take the call's media (RTP bleed).
 func (f *forwarder) accept(src netip.AddrPort) bool {
 	latched := f.latched.Load()
 	switch {
@@ -206,7 +207,7 @@ func (f *forwarder) accept(src netip.AddrPort) bool {
 		if left := f.left.Load(); left != nil && *left == src && f.leftBudget.Add(-1) >= 0 {
 			return false
 		}
-	case f.isSDPAddr(*latched):
+	case !f.isSDPAddr(src):
 		return false
 	}
 	f.latch(src)
@@ -244,9 +245,13 @@ func (q *sequencer) rewrite(pkt []byte, clock uint32) {
 	ssrc := uint32(pkt[8])<<24 | uint32(pkt[9])<<16 | uint32(pkt[10])<<8 | uint32(pkt[11])
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
 	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-	if !q.started {
+	jump := int16(seq + q.seqDelta - q.lastSeq)
+	first := !q.started
+	if first {
 		q.started, q.src = true, ssrc
-	} else if ssrc != q.src {
+	} else if ssrc != q.src || jump > maxSeqJump || jump < -maxSeqJump {
+		// A new source, or the same SSRC restarted elsewhere (an SBC
+		// switching media servers): continue from the last packet sent.
 		q.src = ssrc
 		if clock == 0 {
 			clock = 8000
@@ -258,5 +263,11 @@ func (q *sequencer) rewrite(pkt []byte, clock uint32) {
 	ts += q.tsDelta
 	pkt[2], pkt[3] = byte(seq>>8), byte(seq)
 	pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-	q.lastSeq, q.lastTS = seq, ts
+	if first || int16(seq-q.lastSeq) > 0 {
+		q.lastSeq, q.lastTS = seq, ts // a late packet does not move the mark back
+	}
 }
+
+// maxSeqJump is the largest sequence gap taken as loss within one stream;
+// a larger one is a restarted stream (RFC 3550 A.1 uses 3000).
+const maxSeqJump = 3000

@@ -141,6 +141,9 @@ func TestSequencerKeepsOneStream(t *testing.T) {
 		{2, 7, 90000, 0, 1320},  // a new source continues: wraps to 0
 		{2, 8, 90160, 1, 1480},  // and keeps its offset
 		{1, 100, 5000, 2, 1640}, // the first source back is a new source again
+		{1, 99, 4840, 1, 1480},  // reordered: passed on, the mark stays
+		{1, 101, 5160, 3, 1800},
+		{1, 9000, 60000, 4, 1960}, // the same SSRC jumping far: restarted
 	}
 	for i, tt := range tests {
 		p := pkt(tt.ssrc, tt.seq, tt.ts)
@@ -179,7 +182,10 @@ func TestLatchPrefersSDPAddress(t *testing.T) {
 		t.Errorf("the source moved away from took the latch at once")
 	}
 	if !f.accept(c) || f.coreDest() != c {
-		t.Errorf("unnamed sources must be followed; dest %v", f.coreDest())
+		t.Errorf("the first unnamed source must be latched; dest %v", f.coreDest())
+	}
+	if f.accept(a) || f.coreDest() != c {
+		t.Errorf("a stranger took the latched media; dest %v", f.coreDest())
 	}
 	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5002"))
 	held := 0
