@@ -99,6 +99,9 @@ type event struct {
 	gen   uint64
 	media mediabridge.Event
 	flow  webFlow
+	// flowName is the flow that closed (evFlowClosed): a call that moved
+	// on meanwhile ignores it.
+	flowName string
 }
 
 // eventQueue bounds what waits for a call's goroutine. The goroutine never
@@ -244,7 +247,9 @@ func (c *Call) handle(ev event) {
 			c.onTimer(ev.timer)
 		}
 	case evFlowClosed:
-		c.onFlowClosed()
+		if ev.flowName == "" || ev.flowName == c.currentFlow() {
+			c.onFlowClosed()
+		}
 	case evFlowMoved:
 		c.onFlowMoved(ev.flow)
 	case evShutdown:

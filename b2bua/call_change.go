@@ -26,7 +26,39 @@ type sessionChange struct {
 	method sip.RequestMethod
 	offer  []byte
 	// glare: a 491 came back; the offer goes again after the back-off.
+	// tries counts the sends, bounded by maxGlareRetries.
 	glare bool
+	tries int
+}
+
+// maxGlareRetries bounds how often an offer that met 491 is sent again;
+// then the leg that offered gets the 491 and retries itself.
+const maxGlareRetries = 2
+
+// inviteBusy: an INVITE transaction is in progress on the leg either way,
+// or our 2xx on it awaits its ACK: no new INVITE may start (RFC 3261 14.1).
+func (c *Call) inviteBusy(l *leg) bool {
+	return l.ok != nil || c.inviteBusyBesidesAck(l)
+}
+
+func (c *Call) inviteBusyBesidesAck(l *leg) bool {
+	if tx := l.inviteOut; tx != nil && !tx.final {
+		return true
+	}
+	if in := l.inviteIn; in != nil && !in.final {
+		return true
+	}
+	for tx := range l.out {
+		if tx.req.IsInvite() && !tx.final {
+			return true
+		}
+	}
+	for in := range l.in {
+		if in.req.IsInvite() {
+			return true
+		}
+	}
+	return false
 }
 
 func (s Side) media() mediabridge.Leg {
@@ -51,15 +83,19 @@ func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 			return
 		}
 	}
+	y := c.other(x)
 	switch {
-	case len(req.Body()) == 0 && req.Method == sip.UPDATE,
-		body != nil && mediabridge.Unchanged(x.oa.remote, body):
-		c.answerChange(x, in, x.oa.local, "session refreshed")
+	case len(req.Body()) == 0 && req.Method == sip.UPDATE:
+		// A session refresh: nothing is offered (RFC 3311, RFC 4028).
+		c.answerChange(x, in, nil, "session refreshed")
 		return
-	case c.change != nil && c.change.out.leg == x.side, x.oa.state == offerLocalPending,
-		c.other(x).oa.state == offerLocalPending:
+	case c.change != nil && c.change.out != nil && c.change.out.leg == x.side, x.oa.state == offerLocalPending,
+		y.oa.state == offerLocalPending:
 		// RFC 3261 14.2, RFC 3311 §5.2: an offer of ours crosses it.
 		_ = in.reply(response(req, 491, "Request Pending", x.dlg.localTag))
+		return
+	case body != nil && mediabridge.Unchanged(x.oa.theirs, body):
+		c.answerChange(x, in, x.oa.ours, "session refreshed")
 		return
 	case c.change != nil || x.oa.state == offerRemotePending:
 		// The leg's previous offer is still being answered.
@@ -82,14 +118,14 @@ func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 		c.answerChange(x, in, offer, "offer made for an offerless re-INVITE")
 		x.okOffers = true
 		return
-	case c.other(x).ok != nil && c.waiting == nil:
+	case y.ok != nil && c.waiting == nil && !c.inviteBusyBesidesAck(y):
 		// The other leg's INVITE is not acknowledged yet and no new INVITE
 		// may start there (RFC 3261 14.1): this one waits for that ACK,
 		// which is on its way.
 		x.track(in)
 		c.waiting = in
 		return
-	case c.other(x).ok != nil:
+	case c.inviteBusy(y), !y.confirmed:
 		_ = in.reply(response(req, 491, "Request Pending", x.dlg.localTag))
 		return
 	}
@@ -105,7 +141,6 @@ func (c *Call) onSessionRequest(x *leg, in *serverTx) {
 		return
 	}
 	method := sip.INVITE
-	y := c.other(x)
 	if req.Method == sip.UPDATE && y.allowsUpdate {
 		method = sip.UPDATE
 	}
@@ -125,7 +160,7 @@ func (c *Call) answerChange(x *leg, in *serverTx, sdp []byte, what string) {
 	if x.side == SideCore {
 		c.answerTimer(req, res)
 	}
-	if req.IsInvite() || len(req.Body()) > 0 {
+	if sdp != nil && (req.IsInvite() || len(req.Body()) > 0) {
 		setSDP(res, sdp)
 	}
 	delete(x.in, in)
@@ -157,10 +192,12 @@ func (c *Call) startChange(ch *sessionChange, y *leg) {
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	if y.side == SideCore {
 		copyHeaders(y.invite, req, "Authorization", "Proxy-Authorization")
+		c.keepTimer(req) // a change refreshes the session timer too (RFC 4028 §9)
 	}
 	setSDP(req, ch.offer)
 	ch.out = &clientTx{leg: y.side, purpose: txChange, req: req}
 	ch.glare = false
+	ch.tries++
 	y.watch(ch.out)
 	y.oa.send(true, ch.offer)
 	if err := y.tr.send(c, ch.out); err != nil {
@@ -202,18 +239,25 @@ func (c *Call) onChangeResponse(tx *clientTx, res *sip.Response) {
 		}
 	}
 	y.dlg.remoteTarget = remoteTargetOf(res, y.dlg.remoteTarget)
+	if y.side == SideCore {
+		c.agreeRefresh(res)
+	}
 	c.change = nil
 	body := sdpBody(res)
 	if body == nil {
 		c.media.Rollback(y.side.media())
-		y.oa.state = offerStable
+		y.oa.refuse()
 		c.finishChange(ch, nil, statusErr(488, "Not Acceptable Here", errNoAnswer))
 		return
 	}
 	y.oa.receive(false, body)
 	step, err := c.media.Answer(y.side.media(), body)
 	if err != nil {
+		// The leg took our offer but answered what cannot be bridged: the
+		// session stays as it was on our side.
 		c.log.Warn("answer to our session change unusable", zap.Stringer("leg", y.side), zap.Error(err))
+		c.media.Rollback(y.side.media())
+		y.oa.refuse()
 		c.finishChange(ch, nil, mediaStatus(err))
 		return
 	}
@@ -231,7 +275,7 @@ func (c *Call) finishChange(ch *sessionChange, answer []byte, se *StatusError) {
 	}
 	x := c.leg(in.leg)
 	if se != nil {
-		x.oa.state = offerStable
+		x.oa.refuse()
 		delete(x.in, in)
 		_ = in.reply(response(in.req, se.Code, se.Reason, x.dlg.localTag))
 		return
@@ -244,8 +288,8 @@ func (c *Call) finishChange(ch *sessionChange, answer []byte, se *StatusError) {
 // goes again after the RFC 3261 §14.1 back-off; any other refusal goes
 // back to the leg that offered, and the session stays as it was.
 func (c *Call) onChangeRefused(ch *sessionChange, y *leg, res *sip.Response) {
-	y.oa.state = offerStable
-	if res.StatusCode == 491 && !ch.glare {
+	y.oa.refuse()
+	if res.StatusCode == 491 && ch.tries <= maxGlareRetries {
 		ch.glare = true
 		c.arm(timerKey{timerGlare, y.side}, c.glareBackoff(y))
 		c.log.Info("glare: our session change crossed the other side's, retrying", zap.Stringer("leg", y.side))
@@ -270,10 +314,10 @@ func (c *Call) onChangeFailed(tx *clientTx, se *StatusError) {
 	}
 	y := c.leg(tx.leg)
 	c.change = nil
-	y.oa.state = offerStable
+	y.oa.refuse()
 	c.media.Rollback(y.side.media())
 	c.finishChange(ch, nil, se)
-	if se.Code == 408 {
+	if se.Code == 408 && !(y.side == SideWeb && c.detached) {
 		c.end(Cause{Reason: EndTimeout, By: y.side, Status: 408, Err: se})
 	}
 }

@@ -146,13 +146,13 @@ func (c *Call) onTxFailed(tx *clientTx, err error, webTimeout bool) {
 		x := c.leg(in.leg)
 		delete(x.in, in)
 		_ = in.reply(response(in.req, se.Code, se.Reason, x.dlg.localTag))
-		if se.Code == 408 {
+		if se.Code == 408 && !(tx.leg == SideWeb && c.detached) {
 			c.end(Cause{Reason: EndTimeout, By: tx.leg, Status: 408, Err: err})
 		}
 	case txChange:
 		c.onChangeFailed(tx, se)
 	case txRefresh:
-		c.core.oa.state = offerStable
+		c.refreshRefused(tx)
 		c.end(Cause{Reason: reason, By: SideCore, Status: se.Code, Err: err})
 	}
 }
@@ -184,22 +184,30 @@ func (c *Call) onAck(x *leg, req *sip.Request) {
 // 2xx (an offerless re-INVITE, RFC 3264 §4). If it changes what the other
 // leg must hear, the other leg gets an offer of ours.
 func (c *Call) onAckAnswer(x *leg, body []byte) {
-	x.oa.state = offerStable
 	if body == nil {
 		// RFC 3261 14.1: no answer; the session stays as it was.
 		c.media.Rollback(x.side.media())
+		x.oa.refuse()
 		c.log.Info("ACK without the answer to our offer", zap.Stringer("leg", x.side))
 		return
 	}
 	x.oa.receive(false, body)
 	step, err := c.media.Answer(x.side.media(), body)
 	if err != nil {
+		c.media.Rollback(x.side.media())
+		x.oa.refuse()
 		c.log.Warn("answer in ACK unusable", zap.Stringer("leg", x.side), zap.Error(err))
 		return
 	}
-	if step.Offer != nil {
-		c.startChange(&sessionChange{method: sip.INVITE, offer: step.Offer}, c.other(x))
+	if step.Offer == nil {
+		return
 	}
+	if y := c.other(x); !c.inviteBusy(y) {
+		c.startChange(&sessionChange{method: sip.INVITE, offer: step.Offer}, y)
+		return
+	}
+	c.media.Rollback(c.other(x).side.media())
+	c.log.Info("the other leg is in an INVITE; it hears of the change with its next one", zap.Stringer("leg", x.side))
 }
 
 func cseqNo(msg sip.Message) uint32 {

@@ -27,7 +27,11 @@ func (c *Call) end(cause Cause) {
 			_ = in.reply(response(in.req, code, reason, l.dlg.localTag))
 		}
 		for in := range l.in {
-			_ = in.reply(response(in.req, 481, "Call/Transaction Does Not Exist", l.dlg.localTag))
+			code, reason := 481, "Call/Transaction Does Not Exist"
+			if cause.Reason == EndHangup {
+				code, reason = 487, "Request Terminated" // RFC 3261 15.1.2
+			}
+			_ = in.reply(response(in.req, code, reason, l.dlg.localTag))
 			delete(l.in, in)
 		}
 		if tx := l.inviteOut; tx != nil && !tx.final {

@@ -363,7 +363,13 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	}
 	var step mediabridge.Step
 	err := errNoAnswer
-	if body := sdpBody(res); body != nil {
+	body := sdpBody(res)
+	if body == nil && b.oa.state == offerStable && b.oa.theirs != nil {
+		// The answer came in a 18x (RFC 3262: a reliable one, and the 2xx
+		// carries none); the origin leg may not have had it yet.
+		body = b.oa.theirs
+	}
+	if body != nil {
 		b.oa.receive(false, body)
 		step, err = c.media.Answer(b.side.media(), body)
 	}

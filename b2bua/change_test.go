@@ -273,7 +273,7 @@ func TestChangeChurnHoldsNoMemory(t *testing.T) {
 		case 2, 3:
 			method := [...]string{2: "INVITE", 3: "UPDATE"}[i%4]
 			core.send(coreInDialog(method, inv, ack, core.addr(), cseq, coreSDP(2+i, 30000+2*(i%8), "sendrecv")))
-			res := core.expectResponse()
+			res := core.expectFinal(uint32(cseq), sip.RequestMethod(method))
 			if res.StatusCode != 200 {
 				t.Fatalf("change %d: %d", i, res.StatusCode)
 			}
@@ -287,7 +287,7 @@ func TestChangeChurnHoldsNoMemory(t *testing.T) {
 		toWeb := f.nextRequest(t)
 		g.handleWeb(f, webReply(toWeb, 200, browserSDP(3+i, d.answer, "wJ8r")))
 		f.nextRequest(t) // our ACK
-		res := core.expectResponse()
+		res := core.expectFinal(uint32(cseq), sip.INVITE)
 		if res.StatusCode != 200 {
 			t.Fatalf("change %d: %d", i, res.StatusCode)
 		}

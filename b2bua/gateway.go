@@ -254,7 +254,7 @@ func (g *Gateway) flowClosed(flow string) {
 	}
 	g.mu.Unlock()
 	for _, call := range calls {
-		call.enqueue(event{kind: evFlowClosed})
+		call.enqueue(event{kind: evFlowClosed, flowName: flow})
 	}
 	g.reg.dropFlowQueue(flow)
 	if !park {

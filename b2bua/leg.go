@@ -192,25 +192,40 @@ func (s offerState) String() string {
 }
 
 // offerAnswer is one leg's offer/answer state: each leg negotiates on its
-// own. It keeps the last session description each way (and so the `o=`
-// version each side last used), so a refresh that repeats it is answered
-// without touching the other leg.
+// own. It keeps the last description each way, and the two the leg's
+// current session was agreed with, so a refresh that repeats the leg's is
+// answered with ours without touching the other leg, and a refused offer
+// leaves the session as it was (RFC 3261 14.2).
 type offerAnswer struct {
 	state  offerState
 	local  []byte // the last description we sent the leg
 	remote []byte // the last description the leg sent us
+	// ours and theirs are the descriptions of the agreed session.
+	ours, theirs []byte
 }
 
 // send records an offer or answer we sent on the leg.
 func (o *offerAnswer) send(isOffer bool, sdp []byte) {
 	o.local = sdp
 	o.state = afterSDP(isOffer, offerLocalPending)
+	if !isOffer {
+		o.ours, o.theirs = sdp, o.remote
+	}
 }
 
 // receive records an offer or answer the leg sent us.
 func (o *offerAnswer) receive(isOffer bool, sdp []byte) {
 	o.remote = sdp
 	o.state = afterSDP(isOffer, offerRemotePending)
+	if !isOffer {
+		o.ours, o.theirs = o.local, sdp
+	}
+}
+
+// refuse forgets an offer either way that was not accepted.
+func (o *offerAnswer) refuse() {
+	o.local, o.remote = o.ours, o.theirs
+	o.state = offerStable
 }
 
 // afterSDP: an offer leaves its sender's offer pending; an answer makes the

@@ -171,6 +171,18 @@ func (c *rawCore) expectResponse() *sip.Response {
 	return res
 }
 
+// expectFinal returns the final response to the request with this CSeq,
+// skipping retransmissions of earlier answers.
+func (c *rawCore) expectFinal(seq uint32, method sip.RequestMethod) *sip.Response {
+	c.t.Helper()
+	for {
+		res := c.expectResponse()
+		if n, m := cseqOf(res); n == seq && m == method && res.StatusCode >= 200 {
+			return res
+		}
+	}
+}
+
 // quiet checks that nothing but what skip allows arrives for d.
 func (c *rawCore) quiet(d time.Duration) {
 	c.t.Helper()

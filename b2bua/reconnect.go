@@ -26,6 +26,10 @@ func (c *Call) onFlowClosed() {
 	c.detached = true
 	c.arm(timerKey{timerReconnect, SideWeb}, grace)
 	c.log.Info("browser's WebSocket dropped; call kept for its reconnection", zap.Duration("grace", grace))
+	// What was on its way to the browser will get no answer.
+	for tx := range c.web.out {
+		c.onTxFailed(tx, errFlowGone, false)
+	}
 }
 
 // onFlowMoved: the browser is back on a new connection.
@@ -33,6 +37,9 @@ func (c *Call) onFlowMoved(f webFlow) {
 	c.web.tr = &webTransport{g: c.g, flow: f}
 	c.detached = false
 	c.disarm(timerKey{timerReconnect, SideWeb})
+	if c.ids.Load() != nil {
+		c.publishIDs() // a Replaces naming the call finds the browser where it is now
+	}
 	c.log.Info("browser reconnected; call moved to its new connection", zap.String("new_flow", f.Flow()))
 }
 
@@ -42,15 +49,14 @@ func instanceOf(ct *sip.ContactHeader) string {
 	return strings.Trim(v, `"<>`)
 }
 
-// takeOver moves a parked binding that the REGISTER's Contact names, with
-// the calls of its flow, to the flow the REGISTER came on. It runs on the
-// flow's register worker, before the binding is looked up.
-func (g *Gateway) takeOver(f webFlow, aor sip.Uri, ct *sip.ContactHeader) {
-	b := g.reg.parkedBinding(aor, ct, g.isParked)
-	if b == nil {
-		return
+// takeOver moves a parked binding, whose REGISTER from a new flow the core
+// has just accepted, with the calls of its old flow, to the new flow. It
+// runs on the new flow's register worker.
+func (g *Gateway) takeOver(f webFlow, b *binding) {
+	old, ok := g.reg.move(b, f.Flow())
+	if !ok {
+		return // released meanwhile: the grace ran out
 	}
-	old := g.reg.move(b, f.Flow())
 	g.mu.Lock()
 	calls := make([]*Call, 0, len(g.flowCalls[old]))
 	for c := range g.flowCalls[old] {
@@ -72,7 +78,7 @@ func (g *Gateway) takeOver(f webFlow, aor sip.Uri, ct *sip.ContactHeader) {
 	for _, c := range calls {
 		c.enqueue(event{kind: evFlowMoved, flow: f})
 	}
-	g.log.Info("reconnected browser took over its binding", zap.String("aor", aor.String()), zap.String("old_flow", old),
+	g.log.Info("reconnected browser took over its binding", zap.String("aor", b.aor.String()), zap.String("old_flow", old),
 		zap.String("flow", f.Flow()), zap.Int("calls", len(calls)))
 }
 

@@ -28,8 +28,18 @@ func TestCallSurvivesReconnect(t *testing.T) {
 
 	f2 := newFakeFlow("f2")
 	attach(g, f2)
+	// A REGISTER the core does not accept takes nothing over.
 	g.handleWeb(f2, parseReq(t, jssipRegister))
 	reg := core.expect(sip.REGISTER)
+	core.send(reply(reg, 401, "Unauthorized", "r1", "WWW-Authenticate: Digest realm=\"imsgate.test\", nonce=\"n1\"\r\n", ""))
+	if res := f2.next(t); res.StatusCode != 401 {
+		t.Fatalf("register on the new connection: %d, want the core's 401", res.StatusCode)
+	}
+	if g.callByWeb("f2", c1CallID(t, g)) != nil {
+		t.Fatal("a challenged REGISTER took the call over")
+	}
+	g.handleWeb(f2, parseReq(t, jssipRegister))
+	reg = core.expect(sip.REGISTER)
 	if !strings.Contains(reg.Contact().Value(), "expires") && reg.GetHeader("Expires") != nil && reg.GetHeader("Expires").Value() == "0" {
 		t.Fatal("the reconnecting browser's REGISTER must refresh, not remove")
 	}
@@ -113,4 +123,16 @@ func TestConsentLossEndsCall(t *testing.T) {
 	c.enqueue(event{kind: evFlowMoved, flow: newFakeFlow("f2")})
 	c.enqueue(event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventConsentLost}})
 	core.expect(sip.BYE)
+}
+
+// c1CallID is the browser-side Call-ID of the one call in the gateway.
+func c1CallID(t *testing.T, g *Gateway) string {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.calls {
+		return c.web.dlg.callID
+	}
+	t.Fatal("no call")
+	return ""
 }

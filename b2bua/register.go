@@ -40,8 +40,13 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 	if max := int(g.cfg.Upstream.RegisterExpires / time.Second); max > 0 && want > max {
 		want = max
 	}
-	g.takeOver(f, aor, ct)
-	b := g.reg.get(f.Flow(), aor, ct)
+	// A reconnecting browser's binding is used as it is (the core sees a
+	// refresh) and taken over once the core accepts the REGISTER.
+	parked := g.reg.parkedBinding(aor, ct, g.isParked)
+	b := parked
+	if b == nil {
+		b = g.reg.get(f.Flow(), aor, ct)
+	}
 	log = log.With(zap.String("aor", aor.String()), zap.String("binding", b.token))
 
 	res, err := g.registerUpstream(ctx, b, req, want)
@@ -68,6 +73,9 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		b.active = true
 		b.expires = time.Now().Add(time.Duration(granted) * time.Second)
 		b.mu.Unlock()
+		if parked != nil {
+			g.takeOver(f, parked)
+		}
 		if cur, ok := g.reg.lookup(b.token); !ok || cur != b {
 			// The flow closed while the REGISTER was out (and took its
 			// bindings): take this one back too.

@@ -161,17 +161,21 @@ func (r *registrar) parkedBinding(aor sip.Uri, ct *sip.ContactHeader, parked fun
 	return nil
 }
 
-// move puts a binding on another flow; it returns the flow it was on.
-func (r *registrar) move(b *binding, flow string) string {
+// move puts a binding on another flow; it returns the flow it was on, and
+// false when the binding is no longer in the table.
+func (r *registrar) move(b *binding, flow string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.byToken[b.token] != b {
+		return "", false
+	}
 	old := b.flow
 	delete(r.byFlowCt, flowContactKey(old, b.contact.Address))
 	removeFrom(r.byFlow, old, b)
 	b.flow = flow
 	r.byFlowCt[flowContactKey(flow, b.contact.Address)] = b
 	addTo(r.byFlow, flow, b)
-	return old
+	return old, true
 }
 
 // flowOf is the flow a binding is on now (it moves on reconnection).

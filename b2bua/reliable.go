@@ -3,6 +3,7 @@ package b2bua
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -73,11 +74,14 @@ func (c *Call) prack(b *leg, res *sip.Response) bool {
 		return false
 	}
 	tag := tagOf(res.To().Params)
+	if b.confirmed && tag != b.dlg.remoteTag {
+		return false // another fork, after the answer: it is being ended
+	}
 	if c.rel.pracked == nil {
 		c.rel.pracked = map[string]uint32{}
 	}
-	if last, ok := c.rel.pracked[tag]; ok && uint32(rseq) <= last {
-		return false
+	if last, ok := c.rel.pracked[tag]; ok && uint32(rseq) != last+1 {
+		return false // a retransmission, or out of order (RFC 3262 §4: not acknowledged)
 	}
 	c.rel.pracked[tag] = uint32(rseq)
 	b.earlyDialog(res)
@@ -133,7 +137,11 @@ func (c *Call) sendProvisional(a *leg, out *sip.Response) error {
 		}
 		return nil
 	}
-	c.rel.rseq++
+	if c.rel.rseq == 0 {
+		c.rel.rseq = 1 + rand.Uint32N(1<<31-1) // RFC 3262 §3: start anywhere below 2**31
+	} else {
+		c.rel.rseq++
+	}
 	out.AppendHeader(sip.NewHeader("Require", "100rel"))
 	out.AppendHeader(sip.NewHeader("RSeq", strconv.FormatUint(uint64(c.rel.rseq), 10)))
 	c.rel.unacked, c.rel.since, c.rel.wait = out, time.Now(), sip.T1
@@ -164,7 +172,9 @@ func (c *Call) onReliableTimer() {
 func (c *Call) onPrack(x *leg, in *serverTx) {
 	rack := strings.Fields(headerValue(in.req, "RAck"))
 	out := c.rel.unacked
-	if out == nil || len(rack) != 3 || rack[0] != headerValue(out, "RSeq") {
+	inviteSeq, _ := cseqOf(x.invite)
+	if out == nil || len(rack) != 3 || rack[0] != headerValue(out, "RSeq") ||
+		rack[1] != strconv.FormatUint(uint64(inviteSeq), 10) || !strings.EqualFold(rack[2], "INVITE") {
 		_ = in.reply(response(in.req, 481, "Call/Transaction Does Not Exist", x.dlg.localTag))
 		return
 	}

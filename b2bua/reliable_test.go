@@ -39,7 +39,8 @@ func TestWePrackTheCore(t *testing.T) {
 }
 
 // TestEarlyMediaWithheld: P-Early-Media: inactive keeps the 183's answer
-// from the browser; it gets it with the 200.
+// from the browser; it gets it with the 200, which carries no SDP of its
+// own (the answer was the 183's).
 func TestEarlyMediaWithheld(t *testing.T) {
 	g, core, f := newRawRig(t)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
@@ -48,7 +49,7 @@ func TestEarlyMediaWithheld(t *testing.T) {
 	if res := f.expectStatus(t); res.StatusCode != 183 || len(res.Body()) != 0 {
 		t.Fatalf("browser got %d with %d B of SDP, want 183 without", res.StatusCode, len(res.Body()))
 	}
-	core.send(reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", coreAnswerSDP))
+	core.send(reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", ""))
 	core.expect(sip.ACK)
 	if res := f.expectStatus(t); res.StatusCode != 200 || !strings.Contains(string(res.Body()), "a=fingerprint") {
 		t.Fatalf("browser got %d without its answer", res.StatusCode)
@@ -74,7 +75,7 @@ func TestReliable18xToCore(t *testing.T) {
 		g.handleWeb(f, res)
 	}
 	first := core.expectResponse()
-	if first.StatusCode != 183 || headerValue(first, "RSeq") != "1" || !hasTag(first, "Require", "100rel") {
+	if first.StatusCode != 183 || headerValue(first, "RSeq") == "" || !hasTag(first, "Require", "100rel") {
 		t.Fatalf("core got %d RSeq %q", first.StatusCode, headerValue(first, "RSeq"))
 	}
 	if again := core.expectResponse(); again.StatusCode != 183 {
@@ -82,7 +83,7 @@ func TestReliable18xToCore(t *testing.T) {
 	}
 	prack := "PRACK " + first.Contact().Address.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core.addr() + ";branch=z9hG4bKpr1\r\n" +
 		"Max-Forwards: 70\r\nFrom: " + first.From().Value() + "\r\nTo: " + first.To().Value() + "\r\nCall-ID: rel1\r\nCSeq: 11 PRACK\r\n" +
-		"RAck: 1 10 INVITE\r\nContent-Length: 0\r\n\r\n"
+		"RAck: " + headerValue(first, "RSeq") + " 10 INVITE\r\nContent-Length: 0\r\n\r\n"
 	core.send(prack)
 	var got200, gotPrackOK bool
 	for !got200 || !gotPrackOK {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // Session timers (RFC 4028) on the core leg only: the gateway agrees an
@@ -176,14 +178,44 @@ func (c *Call) armSessionTimer() {
 	c.arm(timerKey{timerSessionExpiry, SideCore}, iv-min(32*time.Second, iv/3))
 }
 
-// refreshSession sends our refresh to the core; a change in flight is a
-// refresh in itself, so ours waits a little.
+// keepTimer puts the agreed interval on a request of ours that refreshes
+// the core's session (a refresh, or a session change), RFC 4028 §7.4.
+func (c *Call) keepTimer(req *sip.Request) {
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if c.timer.interval <= 0 {
+		return
+	}
+	refresher := "uas"
+	if c.timer.weRefresh {
+		refresher = "uac"
+	}
+	req.AppendHeader(sip.NewHeader("Session-Expires", seconds(c.timer.interval)+";refresher="+refresher))
+}
+
+// agreeRefresh takes the interval from the core's 2xx to a request of ours
+// that refreshed the session; without a Session-Expires the timer is off.
+func (c *Call) agreeRefresh(res *sip.Response) {
+	if c.timer.interval <= 0 {
+		return
+	}
+	if se, refresher, ok := sessionExpires(res); ok {
+		c.timer.interval, c.timer.weRefresh = se, refresher != "uas"
+	} else {
+		c.timer = sessionTimer{}
+	}
+	c.armSessionTimer()
+}
+
+// refreshSession sends our refresh to the core: an UPDATE without a body,
+// or a re-INVITE with our offer of the session as it is (same o= version
+// when nothing changed). A change in flight is a refresh in itself, and
+// no INVITE may cross another: ours waits a little.
 func (c *Call) refreshSession() {
 	l := c.core
 	if c.ending {
 		return
 	}
-	if c.change != nil || l.oa.state != offerStable {
+	if c.change != nil || c.waiting != nil || l.oa.state != offerStable || c.inviteBusy(l) || c.inviteBusy(c.web) {
 		c.arm(timerKey{timerRefresh, SideCore}, 64*sip.T1)
 		return
 	}
@@ -194,22 +226,40 @@ func (c *Call) refreshSession() {
 	req := l.dlg.request(method, 0)
 	req.AppendHeader(c.contact(l))
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
-	req.AppendHeader(sip.NewHeader("Supported", "timer"))
-	req.AppendHeader(sip.NewHeader("Session-Expires", seconds(c.timer.interval)+";refresher=uac"))
+	c.keepTimer(req)
 	copyHeaders(l.invite, req, "Authorization", "Proxy-Authorization")
 	if method == sip.INVITE {
-		// Our last description again, same o= version: nothing changes.
-		setSDP(req, l.oa.local)
-		l.oa.state = offerLocalPending
+		offer, err := c.media.OfferTo(mediabridge.LegCore)
+		if err != nil {
+			c.log.Warn("session refresh", zap.Error(err))
+			c.arm(timerKey{timerRefresh, SideCore}, c.retryRefreshIn())
+			return
+		}
+		setSDP(req, offer)
+		l.oa.send(true, offer)
 	}
 	tx := &clientTx{leg: SideCore, purpose: txRefresh, req: req}
 	l.watch(tx)
 	if err := l.tr.send(c, tx); err != nil {
 		delete(l.out, tx)
-		l.oa.state = offerStable
-		c.arm(timerKey{timerRefresh, SideCore}, c.timer.interval/4)
+		c.refreshRefused(tx)
+		c.arm(timerKey{timerRefresh, SideCore}, c.retryRefreshIn())
 	}
 	c.log.Debug("session refresh sent", zap.String("method", string(method)))
+}
+
+// retryRefreshIn: a refused refresh is tried again well before the core's
+// interval runs out.
+func (c *Call) retryRefreshIn() time.Duration {
+	return max(c.timer.interval/8, 64*sip.T1)
+}
+
+// refreshRefused undoes the offer a refresh re-INVITE made.
+func (c *Call) refreshRefused(tx *clientTx) {
+	if tx.req.IsInvite() {
+		c.media.Rollback(mediabridge.LegCore)
+		c.core.oa.refuse()
+	}
 }
 
 // onRefreshResponse takes the core's answer to our refresh.
@@ -227,7 +277,6 @@ func (c *Call) onRefreshResponse(tx *clientTx, res *sip.Response) {
 	}
 	c.settle(tx)
 	if tx.req.IsInvite() {
-		l.oa.state = offerStable
 		if code < 300 {
 			seq, _ := cseqOf(tx.req)
 			tx.ack = l.dlg.request(sip.ACK, seq)
@@ -239,21 +288,38 @@ func (c *Call) onRefreshResponse(tx *clientTx, res *sip.Response) {
 	}
 	switch {
 	case code < 300:
-		if se, refresher, ok := sessionExpires(res); ok {
-			c.timer.interval, c.timer.weRefresh = se, refresher != "uas"
-		}
+		c.agreeRefresh(res)
 		c.log.Debug("session refreshed by us", zap.Duration("session_expires", c.timer.interval))
-		c.armSessionTimer()
-	case code == 422:
-		if want := minSE(res); want > c.timer.interval {
-			c.timer.interval = want
+		if !tx.req.IsInvite() {
+			return
 		}
+		if body := sdpBody(res); body != nil {
+			// The core's answer may move its media, or hold.
+			l.oa.receive(false, body)
+			step, err := c.media.Answer(mediabridge.LegCore, body)
+			switch {
+			case err != nil:
+				c.log.Warn("answer to our session refresh unusable", zap.Error(err))
+				c.media.Rollback(mediabridge.LegCore)
+				l.oa.refuse()
+			case step.Offer != nil:
+				c.startChange(&sessionChange{method: sip.INVITE, offer: step.Offer}, c.web)
+			}
+			return
+		}
+		c.refreshRefused(tx)
+		return
+	}
+	c.refreshRefused(tx)
+	switch {
+	case code == 422 && minSE(res) > c.timer.interval:
+		c.timer.interval = minSE(res)
 		c.refreshSession()
 	case code == 481 || code == 408:
 		c.end(Cause{Reason: EndRejected, By: SideCore, Status: code})
 	default:
 		c.log.Info("session refresh refused", zap.Int("status", code))
-		c.armSessionTimer()
+		c.arm(timerKey{timerRefresh, SideCore}, c.retryRefreshIn())
 	}
 }
 
