@@ -57,7 +57,7 @@ func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo
 		args = append(args, "-rtp_echo")
 	}
 	args = append(args, extra...)
-	p := startProc(t, name, procOptions{dir: t.TempDir()}, args...)
+	p := startProc(t, name, procOptions{dir: toneDir(t)}, args...)
 	if err := waitBound("udp", fmt.Sprintf("127.0.0.1:%d", port), startTimeout); err != nil {
 		t.Fatalf("%s: %v\n%s", name, err, p.log())
 	}
@@ -70,10 +70,7 @@ func startSIPpUAS(t *testing.T, name, scenario string, port, mediaPort int, echo
 // options (-nr: no retransmissions, and no absorbing of the peer's).
 func startSIPpUAC(t *testing.T, scenario, user string, holdMs int, extra ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "tone.pcmu"), toneULaw(440, 2*time.Second), 0o644); err != nil {
-		t.Fatalf("write tone: %v", err)
-	}
+	dir := toneDir(t)
 	art := artifactDir(t)
 	args := []string{"sipp", kamailioAddr, "-sf", sippScenario(scenario), "-s", user,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(uacPort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(uacMediaPort),
@@ -81,6 +78,17 @@ func startSIPpUAC(t *testing.T, scenario, user string, holdMs int, extra ...stri
 		"-trace_err", "-error_file", filepath.Join(art, "sipp-uac-errors.log"),
 		"-trace_msg", "-message_file", filepath.Join(art, "sipp-uac-messages.log")}
 	return startProc(t, "sipp-uac", procOptions{dir: dir}, append(args, extra...)...)
+}
+
+// toneDir is a SIPp working directory holding tone.pcmu, what rtp_stream
+// plays.
+func toneDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tone.pcmu"), toneULaw(440, 2*time.Second), 0o644); err != nil {
+		t.Fatalf("write tone: %v", err)
+	}
+	return dir
 }
 
 func sippScenario(name string) string { return filepath.Join(interopDir(), "sipp", name) }

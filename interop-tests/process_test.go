@@ -96,6 +96,9 @@ func (p *proc) stop(t *testing.T) {
 
 // wait waits for the process to exit by itself and returns its exit error.
 func (p *proc) wait(timeout time.Duration) error {
+	if p.exited() { // with timeout 0 the select below would pick at random
+		return p.waitErr
+	}
 	select {
 	case <-p.done:
 		return p.waitErr

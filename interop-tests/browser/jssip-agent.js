@@ -17,6 +17,7 @@
     s.on('peerconnection', (e) => watchPC(e.peerconnection));
     if (s.connection) watchPC(s.connection);
     s.on('progress', (e) => h.emit('progress', e.response ? e.response.status_code : ''));
+    s.on('accepted', () => h.emit('accepted'));
     s.on('confirmed', () => h.emit('confirmed'));
     s.on('ended', (e) => { h.emit('ended', e.cause); finish(s); });
     s.on('failed', (e) => { h.emit('failed', e.cause); finish(s); });

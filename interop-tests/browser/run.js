@@ -41,11 +41,33 @@ function recordSIP(page, sip) {
       const text = String(payload);
       const line = text.split('\r\n', 1)[0];
       const cseq = /^(?:CSeq|cseq):\s*\d+\s+(\S+)/m.exec(text);
-      return line.startsWith('SIP/2.0') && cseq ? `${line} (${cseq[1]})` : line;
+      if (!line.startsWith('SIP/2.0') || !cseq) return line;
+      // A provisional response also says whether it was reliable (RFC
+      // 3262) and whether it carried SDP: "... (INVITE) [RSeq] [sdp]".
+      let out = `${line} (${cseq[1]})`;
+      if (/^SIP\/2\.0 1/.test(line)) {
+        if (/^(?:Require|RSeq):/im.test(text)) out += ' [RSeq]';
+        if (/^(?:Content-Type|c):\s*application\/sdp/im.test(text)) out += ' [sdp]';
+      }
+      return out;
     };
     ws.on('framesent', (f) => sip.push('> ' + first(f.payload)));
     ws.on('framereceived', (f) => sip.push('< ' + first(f.payload)));
   });
+}
+
+// currentStats reads the call's getStats() packet counters now.
+function currentStats(page) { return page.evaluate(() => window.agent.stats()); }
+
+// statsGrown waits until counter what (inbound, outbound) is n above from.
+async function statsGrown(page, what, from, n) {
+  const deadline = Date.now() + stepTimeout;
+  for (;;) {
+    const s = await currentStats(page);
+    if (s[what] >= from[what] + n) return s;
+    if (Date.now() > deadline) throw new Error(`${what} packets did not grow by ${n} from ${from[what]}`);
+    await sleep(100);
+  }
 }
 
 async function agentStep(page, name, timeoutMs) {
@@ -127,16 +149,8 @@ const scenarios = {
   // "reinvite" or "update"), resumes and hangs up; getStats() counters are
   // read at each step into result.phases.
   async 'call-out-hold'(page) {
-    const stats = () => page.evaluate(() => window.agent.stats());
-    const grown = async (what, from, n) => {
-      const deadline = Date.now() + stepTimeout;
-      for (;;) {
-        const s = await stats();
-        if (s[what] >= from[what] + n) return s;
-        if (Date.now() > deadline) throw new Error(`${what} packets did not grow by ${n} from ${from[what]}`);
-        await sleep(100);
-      }
-    };
+    const stats = () => currentStats(page);
+    const grown = (what, from, n) => statsGrown(page, what, from, n);
     await agentStep(page, 'registered', stepTimeout);
     await page.evaluate((t) => window.agent.call(t), opts.target);
     await agentStep(page, 'confirmed', stepTimeout);
@@ -151,6 +165,24 @@ const scenarios = {
     await agentStep(page, 'resumed', stepTimeout);
     phases.resumed = await stats();
     phases.after = await grown('inbound', phases.resumed, 50);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-out-early: the browser calls target, which answers 183 with early
+  // media for a while (JsSIP sends no INFO in an early dialog to end it);
+  // getStats() must show 50 packets in before the 2xx.
+  async 'call-out-early'(page) {
+    const zero = { inbound: 0, outbound: 0 };
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'progress', stepTimeout);
+    phases.early = await statsGrown(page, 'inbound', zero, 50);
+    if (await page.evaluate(() => window.harness.snapshot().events.some((e) => e.name === 'accepted'))) {
+      throw new Error('the 2xx came before the early media was heard');
+    }
+    await agentStep(page, 'confirmed', stepTimeout);
+    phases.confirmed = await currentStats(page);
+    phases.after = await statsGrown(page, 'inbound', phases.confirmed, 50);
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },

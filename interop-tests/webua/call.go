@@ -70,20 +70,21 @@ type Call struct {
 	ackOnce     sync.Once
 	endOnce     sync.Once
 
-	mu         sync.Mutex
-	state      callState
-	final      *sip.Response
-	endReason  string
-	cancelled  bool   // outgoing: we sent CANCEL
-	answering  bool   // incoming: Answer under way
-	localSDP   string // our last description (offer or answer), for refreshes
-	remoteSDP  string // the far end's last description
-	want       Direction
-	offering   bool             // our re-INVITE or UPDATE offer awaits its answer
-	ackPending bool             // our re-INVITE has its 2xx, our ACK is not out
-	reinvite   *pendingReinvite // a re-INVITE we answered 2xx, until its ACK
-	seen       []SessionRequest
-	dialog     dialog
+	mu          sync.Mutex
+	state       callState
+	final       *sip.Response
+	endReason   string
+	cancelled   bool   // outgoing: we sent CANCEL
+	answering   bool   // incoming: Answer under way
+	localSDP    string // our last description (offer or answer), for refreshes
+	earlyAnswer string // incoming: the answer our 183 carried
+	remoteSDP   string // the far end's last description
+	want        Direction
+	offering    bool             // our re-INVITE or UPDATE offer awaits its answer
+	ackPending  bool             // our re-INVITE has its 2xx, our ACK is not out
+	reinvite    *pendingReinvite // a re-INVITE we answered 2xx, until its ACK
+	seen        []SessionRequest
+	dialog      dialog
 
 	inviteSent time.Time // outgoing: INVITE written
 	answered   time.Time // outgoing: 2xx read
@@ -189,12 +190,24 @@ func (c *Call) SendDTMF(ctx context.Context, digit string) (*sip.Response, error
 	if state != stateConfirmed {
 		return nil, fmt.Errorf("send dtmf: %w: %s", errBadState, state)
 	}
+	return c.SendInfo(ctx, "application/dtmf-relay", "Signal="+digit+"\r\nDuration=100\r\n")
+}
+
+// SendInfo sends an INFO in the call's dialog, early (after a 18x with a
+// To tag, as JsSIP allows) or confirmed, and returns its final response.
+func (c *Call) SendInfo(ctx context.Context, contentType, body string) (*sip.Response, error) {
+	c.mu.Lock()
+	state, tag := c.state, c.dialog.remoteTag
+	c.mu.Unlock()
+	if state == stateEnded || tag == "" {
+		return nil, fmt.Errorf("send info: %w: %s", errBadState, state)
+	}
 	info := c.newInDialogRequest(sip.INFO)
-	info.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
-	info.SetBody([]byte("Signal=" + digit + "\r\nDuration=100\r\n"))
+	info.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	info.SetBody([]byte(body))
 	res, err := c.ua.roundTrip(ctx, info)
 	if err != nil {
-		return nil, fmt.Errorf("send dtmf: %w", err)
+		return nil, fmt.Errorf("send info: %w", err)
 	}
 	return res, nil
 }

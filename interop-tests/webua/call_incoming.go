@@ -55,8 +55,15 @@ func (u *UA) handleRequest(req *sip.Request, raw []byte) {
 	case sip.OPTIONS, sip.INFO, sip.MESSAGE, sip.NOTIFY:
 		u.respond(req, sip.StatusOK, "OK")
 		if c != nil && tagOf(req.To().Params) != "" {
-			c.record(SessionRequest{Method: string(req.Method), Status: sip.StatusOK, At: time.Now()})
+			c.record(SessionRequest{Method: string(req.Method), Status: sip.StatusOK, At: time.Now(),
+				Event: headerOf(req, "Event"), Body: string(req.Body())})
 		}
+	case sip.REFER:
+		if c == nil || tagOf(req.To().Params) == "" {
+			u.respond(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+		c.onRefer(req)
 	default:
 		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -159,16 +166,13 @@ func (c *Call) Answer(ctx context.Context) error {
 		return fmt.Errorf("answer: %w: already answering", errBadState)
 	}
 	c.answering = true
+	answer := c.earlyAnswer
 	c.mu.Unlock()
-
-	if !isSDP(c.invite) {
-		return fmt.Errorf("answer: %w", errNoSDP)
-	}
-	answer, err := c.media.answer(ctx, string(c.invite.Body()))
-	if err != nil {
-		c.end("media failed")
-		_ = c.respondInvite(sip.StatusNotAcceptableHere, "Not Acceptable Here", "")
-		return fmt.Errorf("answer: %w", err)
+	if answer == "" {
+		var err error
+		if answer, err = c.answerOffer(ctx); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
 	}
 	c.mu.Lock()
 	if c.state != stateEarly { // CANCEL won the race
@@ -192,6 +196,39 @@ func (c *Call) Answer(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("answer: wait for ack: %w", ctx.Err())
 	}
+}
+
+// Progress sends 183 Session Progress with our answer, so media flows
+// before the call is answered (early media); Answer's 200 repeats it.
+func (c *Call) Progress(ctx context.Context) error {
+	if err := c.checkIncomingEarly(); err != nil {
+		return fmt.Errorf("progress: %w", err)
+	}
+	answer, err := c.answerOffer(ctx)
+	if err != nil {
+		return fmt.Errorf("progress: %w", err)
+	}
+	c.mu.Lock()
+	c.earlyAnswer = answer
+	c.mu.Unlock()
+	if err := c.respondInvite(sip.StatusSessionInProgress, "Session Progress", answer); err != nil {
+		return fmt.Errorf("progress: %w", err)
+	}
+	return nil
+}
+
+// answerOffer answers the INVITE's offer; failing, it refuses the call.
+func (c *Call) answerOffer(ctx context.Context) (string, error) {
+	if !isSDP(c.invite) {
+		return "", errNoSDP
+	}
+	answer, err := c.media.answer(ctx, string(c.invite.Body()))
+	if err != nil {
+		c.end("media failed")
+		_ = c.respondInvite(sip.StatusNotAcceptableHere, "Not Acceptable Here", "")
+		return "", err
+	}
+	return answer, nil
 }
 
 // Reject answers an incoming call with a final non-2xx code.

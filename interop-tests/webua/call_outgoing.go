@@ -130,6 +130,9 @@ func (c *Call) newCancel() *sip.Request {
 // onInviteResponse runs on the reader goroutine: it must not block.
 func (c *Call) onInviteResponse(key string, res *sip.Response) {
 	if res.StatusCode < 200 {
+		if res.StatusCode > 100 {
+			c.earlyDialog(res)
+		}
 		if res.StatusCode > 100 && isSDP(res) {
 			// Early media: an answer in a 18x starts media at once.
 			if err := c.media.applyAnswer(string(res.Body())); err != nil {
@@ -148,6 +151,25 @@ func (c *Call) onInviteResponse(key string, res *sip.Response) {
 	} else {
 		c.onInviteFailure(res)
 	}
+}
+
+// earlyDialog follows the early dialog a 18x with a To tag makes (RFC 3261
+// §12.1), so INFO can go before the answer; the latest fork's is kept.
+func (c *Call) earlyDialog(res *sip.Response) {
+	tag := ""
+	if to := res.To(); to != nil {
+		tag = tagOf(to.Params)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tag == "" || c.state != stateEarly {
+		return
+	}
+	c.dialog.remoteTag = tag
+	if contact := res.Contact(); contact != nil {
+		c.dialog.remoteTarget = *contact.Address.Clone()
+	}
+	c.dialog.routeSet = routeSetFrom(res, true)
 }
 
 func (c *Call) onInviteSuccess(res *sip.Response) {

@@ -26,6 +26,9 @@ type SessionRequest struct {
 	// Crossed: it came while our own offer awaited its answer or our ACK,
 	// so it got 491 (RFC 3261 §14.2).
 	Crossed bool
+	// ReferTo, Event and Body: a REFER's target, a NOTIFY's event package
+	// and any request's body (a NOTIFY's sipfrag, an INFO's content).
+	ReferTo, Event, Body string
 }
 
 // pendingReinvite is a re-INVITE we answered 2xx: its ACK ends it and, for

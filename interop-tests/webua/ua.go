@@ -47,7 +47,8 @@ type Config struct {
 type UA struct {
 	log  *zap.Logger
 	api  *webrtc.API
-	conn *websocket.Conn
+	dial func(context.Context) (*websocket.Conn, error)
+	conn *websocket.Conn // written under writeMu; Redial replaces it
 
 	aor      sip.Uri
 	user     string
@@ -67,10 +68,15 @@ type UA struct {
 	calls     map[string]*Call
 	regCSeq   uint32
 	peerClose *websocket.CloseError
+	// dropped is the connection Drop closed: its reader ends quietly and
+	// the calls wait for Redial. connDone closes when conn's reader ends.
+	dropped  *websocket.Conn
+	connDone chan struct{}
 
 	incoming   chan *Call
 	unmatched  chan []byte
-	readerDone chan struct{}
+	readerDone chan struct{} // closed when the last connection is gone
+	finishOnce sync.Once
 	teardown   sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
@@ -122,19 +128,27 @@ func Dial(ctx context.Context, cfg Config) (*UA, error) {
 		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalIP}}
 		dialer.NetDialContext = nd.DialContext
 	}
-	conn, resp, err := dialer.DialContext(ctx, cfg.URL, header)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	u.dial = func(ctx context.Context) (*websocket.Conn, error) {
+		conn, resp, err := dialer.DialContext(ctx, cfg.URL, header)
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", cfg.URL, err)
+		}
+		if conn.Subprotocol() != "sip" {
+			_ = conn.Close()
+			return nil, fmt.Errorf("dial %s: %w", cfg.URL, errNoSubprotocol)
+		}
+		return conn, nil
 	}
+	conn, err := u.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", cfg.URL, err)
-	}
-	if conn.Subprotocol() != "sip" {
-		_ = conn.Close()
-		return nil, fmt.Errorf("dial %s: %w", cfg.URL, errNoSubprotocol)
+		return nil, err
 	}
 	u.conn = conn
-	go u.readLoop()
+	u.connDone = make(chan struct{})
+	go u.readLoop(conn, u.connDone)
 	return u, nil
 }
 
@@ -175,14 +189,20 @@ func (u *UA) Close() error {
 		for _, c := range u.calls {
 			calls = append(calls, c)
 		}
+		dropped := u.dropped != nil
 		u.mu.Unlock()
-
-		u.writeMu.Lock()
-		_ = u.conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		u.writeMu.Unlock()
-		if err := u.conn.Close(); err != nil {
-			u.closeErr = fmt.Errorf("close websocket: %w", err)
+		if dropped {
+			// No reader runs until a Redial: nothing else will finish.
+			u.finish()
+		} else {
+			u.writeMu.Lock()
+			_ = u.conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			err := u.conn.Close()
+			u.writeMu.Unlock()
+			if err != nil {
+				u.closeErr = fmt.Errorf("close websocket: %w", err)
+			}
 		}
 		<-u.readerDone
 		for _, c := range calls {
@@ -194,15 +214,19 @@ func (u *UA) Close() error {
 	return u.closeErr
 }
 
-// readLoop is the only reader of the WebSocket and the only sender on
-// incoming and unmatched, so it closes them.
-func (u *UA) readLoop() {
-	defer close(u.readerDone)
-	defer close(u.incoming)
-	defer close(u.unmatched)
+// readLoop is the only reader of conn. The last connection's reader is
+// the only sender on incoming and unmatched, so it closes them.
+func (u *UA) readLoop(conn *websocket.Conn, done chan struct{}) {
+	defer close(done)
 	for {
-		_, data, err := u.conn.ReadMessage()
+		_, data, err := conn.ReadMessage()
 		if err != nil {
+			u.mu.Lock()
+			closing, dropped := u.closing, u.dropped == conn
+			u.mu.Unlock()
+			if dropped {
+				return // Drop's doing: the calls wait for Redial
+			}
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				u.mu.Lock()
@@ -210,16 +234,23 @@ func (u *UA) readLoop() {
 				u.mu.Unlock()
 				u.log.Debug("websocket closed by peer", zap.Int("status", ce.Code), zap.String("reason", ce.Text))
 			}
-			u.mu.Lock()
-			closing := u.closing
-			u.mu.Unlock()
 			if !closing { // after Close, Close ends the calls itself
 				u.endAllCalls("ws closed")
 			}
+			u.finish()
 			return
 		}
 		u.handleFrame(data)
 	}
+}
+
+// finish marks the UA's connection gone for good.
+func (u *UA) finish() {
+	u.finishOnce.Do(func() {
+		close(u.incoming)
+		close(u.unmatched)
+		close(u.readerDone)
+	})
 }
 
 func (u *UA) handleFrame(data []byte) {
