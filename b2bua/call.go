@@ -61,8 +61,9 @@ type Call struct {
 	// endedForks are the To tags of other forks' 2xx we ACKed and ended.
 	endedForks map[string]bool
 	// detached: the browser's WebSocket dropped; the call waits for it
-	// (reconnect.go).
-	detached bool
+	// (reconnect.go); consentLost: its media went silent meanwhile.
+	detached    bool
+	consentLost bool
 	// change is the session change in flight (call_change.go); waiting, an
 	// offer that waits for the ACK of the other leg's INVITE.
 	change  *sessionChange
@@ -270,8 +271,10 @@ func (c *Call) onMedia(ev mediabridge.Event) {
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
 	case mediabridge.EventConsentLost:
 		// Hold, mute and silence keep consent checks coming; their end
-		// means the browser is gone, unless it is reconnecting.
+		// means the browser is gone, unless it is reconnecting: then it has
+		// one more consent period once back (reconnect.go).
 		if c.detached {
+			c.consentLost = true
 			return
 		}
 		c.log.Warn("browser's ICE consent checks stopped")
@@ -364,6 +367,7 @@ const (
 	timerSessionExpiry           // the core's refresh is overdue (RFC 4028 §10)
 	timerReconnect               // calls.reconnect_grace for a browser whose WebSocket dropped
 	timerReliable                // next retransmission of our reliable 18x to the core (RFC 3262)
+	timerConsent                 // a reconnected browser whose media went silent must be heard again
 )
 
 type callTimer struct {
@@ -430,6 +434,11 @@ func (c *Call) onTimer(k timerKey) {
 		c.onSessionExpired()
 	case timerReliable:
 		c.onReliableTimer()
+	case timerConsent:
+		if !c.media.WebAlive() {
+			c.log.Warn("reconnected browser's media never came back")
+			c.end(Cause{Reason: EndMediaTimeout, By: SideWeb})
+		}
 	case timerReconnect:
 		c.log.Info("browser did not reconnect in time", zap.Duration("grace", c.g.cfg.Calls.ReconnectGrace))
 		c.end(Cause{Reason: EndReconnectTimeout, By: SideWeb})

@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -15,6 +16,9 @@ import (
 // the same RFC 5626 +sip.instance) takes the binding and the calls over;
 // past the grace the calls end with BYE and the bindings are removed at
 // the core.
+
+// consentPeriod is how long a browser has to be heard again (RFC 7675).
+var consentPeriod = 30 * time.Second
 
 // onFlowClosed: an answered call waits for its browser; any other ends.
 func (c *Call) onFlowClosed() {
@@ -39,6 +43,12 @@ func (c *Call) onFlowMoved(f webFlow) {
 	c.disarm(timerKey{timerReconnect, SideWeb})
 	if c.ids.Load() != nil {
 		c.publishIDs() // a Replaces naming the call finds the browser where it is now
+	}
+	if c.consentLost {
+		// Its media went silent while it was away: it has one consent
+		// period (RFC 7675, 30 s) to be heard again, an ICE restart say.
+		c.consentLost = false
+		c.arm(timerKey{timerConsent, SideWeb}, consentPeriod)
 	}
 	c.log.Info("browser reconnected; call moved to its new connection", zap.String("new_flow", f.Flow()))
 }

@@ -88,6 +88,13 @@ func (s *Session) coreRTCP([]byte, netip.AddrPort, *loopScratch) {
 	s.fwd.rtcpFromCore.Add(1)
 }
 
+// WebAlive tells whether the browser has an address that passed ICE
+// checks and has not gone silent (RFC 7675 consent).
+func (s *Session) WebAlive() bool {
+	_, ok := s.ep.remoteAddr()
+	return ok
+}
+
 // Stats is a snapshot of the packet counters.
 func (s *Session) Stats() Stats {
 	st := s.fwd.stats()
