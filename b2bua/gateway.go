@@ -67,6 +67,8 @@ type Gateway struct {
 	live atomic.Int64
 
 	webTxs webTxs
+	// consentPeriod is RFC 7675's 30 s (shorter in tests).
+	consentPeriod time.Duration
 
 	wg     sync.WaitGroup // every goroutine the gateway starts
 	ctx    context.Context
@@ -105,7 +107,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 		cfg: cfg, log: log, core: core, media: media, reg: newRegistrar(),
 		observer: nopObserver{},
 		calls:    map[string]*Call{}, coreIDs: map[string]*Call{}, flowCalls: map[string]map[*Call]struct{}{},
-		parked: map[string]struct{}{},
+		parked: map[string]struct{}{}, consentPeriod: consentPeriod,
 		webTxs: webTxs{byKey: map[string]webTxEntry{}},
 		ctx:    ctx, cancel: cancel,
 	}

@@ -18,7 +18,7 @@ import (
 // the core.
 
 // consentPeriod is how long a browser has to be heard again (RFC 7675).
-var consentPeriod = 30 * time.Second
+const consentPeriod = 30 * time.Second
 
 // onFlowClosed: an answered call waits for its browser; any other ends.
 func (c *Call) onFlowClosed() {
@@ -48,7 +48,7 @@ func (c *Call) onFlowMoved(f webFlow) {
 		// Its media went silent while it was away: it has one consent
 		// period (RFC 7675, 30 s) to be heard again, an ICE restart say.
 		c.consentLost = false
-		c.arm(timerKey{timerConsent, SideWeb}, consentPeriod)
+		c.arm(timerKey{timerConsent, SideWeb}, c.g.consentPeriod)
 	}
 	c.log.Info("browser reconnected; call moved to its new connection", zap.String("new_flow", f.Flow()))
 }

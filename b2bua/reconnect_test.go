@@ -115,9 +115,8 @@ func TestCallEndsAfterGrace(t *testing.T) {
 // reconnecting the same loss does not end the call; once back, it has one
 // consent period to be heard again.
 func TestConsentLossEndsCall(t *testing.T) {
-	defer func(d time.Duration) { consentPeriod = d }(consentPeriod)
-	consentPeriod = 300 * time.Millisecond
 	g, core, f := newRawRig(t)
+	g.consentPeriod = 300 * time.Millisecond
 	answeredCall(t, g, core, f)
 	c := g.callByWeb(f.name, "web-call-1")
 	g.flowClosed(f.name)
