@@ -399,13 +399,15 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 
 // answerOrigin sends the 2xx to the origin leg's INVITE.
 func (c *Call) answerOrigin(a *leg, out *sip.Response) {
+	// Published before the 2xx leaves: a REFER the browser sends as soon as
+	// it has it may name this call.
+	c.publishIDs()
 	if err := a.inviteIn.reply(out); err != nil {
 		c.log.Warn("2xx to origin leg", zap.Stringer("leg", a.side), zap.Error(err))
 		c.end(Cause{Reason: EndTransportError, By: SideGateway, Status: out.StatusCode, Err: err})
 		return
 	}
 	a.confirmed = true
-	c.publishIDs()
 	c.awaitAck(a, out)
 	c.answered = time.Now()
 	c.setState(StateConfirmed)

@@ -44,13 +44,24 @@ type rawMsg struct {
 
 func newRawCore(t testing.TB) *rawCore {
 	t.Helper()
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// One port for UDP and TCP: a UDP port the system picks may be taken
+	// for TCP by someone else, so try a few.
+	var udp net.PacketConn
+	var tcp net.Listener
+	for try := 0; tcp == nil; try++ {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", u.LocalAddr().String())
+		if err != nil {
+			u.Close()
+			if try == 20 {
+				t.Fatal(err)
+			}
+			continue
+		}
+		udp, tcp = u, l
 	}
 	c := &rawCore{t: t, udp: udp, tcp: tcp, msgs: make(chan rawMsg, 256)}
 	var wg sync.WaitGroup
