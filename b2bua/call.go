@@ -216,7 +216,9 @@ func (c *Call) run(ctx context.Context) {
 	}
 }
 
-// over: the call ended and nothing it sent still waits for a final answer.
+// over: the call ended and nothing it sent still waits for a final answer:
+// its INVITE on the far leg, and requests it relayed (their answer may have
+// left before the BYE that ended the call, and is owed to the other leg).
 func (c *Call) over() bool {
 	if !c.ending {
 		return false
@@ -227,6 +229,11 @@ func (c *Call) over() bool {
 	for _, l := range []*leg{c.web, c.core} {
 		if tx := l.inviteOut; tx != nil && !tx.final {
 			return false
+		}
+		for tx := range l.out {
+			if tx.purpose == txRelay && !tx.final {
+				return false // its answer is owed to the other leg
+			}
 		}
 	}
 	return true
@@ -297,6 +304,11 @@ func (c *Call) finish() {
 		c.disarm(k)
 	}
 	for _, l := range []*leg{c.web, c.core} {
+		for in := range l.in {
+			// A relayed request whose answer never came (shutdown).
+			_ = in.reply(response(in.req, 481, "Call/Transaction Does Not Exist", l.dlg.localTag))
+			delete(l.in, in)
+		}
 		for tx := range l.out {
 			// A BYE or CANCEL toward the core keeps its own retransmissions;
 			// everything else ends with the call.

@@ -27,6 +27,9 @@ func (c *Call) end(cause Cause) {
 			_ = in.reply(response(in.req, code, reason, l.dlg.localTag))
 		}
 		for in := range l.in {
+			if c.relayPending(in) {
+				continue // answered when the other leg answers (over)
+			}
 			code, reason := 481, "Call/Transaction Does Not Exist"
 			if cause.Reason == EndHangup {
 				code, reason = 487, "Request Terminated" // RFC 3261 15.1.2
@@ -42,6 +45,16 @@ func (c *Call) end(cause Cause) {
 			c.sendBye(l)
 		}
 	}
+}
+
+// relayPending: in was relayed to the other leg, which has not answered.
+func (c *Call) relayPending(in *serverTx) bool {
+	for tx := range c.other(c.leg(in.leg)).out {
+		if tx.relay == in && !tx.final {
+			return true
+		}
+	}
+	return false
 }
 
 // fail answers the origin leg's INVITE with an error and ends the call.

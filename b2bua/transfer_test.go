@@ -114,3 +114,28 @@ func TestInviteWithReplacesFromCore(t *testing.T) {
 		t.Fatalf("browser got %s with Replaces %q, want %q", got.Method, headerValue(got, "Replaces"), want)
 	}
 }
+
+// TestRelayedAnswerAfterBye: the core answers a NOTIFY the browser sent and
+// hangs up at once; the BYE may overtake the 200 inside the gateway, and
+// the browser still gets the 200, not a 487.
+func TestRelayedAnswerAfterBye(t *testing.T) {
+	g, core, f := newRawRig(t)
+	inv, ack := answeredCall(t, g, core, f)
+	ok := firstOK(t, f)
+	g.handleWeb(f, webReq(t, ok, "NOTIFY", 5, "Event: refer\nSubscription-State: terminated\nContent-Type: message/sipfrag\n", "SIP/2.0 200 OK\r\n"))
+	notify := core.expect(sip.NOTIFY)
+	core.send(coreInDialog("BYE", inv, ack, core.addr(), 30, ""))
+	if res := core.expectResponse(); res.StatusCode != 200 {
+		t.Fatalf("BYE got %d", res.StatusCode)
+	}
+	core.send(reply(notify, 200, "OK", "", "", ""))
+	for {
+		m := f.nextMsg(t)
+		if res, isRes := m.(*sip.Response); isRes && cseqMethod(res) == sip.NOTIFY {
+			if res.StatusCode != 200 {
+				t.Fatalf("the browser's NOTIFY got %d, want the core's 200", res.StatusCode)
+			}
+			return
+		}
+	}
+}
