@@ -28,6 +28,8 @@ type browserOptions struct {
 	HardTimeoutMs int    `json:"hardTimeoutMs"`
 	ArtifactsDir  string `json:"artifactsDir"`
 	HoldMethod    string `json:"holdMethod"` // call-out-hold: reinvite or update
+	ReferTo       string `json:"referTo"`    // call-out-refer: the transfer target
+	NoRegister    bool   `json:"noRegister"` // a SIPp core straight behind the gateway
 }
 
 type audioIn struct {
@@ -61,8 +63,8 @@ type browserResult struct {
 		Inbound  audioIn  `json:"inbound"`
 		Outbound audioOut `json:"outbound"`
 	} `json:"stats"`
-	// Phases: call-out-hold's getStats() packet counters at each step
-	// (before, held, holdEnd, resumed, after).
+	// Phases: getStats() packet counters at a scenario's steps
+	// (call-out-hold: before, held, holdEnd, resumed, after).
 	Phases map[string]packetCounts `json:"phases"`
 }
 
@@ -78,6 +80,21 @@ func (r browserResult) hasEvent(name string) bool {
 		}
 	}
 	return false
+}
+
+// details lists the details of the page's events called name, in order.
+func (r browserResult) details(name string) []string {
+	var out []string
+	for _, e := range r.Events {
+		if e.Name == name {
+			d := ""
+			if e.Detail != nil {
+				d = *e.Detail
+			}
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // sawSIP reports whether a SIP frame's first line starts with prefix

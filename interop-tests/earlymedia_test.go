@@ -22,7 +22,8 @@ import (
 
 // TestEarlyMedia100rel: the browser hears SIPp's early media before the
 // 200, SIPp gets the browser's RTP before it too, and the browser never
-// sees Require or RSeq.
+// sees Require or RSeq. SIP.js plays a 18x's SDP only with its Inviter's
+// earlyMedia option, which sipjs-agent.js sets.
 func TestEarlyMedia100rel(t *testing.T) {
 	t.Run("webua", func(t *testing.T) {
 		e := startEarlyCall(t, "sendrecv")
@@ -46,6 +47,7 @@ func TestEarlyMedia100rel(t *testing.T) {
 		}
 	})
 	t.Run("jssip", func(t *testing.T) { testBrowserEarlyMedia(t, "jssip", "jssip.html") })
+	t.Run("sipjs", func(t *testing.T) { testBrowserEarlyMedia(t, "sipjs", "sipjs.html") })
 }
 
 // TestEarlyMediaWithheld: P-Early-Media: inactive on SIPp's 183 keeps its

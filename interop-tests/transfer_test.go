@@ -29,7 +29,12 @@ func TestBlindTransferByBrowser(t *testing.T) {
 	awaitReferNotifies(t, gw, call)
 	hangUp(t, gw, call)
 	requireSIPpDone(t, gw, uas, 10*time.Second)
+	requireReferToCarol(t, gw)
+}
 
+// requireReferToCarol: SIPp got alice's REFER to carol, with Referred-By.
+func requireReferToCarol(t *testing.T, gw *proc) {
+	t.Helper()
 	got := sippRefer(t)
 	t.Logf("SIPp got REFER with Refer-To %s, Referred-By %s", got.header("Refer-To"), got.header("Referred-By"))
 	if !strings.Contains(got.header("Refer-To"), "sip:carol@imsgate.test") || !strings.Contains(got.header("Referred-By"), "alice") {

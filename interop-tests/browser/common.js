@@ -5,25 +5,28 @@
 
 window.harness = (function () {
   const events = [];   // {name, at, detail}
-  const waiters = [];  // {name, resolve}
+  const waiters = [];  // {name, count, resolve}
   const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 } };
   let sampler = null;
+
+  const seen = (name) => events.filter((e) => e.name === name).length;
 
   function emit(name, detail) {
     events.push({ name, at: Date.now(), detail: detail === undefined ? null : String(detail) });
     for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i].name === name) {
+      if (waiters[i].name === name && seen(name) >= waiters[i].count) {
         waiters[i].resolve(true);
         waiters.splice(i, 1);
       }
     }
   }
 
-  // waitFor resolves true once the named event has happened, false on timeout.
-  function waitFor(name, timeoutMs) {
-    if (events.some((e) => e.name === name)) return Promise.resolve(true);
+  // waitFor resolves true once the named event has happened count times
+  // (default once), false on timeout.
+  function waitFor(name, timeoutMs, count = 1) {
+    if (seen(name) >= count) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const w = { name, resolve };
+      const w = { name, count, resolve };
       waiters.push(w);
       setTimeout(() => {
         const i = waiters.indexOf(w);
@@ -81,9 +84,15 @@ window.harness = (function () {
     sampler = null;
   }
 
+  // direction is an SDP's first a=sendrecv/sendonly/recvonly/inactive.
+  function direction(sdp) {
+    const m = /a=(sendrecv|sendonly|recvonly|inactive)/.exec(sdp || '');
+    return m ? m[1] : 'sendrecv';
+  }
+
   function snapshot() {
     return { events: events.map((e) => ({ ...e })), stats: JSON.parse(JSON.stringify(best)) };
   }
 
-  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current };
+  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current, direction };
 })();

@@ -7,6 +7,7 @@
   const media = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
   let ua = null;
   let session = null;
+  let referral = null; // the far end's REFER: its 'refer' event
 
   function track(s) {
     session = s;
@@ -21,12 +22,26 @@
     s.on('confirmed', () => h.emit('confirmed'));
     s.on('ended', (e) => { h.emit('ended', e.cause); finish(s); });
     s.on('failed', (e) => { h.emit('failed', e.cause); finish(s); });
+    // In-dialog requests from the far end; INFO with application/dtmf-relay
+    // is JsSIP's newDTMF, any other INFO its newInfo.
+    s.on('newDTMF', (e) => { if (e.originator === 'remote') h.emit('info_in', e.dtmf.tone); });
+    s.on('newInfo', (e) => {
+      if (e.originator === 'remote') {
+        h.emit('info_in', e.info.contentType);
+        return;
+      }
+      e.info.on('succeeded', () => h.emit('info_sent'));
+      e.info.on('failed', (f) => h.emit('info_failed', f.cause));
+    });
+    s.on('reinvite', (e) => h.emit('reinvite', h.direction(e.request.body)));
+    s.on('refer', (e) => { referral = e; h.emit('refer', e.request.refer_to.uri.toString()); });
   }
 
-  // finish takes a last stats sample before the peer connection closes.
+  // finish takes a last stats sample before the peer connection closes; a
+  // transferred call's old session ends while the new one is sampled.
   function finish(s) {
     if (s.connection) h.sample(s.connection).catch(() => {});
-    h.stopStats();
+    if (s === session) h.stopStats();
   }
 
   window.agent = {
@@ -38,6 +53,9 @@
         password,
         register: false,
         session_timers: false,
+        // JsSIP's default, written down: after a drop it reconnects after
+        // 2 s (Transport.js _reconnect), then registers again by itself.
+        connection_recovery_min_interval: 2,
       });
       ua.on('connected', () => h.emit('connected'));
       ua.on('disconnected', () => h.emit('disconnected'));
@@ -63,6 +81,19 @@
     unhold(method) { session.unhold({ useUpdate: method === 'update' }, () => h.emit('resumed')); },
     stats() { return h.current(session && session.connection); },
     dtmf(tone) { session.sendDTMF(tone, { transportType: 'INFO' }); },
+    info(contentType, body) { session.sendInfo(contentType, body); },
+    // refer: a blind transfer; the ReferSubscriber's events (202, NOTIFY
+    // sipfrag 100 / 1xx / 2xx, failures) become refer_<event>.
+    refer(target) {
+      const names = ['requestSucceeded', 'requestFailed', 'trying', 'progress', 'accepted', 'failed'];
+      const eventHandlers = {};
+      const code = (e) => (e && (e.response || e.status_line) ? (e.response || e.status_line).status_code : '');
+      for (const n of names) eventHandlers[n] = (e) => h.emit('refer_' + n, code(e));
+      session.refer(target, { eventHandlers });
+    },
+    // acceptRefer places the call the far end's REFER asks for; JsSIP
+    // NOTIFYs the far end of its progress.
+    acceptRefer() { referral.accept(null, media); },
     hangup() { if (session && !session.isEnded()) session.terminate(); },
     stop() { if (ua) ua.stop(); },
   };

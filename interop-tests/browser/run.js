@@ -5,7 +5,8 @@
 // {"event":"result", ...}. Usage: node run.js '<json options>'
 //
 // Options: lib ("jssip" | "sipjs" | "webphone"), pageURL, wsURL, uri,
-// password, target, scenario, talkMs, stepTimeoutMs, artifactsDir.
+// password, target, referTo, noRegister, scenario, talkMs, stepTimeoutMs,
+// artifactsDir.
 'use strict';
 
 const fs = require('fs');
@@ -27,7 +28,8 @@ const chromiumArgs = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-const phases = {}; // call-out-hold: getStats() counters at each step
+const phases = {}; // getStats() counters at each step of a scenario
+const sipFrames = []; // recordSIP's lines: result.sip
 
 function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -70,9 +72,51 @@ async function statsGrown(page, what, from, n) {
   }
 }
 
-async function agentStep(page, name, timeoutMs) {
-  const ok = await page.evaluate(([n, t]) => window.harness.waitFor(n, t), [name, timeoutMs]);
-  if (!ok) throw new Error(`timed out after ${timeoutMs} ms waiting for ${name}`);
+// agentStep waits for the page's count-th event name (default: the first).
+async function agentStep(page, name, timeoutMs, count = 1) {
+  const ok = await page.evaluate(([n, t, c]) => window.harness.waitFor(n, t, c), [name, timeoutMs, count]);
+  if (!ok) throw new Error(`timed out after ${timeoutMs} ms waiting for ${name} #${count}`);
+}
+
+// sipSeen waits until n SIP frames starting with prefix ("< ACK") crossed
+// the page's WebSockets.
+async function sipSeen(prefix, n) {
+  const deadline = Date.now() + stepTimeout;
+  while (sipFrames.filter((l) => l.startsWith(prefix)).length < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} SIP frames "${prefix}"`);
+    await sleep(50);
+  }
+}
+
+const zero = { inbound: 0, outbound: 0 };
+
+// callAndTalk: the browser calls opts.target and hears 50 packets.
+async function callAndTalk(page) {
+  await page.evaluate((t) => window.agent.call(t), opts.target);
+  await agentStep(page, 'confirmed', stepTimeout);
+  phases.before = await statsGrown(page, 'inbound', zero, 50);
+}
+
+// resumeAndHangUp: the browser resumes (opts.holdMethod), hears 50 packets
+// and hangs up.
+async function resumeAndHangUp(page) {
+  await page.evaluate((m) => window.agent.unhold(m), opts.holdMethod);
+  await agentStep(page, 'resumed', stepTimeout);
+  phases.resumed = await currentStats(page);
+  phases.after = await statsGrown(page, 'inbound', phases.resumed, 50);
+  await page.evaluate(() => window.agent.hangup());
+  await agentStep(page, 'ended', stepTimeout);
+}
+
+// answerIncoming: once registered (the Go test then starts its SIPp
+// caller) the call comes in and the browser answers it.
+async function answerIncoming(page) {
+  await agentStep(page, 'registered', stepTimeout);
+  say({ event: 'registered' });
+  await agentStep(page, 'incoming', stepTimeout);
+  say({ event: 'incoming' });
+  await page.evaluate(() => window.agent.answer());
+  await agentStep(page, 'confirmed', stepTimeout);
 }
 
 const scenarios = {
@@ -125,22 +169,12 @@ const scenarios = {
   // call-in: the Go test starts a SIPp caller once "registered" is printed;
   // the browser answers and the caller hangs up.
   async 'call-in'(page) {
-    await agentStep(page, 'registered', stepTimeout);
-    say({ event: 'registered' });
-    await agentStep(page, 'incoming', stepTimeout);
-    say({ event: 'incoming' });
-    await page.evaluate(() => window.agent.answer());
-    await agentStep(page, 'confirmed', stepTimeout);
+    await answerIncoming(page);
     await agentStep(page, 'ended', talkMs + stepTimeout);
   },
   // call-in-local-bye: as call-in, but the browser hangs up.
   async 'call-in-local-bye'(page) {
-    await agentStep(page, 'registered', stepTimeout);
-    say({ event: 'registered' });
-    await agentStep(page, 'incoming', stepTimeout);
-    say({ event: 'incoming' });
-    await page.evaluate(() => window.agent.answer());
-    await agentStep(page, 'confirmed', stepTimeout);
+    await answerIncoming(page);
     await sleep(talkMs);
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
@@ -149,30 +183,19 @@ const scenarios = {
   // "reinvite" or "update"), resumes and hangs up; getStats() counters are
   // read at each step into result.phases.
   async 'call-out-hold'(page) {
-    const stats = () => currentStats(page);
-    const grown = (what, from, n) => statsGrown(page, what, from, n);
     await agentStep(page, 'registered', stepTimeout);
-    await page.evaluate((t) => window.agent.call(t), opts.target);
-    await agentStep(page, 'confirmed', stepTimeout);
-    const zero = { inbound: 0, outbound: 0 };
-    phases.before = await grown('inbound', zero, 50);
+    await callAndTalk(page);
     await page.evaluate((m) => window.agent.hold(m), opts.holdMethod);
     await agentStep(page, 'held', stepTimeout);
-    phases.held = await stats();
+    phases.held = await currentStats(page);
     // On hold: a second of sending (sendonly) over which nothing comes in.
-    phases.holdEnd = await grown('outbound', phases.held, 50);
-    await page.evaluate((m) => window.agent.unhold(m), opts.holdMethod);
-    await agentStep(page, 'resumed', stepTimeout);
-    phases.resumed = await stats();
-    phases.after = await grown('inbound', phases.resumed, 50);
-    await page.evaluate(() => window.agent.hangup());
-    await agentStep(page, 'ended', stepTimeout);
+    phases.holdEnd = await statsGrown(page, 'outbound', phases.held, 50);
+    await resumeAndHangUp(page);
   },
   // call-out-early: the browser calls target, which answers 183 with early
   // media for a while (JsSIP sends no INFO in an early dialog to end it);
   // getStats() must show 50 packets in before the 2xx.
   async 'call-out-early'(page) {
-    const zero = { inbound: 0, outbound: 0 };
     await agentStep(page, 'registered', stepTimeout);
     await page.evaluate((t) => window.agent.call(t), opts.target);
     await agentStep(page, 'progress', stepTimeout);
@@ -185,6 +208,52 @@ const scenarios = {
     phases.after = await statsGrown(page, 'inbound', phases.confirmed, 50);
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-in-reconnect: a call from SIPp (uac_reconnect.xml); once it talks
+  // the Go test kills the WebSocket's TCP connection. The library
+  // reconnects and registers again by itself; then the browser's INFO, the
+  // far end's INFO and two re-INVITEs (hold, resume), and its hang-up.
+  async 'call-in-reconnect'(page) {
+    await answerIncoming(page);
+    phases.before = await statsGrown(page, 'inbound', zero, 50);
+    say({ event: 'talking' });
+    await agentStep(page, 'disconnected', stepTimeout);
+    phases.dropped = await currentStats(page);
+    await agentStep(page, 'registered', stepTimeout, 2);
+    phases.back = await currentStats(page);
+    say({ event: 'back' });
+    await page.evaluate(() => window.agent.info('application/x-imsgate-test', 'back\r\n'));
+    await agentStep(page, 'info_sent', stepTimeout);
+    await agentStep(page, 'info_in', stepTimeout);
+    await agentStep(page, 'reinvite', stepTimeout, 2);
+    await sipSeen('< ACK', 3); // the INVITE's and both re-INVITEs'
+    phases.resumed = await currentStats(page);
+    phases.after = await statsGrown(page, 'outbound', phases.resumed, 50);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-out-refer: a blind transfer by the browser (opts.referTo); the
+  // far end's 202 and NOTIFYs come back as refer_* events.
+  async 'call-out-refer'(page) {
+    await callAndTalk(page);
+    await page.evaluate((t) => window.agent.refer(t), opts.referTo);
+    await agentStep(page, 'refer_requestSucceeded', stepTimeout);
+    await agentStep(page, 'refer_accepted', stepTimeout);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-out-referred: the far end REFERs the browser, which accepts and
+  // calls the Refer-To; the far end hangs up the first call; the browser
+  // talks on the second (its getStats() from zero) and hangs it up.
+  async 'call-out-referred'(page) {
+    await callAndTalk(page);
+    await agentStep(page, 'refer', stepTimeout);
+    await page.evaluate(() => window.agent.acceptRefer());
+    await agentStep(page, 'confirmed', stepTimeout, 2);
+    await agentStep(page, 'ended', stepTimeout); // the first call, by the far end's BYE
+    phases.transferred = await statsGrown(page, 'inbound', zero, 50);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout, 2);
   },
   // cancel-in: the SIPp caller cancels while the browser rings.
   async 'cancel-in'(page) {
@@ -248,7 +317,8 @@ async function main() {
     const page = context.pages()[0] || await context.newPage();
     page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
     page.on('pageerror', (e) => result.console.push('pageerror: ' + e.message));
-    recordSIP(page, result.sip);
+    result.sip = sipFrames;
+    recordSIP(page, sipFrames);
     await page.goto(opts.pageURL, { timeout: stepTimeout });
     if (opts.lib === 'webphone') {
       await webphone(page, result);
@@ -257,8 +327,9 @@ async function main() {
       if (!run) throw new Error(`unknown scenario ${opts.scenario}`);
       await page.waitForFunction(() => window.agent && window.harness, null, { timeout: stepTimeout });
       result.library = await page.evaluate(() => window.agent.library);
-      await page.evaluate((o) => { window.agent.start(o); window.agent.register(); },
-        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password });
+      // noRegister: calls straight to a SIPp core, which takes no REGISTER.
+      await page.evaluate((o) => { window.agent.start(o); if (!o.noRegister) window.agent.register(); },
+        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister });
       try {
         await run(page);
       } finally {

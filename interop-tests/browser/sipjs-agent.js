@@ -11,10 +11,16 @@ let registerer = null;
 let started = Promise.resolve(); // ua.start(): requests wait for the WebSocket
 let session = null;
 let established = false;
+let registering = false; // register() was called: registers again after a reconnection
 
 function track(s) {
   session = s;
   established = false;
+  // In-dialog requests from the far end, answered as SIP.js would alone.
+  s.delegate = {
+    onInfo: (info) => { h.emit('info_in', info.request.getHeader('content-type')); info.accept(); },
+    onInvite: (request) => h.emit('reinvite', h.direction(request.body)),
+  };
   s.stateChange.addListener((state) => {
     switch (state) {
       case SessionState.Established: {
@@ -37,6 +43,17 @@ function track(s) {
   });
 }
 
+// sendInfo emits <what>_sent on a 2xx, <what>_failed otherwise.
+function sendInfo(contentType, content, what) {
+  session.info({
+    requestDelegate: {
+      onAccept: () => h.emit(what + '_sent'),
+      onReject: (res) => h.emit(what + '_failed', res.message.statusCode),
+    },
+    requestOptions: { body: { contentDisposition: 'render', contentType, content } },
+  }).catch((err) => h.emit(what + '_failed', err.message));
+}
+
 function reinvite(hold, done) {
   session.invite({
     sessionDescriptionHandlerOptions: { ...sdhOptions, hold },
@@ -54,6 +71,10 @@ window.agent = {
     ua = new UserAgent({
       uri: target,
       transportOptions: { server: wsURL },
+      // After a drop SIP.js reconnects at once (UserAgent.attemptReconnection);
+      // the Registerer does not register again by itself: onConnect does.
+      reconnectionAttempts: 3,
+      reconnectionDelay: 2,
       authorizationUsername: target.user,
       authorizationPassword: password,
       sessionDescriptionHandlerFactoryOptions: {
@@ -61,7 +82,10 @@ window.agent = {
         iceGatheringTimeout: 1000,
       },
       delegate: {
-        onConnect: () => h.emit('connected'),
+        onConnect: () => {
+          h.emit('connected');
+          if (registering) window.agent.register();
+        },
         onDisconnect: () => h.emit('disconnected'),
         onInvite: (invitation) => {
           track(invitation);
@@ -70,24 +94,33 @@ window.agent = {
       },
     });
     registerer = new Registerer(ua);
+    // 'registered' on every 200, a refresh after a reconnection included
+    // (the Registerer stays Registered through a drop).
     registerer.stateChange.addListener((state) => {
-      if (state === RegistererState.Registered) h.emit('registered');
       if (state === RegistererState.Unregistered) h.emit('unregistered');
     });
     started = ua.start().catch((err) => h.emit('connect_failed', err.message));
   },
   register() {
+    registering = true;
     started.then(() => registerer.register({
-      requestDelegate: { onReject: (res) => h.emit('registration_failed', res.message.statusCode) },
+      requestDelegate: {
+        onAccept: () => h.emit('registered'),
+        onReject: (res) => h.emit('registration_failed', res.message.statusCode),
+      },
     })).catch((err) => h.emit('registration_failed', err.message));
   },
-  unregister() { registerer.unregister().catch((err) => h.emit('unregister_failed', err.message)); },
+  unregister() {
+    registering = false;
+    registerer.unregister().catch((err) => h.emit('unregister_failed', err.message)); },
   call(target) {
-    const inviter = new Inviter(ua, UserAgent.makeURI(target), { sessionDescriptionHandlerOptions: sdhOptions });
+    // earlyMedia: a 18x's SDP is applied, so early media is heard.
+    const inviter = new Inviter(ua, UserAgent.makeURI(target), { sessionDescriptionHandlerOptions: sdhOptions, earlyMedia: true });
     track(inviter);
     inviter.invite({
       requestDelegate: {
         onProgress: (res) => h.emit('progress', res.message.statusCode),
+        onAccept: () => h.emit('accepted'),
       },
     }).catch((err) => h.emit('failed', err.message));
   },
@@ -101,13 +134,8 @@ window.agent = {
     return h.current(sdh && sdh.peerConnection);
   },
   // DTMF as SIP INFO, application/dtmf-relay (the body JsSIP sends too).
-  dtmf(tone) {
-    session.info({
-      requestOptions: {
-        body: { contentDisposition: 'render', contentType: 'application/dtmf-relay', content: `Signal=${tone}\r\nDuration=100\r\n` },
-      },
-    }).catch((err) => h.emit('dtmf_failed', err.message));
-  },
+  dtmf(tone) { sendInfo('application/dtmf-relay', `Signal=${tone}\r\nDuration=100\r\n`, 'dtmf'); },
+  info(contentType, body) { sendInfo(contentType, body, 'info'); },
   hangup() {
     if (!session) return;
     switch (session.state) {
