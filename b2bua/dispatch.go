@@ -134,6 +134,10 @@ func (g *Gateway) handleWeb(f webFlow, msg sip.Message) {
 			g.log.Debug("response matches no transaction", zap.String("flow", f.Flow()), zap.Int("status", m.StatusCode))
 			return
 		}
+		if e.deliver != nil {
+			e.deliver(m)
+			return
+		}
 		if !e.call.enqueue(event{kind: evResponse, tx: e.tx, res: m}) {
 			g.webTxs.remove(key)
 		}

@@ -26,6 +26,9 @@ type StatusError struct {
 	Err    error
 }
 
+// SIPStatus is the status the sender of the failed request gets.
+func (e *StatusError) SIPStatus() (int, string) { return e.Code, e.Reason }
+
 func (e *StatusError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%d %s: %v", e.Code, e.Reason, e.Err)

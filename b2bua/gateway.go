@@ -113,7 +113,9 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	}
 	none := flowLookup(func(string) (webFlow, bool) { return nil, false })
 	g.flows.Store(&none)
-	g.nonCall = presence.New(presencePort{g}, presencePort{g}, presencePort{g}, log.Named("presence"))
+	g.nonCall = presence.New(presenceFlows{g}, presenceCore{g}, presenceFlows{g}, presence.Limits{
+		MaxBodyBytes: cfg.Presence.MaxBodyBytes, MessageRate: cfg.Presence.MessageRate, MessageBurst: cfg.Presence.MessageBurst,
+	}, log.Named("presence"))
 	for _, o := range opts {
 		o(g)
 	}
@@ -259,6 +261,9 @@ func (g *Gateway) flowClosed(flow string) {
 		call.enqueue(event{kind: evFlowClosed, flowName: flow})
 	}
 	g.reg.dropFlowQueue(flow)
+	if fg, ok := g.nonCall.(interface{ Forget(flow string) }); ok {
+		fg.Forget(flow)
+	}
 	if !park {
 		g.releaseFlow(flow)
 	}

@@ -2,24 +2,61 @@ package b2bua
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imsgate/imsgate/presence"
 )
 
-// presencePort is what the presence relay needs of the gateway: sending
-// toward a browser's flow or the core, and the flows of an AoR.
-type presencePort struct{ g *Gateway }
+// What the presence relay needs of the gateway: requests toward a
+// browser's flow (presenceFlows) or the core (presenceCore), and the
+// registered browsers (presenceFlows too).
+type (
+	presenceFlows struct{ g *Gateway }
+	presenceCore  struct{ g *Gateway }
+)
 
-func (p presencePort) Send(flow string, msg sip.Message) error {
+// Request sends req over a browser's flow and waits for its final
+// response, matched like a call's (Via branch and method).
+func (p presenceFlows) Request(ctx context.Context, flow string, req *sip.Request) (*sip.Response, error) {
 	f, ok := p.g.lookupFlow(flow)
 	if !ok {
-		return errFlowGone
+		return nil, statusErr(480, "Temporarily Unavailable", errFlowGone)
 	}
-	return f.WriteMessage(msg)
+	req.PrependHeader(webVia(f))
+	key := branchOf(req) + string(req.Method)
+	final := make(chan *sip.Response, 1)
+	p.g.webTxs.add(key, webTxEntry{flow: flow, deliver: func(res *sip.Response) {
+		if res.StatusCode >= 200 {
+			select {
+			case final <- res:
+			default:
+			}
+		}
+	}})
+	defer p.g.webTxs.remove(key)
+	if err := f.WriteMessage(req); err != nil {
+		return nil, statusErr(480, "Temporarily Unavailable", errFlowGone)
+	}
+	select {
+	case res := <-final:
+		return res, nil
+	case <-ctx.Done():
+		return nil, statusErr(408, "Request Timeout", fmt.Errorf("%s to browser: %w", req.Method, errTimeout))
+	}
 }
 
-func (p presencePort) Request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+func (p presenceCore) Request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	return p.g.core.request(ctx, req)
 }
 
-func (p presencePort) FlowsOf(aor sip.Uri) []string { return p.g.reg.flowsOf(aor) }
+func (p presenceFlows) Device(user string) (presence.Device, bool) {
+	b, ok := p.g.reg.lookup(user)
+	if !ok {
+		return presence.Device{}, false
+	}
+	return presence.Device{Flow: p.g.reg.flowOf(b), Contact: *b.contact.Address.Clone()}, true
+}
+
+func (p presenceFlows) Devices(aor sip.Uri) []presence.Device { return p.g.reg.devicesOf(aor) }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/presence"
 )
 
 // binding is one browser registration: an AoR reached over one WebSocket
@@ -109,13 +111,13 @@ func removeFrom(index map[string]map[*binding]struct{}, key string, b *binding) 
 	}
 }
 
-// flowsOf returns the flows on which an AoR is registered.
-func (r *registrar) flowsOf(aor sip.Uri) []string {
+// devicesOf returns the browsers registered for an AoR.
+func (r *registrar) devicesOf(aor sip.Uri) []presence.Device {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var out []string
+	var out []presence.Device
 	for b := range r.byAoR[aorKey(aor)] {
-		out = append(out, b.flow)
+		out = append(out, presence.Device{Flow: b.flow, Contact: *b.contact.Address.Clone()})
 	}
 	return out
 }

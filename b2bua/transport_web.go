@@ -26,6 +26,9 @@ type webTxEntry struct {
 	flow string
 	call *Call
 	tx   *clientTx
+	// deliver takes the responses of a request that is not a call's (the
+	// presence relay's).
+	deliver func(*sip.Response)
 }
 
 func (w *webTxs) add(key string, e webTxEntry) {

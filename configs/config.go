@@ -25,6 +25,7 @@ type Config struct {
 	SIP      SIP      `yaml:"sip"`
 	Upstream Upstream `yaml:"upstream"`
 	Calls    Calls    `yaml:"calls"`
+	Presence Presence `yaml:"presence"`
 	Media    Media    `yaml:"media"`
 	Demo     Demo     `yaml:"demo"`
 	Debug    Debug    `yaml:"debug"`
@@ -108,6 +109,17 @@ type Calls struct {
 	ReconnectGrace time.Duration `yaml:"reconnect_grace"`
 }
 
+// Presence is the relay of what is not a call: MESSAGE, SUBSCRIBE/NOTIFY,
+// PUBLISH.
+type Presence struct {
+	// MaxBodyBytes is the largest MESSAGE body relayed (413 above).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MessageRate and MessageBurst bound the MESSAGEs one browser
+	// connection may send (429 with Retry-After past them).
+	MessageRate  float64 `yaml:"message_rate"`
+	MessageBurst int     `yaml:"message_burst"`
+}
+
 // Media is the media bridge: WebRTC toward browsers, RTP toward the core.
 type Media struct {
 	// PublicIP is the address put in SDP and ICE candidates for both sides.
@@ -148,6 +160,7 @@ func Default() Config {
 			InviteTimeout:   180 * time.Second,
 			UnregisterRate:  50,
 		},
+		Presence: Presence{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20},
 		Calls: Calls{
 			SessionExpires: 1800 * time.Second,
 			MinSE:          90 * time.Second,
@@ -298,6 +311,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.SessionExpires < c.Calls.MinSE {
 		return keyErr("calls.session_expires", "%s is below calls.min_se (%s)", c.Calls.SessionExpires, c.Calls.MinSE)
+	}
+	if c.Presence.MaxBodyBytes <= 0 {
+		return keyErr("presence.max_body_bytes", "must be positive")
+	}
+	if c.Presence.MessageRate <= 0 || c.Presence.MessageBurst <= 0 {
+		return keyErr("presence.message_rate", "message_rate and message_burst must be positive")
 	}
 	if c.Calls.ReconnectGrace < 0 {
 		return keyErr("calls.reconnect_grace", "must not be negative")

@@ -9,11 +9,14 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
-// Flows sends toward a browser's WebSocket flow.
+// Flows sends toward browsers' WebSocket flows.
 type Flows interface {
-	Send(flow string, msg sip.Message) error
+	// Request sends a request to a browser over its flow and returns the
+	// browser's final response.
+	Request(ctx context.Context, flow string, req *sip.Request) (*sip.Response, error)
 }
 
 // Core sends a request toward the core and returns its final response.
@@ -21,9 +24,19 @@ type Core interface {
 	Request(ctx context.Context, req *sip.Request) (*sip.Response, error)
 }
 
-// Bindings finds the flows on which an AoR is registered.
+// Bindings finds registered browsers.
 type Bindings interface {
-	FlowsOf(aor sip.Uri) []string
+	// Device is the browser a Contact of the gateway's names by its user
+	// part (what the core sends to when it means one device).
+	Device(user string) (Device, bool)
+	// Devices are the browsers registered for an AoR.
+	Devices(aor sip.Uri) []Device
+}
+
+// Device is one registered browser: its flow and its own Contact.
+type Device struct {
+	Flow    string
+	Contact sip.Uri
 }
 
 // Relay takes the requests that are not part of a call. Its methods must
@@ -34,20 +47,35 @@ type Relay struct {
 	core     Core
 	bindings Bindings
 	log      *zap.Logger
+	lim      limiters
+	inFlight chan struct{}
 }
 
 // New makes a relay over what the gateway provides.
-func New(flows Flows, core Core, bindings Bindings, log *zap.Logger) *Relay {
-	return &Relay{flows: flows, core: core, bindings: bindings, log: log}
+func New(flows Flows, core Core, bindings Bindings, limits Limits, log *zap.Logger) *Relay {
+	if limits.InFlight <= 0 {
+		limits.InFlight = DefaultLimits.InFlight
+	}
+	return &Relay{flows: flows, core: core, bindings: bindings, log: log,
+		lim:      limiters{byFlow: map[string]*rate.Limiter{}, limits: limits},
+		inFlight: make(chan struct{}, limits.InFlight)}
 }
 
 // FromWeb takes a browser's request outside a dialog.
 func (r *Relay) FromWeb(flow string, req *sip.Request, reply func(*sip.Response)) {
+	if req.Method == sip.MESSAGE {
+		r.messageFromWeb(flow, req, reply)
+		return
+	}
 	reply(r.local(req))
 }
 
 // FromCore takes the core's request outside a dialog.
 func (r *Relay) FromCore(req *sip.Request, reply func(*sip.Response)) {
+	if req.Method == sip.MESSAGE {
+		r.messageFromCore(req, reply)
+		return
+	}
 	reply(r.local(req))
 }
 

@@ -8,14 +8,13 @@ import (
 )
 
 func TestLocalAnswers(t *testing.T) {
-	r := New(nil, nil, nil, zap.NewNop())
+	r := New(nil, nil, nil, DefaultLimits, zap.NewNop())
 	for _, tc := range []struct {
 		name   string
 		method sip.RequestMethod
 		code   int
 	}{
 		{"options answered here", sip.OPTIONS, 200},
-		{"message not relayed yet", sip.MESSAGE, 501},
 		{"subscribe not relayed yet", sip.SUBSCRIBE, 501},
 		{"publish not relayed yet", sip.PUBLISH, 501},
 	} {
