@@ -136,6 +136,7 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string) 
 	// Media-side events (ICE/DTLS connected or failed) reach the call like
 	// any other event; the call decides what they mean for the dialogs.
 	ms.OnEvent(func(ev mediabridge.Event) { c.notify(event{kind: evMedia, media: ev}) })
+	ms.RelayEventsToWeb(g.cfg.DTMF.ToWeb == "passthrough")
 	return c, nil
 }
 
@@ -276,6 +277,8 @@ func (c *Call) onMedia(ev mediabridge.Event) {
 		c.log.Debug("media connected")
 	case mediabridge.EventFailed:
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
+	case mediabridge.EventDTMF:
+		c.onCoreDigit(ev.Digit)
 	case mediabridge.EventConsentLost:
 		// Hold, mute and silence keep consent checks coming; their end
 		// means the browser is gone, unless it is reconnecting: then it has

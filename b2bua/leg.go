@@ -152,6 +152,7 @@ const (
 	txChange            // a re-INVITE or UPDATE of ours with an offer (sessionChange)
 	txRefresh           // our session refresh toward the core (RFC 4028)
 	txPrack             // our PRACK of the core's reliable 18x (RFC 3262)
+	txInfo              // an INFO of ours (a digit toward the browser)
 )
 
 // clientTx is a request we sent on a leg.

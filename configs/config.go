@@ -26,6 +26,7 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	Calls    Calls    `yaml:"calls"`
 	Presence Presence `yaml:"presence"`
+	DTMF     DTMF     `yaml:"dtmf"`
 	Media    Media    `yaml:"media"`
 	Demo     Demo     `yaml:"demo"`
 	Debug    Debug    `yaml:"debug"`
@@ -109,6 +110,14 @@ type Calls struct {
 	ReconnectGrace time.Duration `yaml:"reconnect_grace"`
 }
 
+// DTMF says in which form digits reach each side.
+type DTMF struct {
+	// ToWeb is how the core's RFC 4733 digits reach the browser: "info"
+	// (SIP INFO, application/dtmf-relay: what JsSIP and SIP.js report) or
+	// "passthrough" (the RTP events as they came).
+	ToWeb string `yaml:"to_web"`
+}
+
 // Presence is the relay of what is not a call: MESSAGE, SUBSCRIBE/NOTIFY,
 // PUBLISH.
 type Presence struct {
@@ -161,6 +170,7 @@ func Default() Config {
 			UnregisterRate:  50,
 		},
 		Presence: Presence{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20},
+		DTMF:     DTMF{ToWeb: "info"},
 		Calls: Calls{
 			SessionExpires: 1800 * time.Second,
 			MinSE:          90 * time.Second,
@@ -317,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Presence.MessageRate <= 0 || c.Presence.MessageBurst <= 0 {
 		return keyErr("presence.message_rate", "message_rate and message_burst must be positive")
+	}
+	if c.DTMF.ToWeb != "info" && c.DTMF.ToWeb != "passthrough" {
+		return keyErr("dtmf.to_web", "%q is not info or passthrough", c.DTMF.ToWeb)
 	}
 	if c.Calls.ReconnectGrace < 0 {
 		return keyErr("calls.reconnect_grace", "must not be negative")

@@ -30,6 +30,11 @@ type browserOptions struct {
 	HoldMethod    string `json:"holdMethod"` // call-out-hold: reinvite or update
 	ReferTo       string `json:"referTo"`    // call-out-refer: the transfer target
 	NoRegister    bool   `json:"noRegister"` // a SIPp core straight behind the gateway
+	Text          string `json:"text"`       // message-*: the MESSAGE body to send
+	ContentType   string `json:"contentType"`
+	// Name is the process's name in artifacts/<test>/ (default browser):
+	// <name>.log, <name>.out.
+	Name string `json:"-"`
 }
 
 type audioIn struct {
@@ -117,9 +122,12 @@ type browser struct {
 }
 
 // startBrowser runs browser/run.js with opts; its stdout is parsed here and
-// also kept in artifacts/<test>/browser.out.
+// also kept in artifacts/<test>/<opts.Name>.out.
 func startBrowser(t *testing.T, opts browserOptions) *browser {
 	t.Helper()
+	if opts.Name == "" {
+		opts.Name = "browser"
+	}
 	if opts.StepTimeoutMs == 0 {
 		opts.StepTimeoutMs = 20000
 	}
@@ -134,12 +142,12 @@ func startBrowser(t *testing.T, opts browserOptions) *browser {
 	if err != nil {
 		t.Fatalf("pipe: %v", err)
 	}
-	out, err := os.Create(filepath.Join(artifactDir(t), "browser.out"))
+	out, err := os.Create(filepath.Join(artifactDir(t), opts.Name+".out"))
 	if err != nil {
 		t.Fatalf("browser output file: %v", err)
 	}
 	b := &browser{events: make(chan string, 32), result: make(chan browserResult, 1), lines: make(chan struct{})}
-	b.proc = startProc(t, "browser", procOptions{dir: interopDir(), stdout: pw},
+	b.proc = startProc(t, opts.Name, procOptions{dir: interopDir(), stdout: pw},
 		"node", filepath.Join(interopDir(), "browser", "run.js"), string(arg))
 	pw.Close() // the child holds the write end now
 	go b.read(pr, out)

@@ -9,6 +9,7 @@ const (
 	EventConnected             // ICE checked and DTLS-SRTP keys installed: media can flow
 	EventFailed                // the DTLS handshake or key setup failed: no media will flow
 	EventConsentLost           // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
+	EventDTMF                  // a digit the core sent as RFC 4733 (Event.Digit), once per event
 )
 
 func (k EventKind) String() string {
@@ -19,19 +20,25 @@ func (k EventKind) String() string {
 		return "failed"
 	case EventConsentLost:
 		return "consent_lost"
+	case EventDTMF:
+		return "dtmf"
 	}
 	return "unknown"
 }
 
 // Event is what a session reports to its call.
 type Event struct {
-	Kind EventKind
-	Err  error
+	Kind  EventKind
+	Err   error
+	Digit DTMFDigit // EventDTMF
 }
 
 // OnEvent sets where the session reports its events. Set it before the
 // session negotiates; f runs on a media goroutine and must not block.
-func (s *Session) OnEvent(f func(Event)) { s.ep.onEvent = f }
+func (s *Session) OnEvent(f func(Event)) {
+	s.ep.onEvent = f
+	s.fwd.onDigit = func(d DTMFDigit) { f(Event{Kind: EventDTMF, Digit: d}) }
+}
 
 func (ep *webEndpoint) report(ev Event) {
 	if ep.onEvent != nil {

@@ -19,6 +19,11 @@ type ptMap struct {
 	clock     [128]uint32 // by the browser's payload type
 	// A direction that does not flow (hold, RFC 3264 §5.1) is not relayed.
 	webToCoreOff, coreToWebOff bool
+	// coreEvents marks the core's telephone-event payload types with their
+	// clock: its RFC 4733 digits are read (dtmf.go) and, unless
+	// eventsToWeb, not relayed as they came (browsers do not report them).
+	coreEvents  [128]uint32
+	eventsToWeb bool
 }
 
 func newPTMap() *ptMap {
@@ -76,7 +81,11 @@ type forwarder struct {
 	left       atomic.Pointer[netip.AddrPort]
 	leftBudget atomic.Int32
 	webOut     atomic.Pointer[webSender] // set once DTLS is up: SRTP keys exist
-	seq        sequencer                 // poll loop only: the core's RTP toward the browser
+	// dtmfIn reads the core's RFC 4733 digits; onDigit hears each once.
+	// Both are used on the poll loop only (onDigit is set before media).
+	dtmfIn  *dtmfReceiver
+	onDigit func(DTMFDigit)
+	seq     sequencer // poll loop only: the core's RTP toward the browser
 
 	webToCoreFlow flowCounters
 	coreToWebFlow flowCounters
@@ -164,13 +173,20 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
+	m := f.pts.Load()
+	if m != nil && m.coreEvents[pkt[1]&0x7f] != 0 {
+		// A digit is signalling: read even before the browser's keys exist.
+		f.coreDigit(pkt, m.coreEvents[pkt[1]&0x7f])
+		if !m.eventsToWeb {
+			return
+		}
+	}
 	out := f.webOut.Load()
 	if out == nil {
 		f.droppedEarly.Add(1)
 		f.dropped.Add(1)
 		return
 	}
-	m := f.pts.Load()
 	if m == nil {
 		f.dropped.Add(1)
 		return
@@ -271,3 +287,30 @@ func (q *sequencer) rewrite(pkt []byte, clock uint32) {
 // maxSeqJump is the largest sequence gap taken as loss within one stream;
 // a larger one is a restarted stream (RFC 3550 A.1 uses 3000).
 const maxSeqJump = 3000
+
+// coreDigit feeds one telephone-event packet of the core to the receiver
+// (made on the first one, for the clock it goes with) and reports the
+// digits it completes.
+func (f *forwarder) coreDigit(pkt []byte, clock uint32) {
+	if len(pkt) < rtpHeaderLen {
+		return
+	}
+	if f.dtmfIn == nil || f.dtmfIn.clock != clock {
+		f.dtmfIn = newDTMFReceiver(clock)
+	}
+	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	head := rtpHeaderLen + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 && len(pkt) >= head+4 { // header extension (RFC 3550 5.3.1)
+		head += 4 + 4*(int(pkt[head+2])<<8|int(pkt[head+3]))
+	}
+	if len(pkt) < head+4 {
+		return
+	}
+	got := f.dtmfIn.receive(pkt[head:], ts, seq)
+	for i := range got.n {
+		if f.onDigit != nil {
+			f.onDigit(got.digits[i])
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func listenLoopback(tb testing.TB) *net.UDPConn {
@@ -195,4 +196,37 @@ func TestLatchPrefersSDPAddress(t *testing.T) {
 	if held != leftHoldOff {
 		t.Errorf("the old source was held off %d packets, want %d", held, leftHoldOff)
 	}
+}
+
+// TestCoreDigitsReportedOnce: the core's RFC 4733 packets of one key press
+// (updates, then the end packet three times) are one digit.
+func TestCoreDigitsReportedOnce(t *testing.T) {
+	var got []DTMFDigit
+	f := &forwarder{onDigit: func(d DTMFDigit) { got = append(got, d) }}
+	pkt := func(seq uint16, dur uint16, end bool) []byte {
+		p := make([]byte, rtpHeaderLen+4)
+		p[0], p[1] = 0x80, 101
+		p[2], p[3] = byte(seq>>8), byte(seq)
+		p[4], p[5], p[6], p[7] = 0, 0, 0x10, 0 // one timestamp for the event
+		p[12] = 5
+		p[13] = 10
+		if end {
+			p[13] |= 0x80
+		}
+		p[14], p[15] = byte(dur>>8), byte(dur)
+		return p
+	}
+	seq := uint16(1)
+	for d := uint16(160); d <= 800; d += 160 {
+		f.coreDigit(pkt(seq, d, false), 8000)
+		seq++
+	}
+	for range 3 {
+		f.coreDigit(pkt(seq, 960, true), 8000)
+		seq++
+	}
+	if len(got) != 1 || got[0].Signal() != "5" || got[0].Duration != 120*time.Millisecond {
+		t.Fatalf("digits %+v, want one 5 of 120 ms", got)
+	}
+	f.coreDigit([]byte{0x80, 101, 0, 1}, 8000) // too short: ignored
 }

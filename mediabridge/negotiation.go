@@ -419,9 +419,16 @@ func (s *Session) typeOn(to Leg, c codec) codec {
 // pairs and directions.
 func (s *Session) installPairs() {
 	m := newPTMap()
+	m.eventsToWeb = s.eventsToWeb
 	for _, p := range s.pairs {
 		m.link(p.web.pt, p.core.pt)
 		m.clock[p.web.pt&0x7f] = p.web.clock
+		if p.core.isDTMF() {
+			m.coreEvents[p.core.pt&0x7f] = p.core.clock
+			if p.coreAlt != ptNone {
+				m.coreEvents[p.coreAlt&0x7f] = p.core.clock
+			}
+		}
 		if p.coreAlt != ptNone {
 			m.alsoFromCore(p.coreAlt, p.web.pt)
 		}

@@ -34,6 +34,9 @@ type Session struct {
 	pairs      []pair
 	web, core  legState
 	webRemote  webTransport // the browser's transport as it last described it
+	// eventsToWeb relays the core's RFC 4733 as it came (dtmf.to_web:
+	// passthrough) instead of only reporting its digits.
+	eventsToWeb bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,6 +90,11 @@ func (s *Session) coreRTP(pkt []byte, from netip.AddrPort, sc *loopScratch) {
 func (s *Session) coreRTCP([]byte, netip.AddrPort, *loopScratch) {
 	s.fwd.rtcpFromCore.Add(1)
 }
+
+// RelayEventsToWeb relays the core's RFC 4733 packets to the browser as
+// they came; by default their digits are only reported (EventDTMF), for
+// the call to send as INFO. Set before negotiation.
+func (s *Session) RelayEventsToWeb(on bool) { s.eventsToWeb = on }
 
 // WebAlive tells whether the browser has an address that passed ICE
 // checks and has not gone silent (RFC 7675 consent).

@@ -90,9 +90,14 @@ window.harness = (function () {
     return m ? m[1] : 'sendrecv';
   }
 
+  // message is a message_in event's detail: what the Go test checks.
+  function message(from, contentType, body) {
+    return JSON.stringify({ from, contentType, body });
+  }
+
   function snapshot() {
     return { events: events.map((e) => ({ ...e })), stats: JSON.parse(JSON.stringify(best)) };
   }
 
-  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current, direction };
+  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current, direction, message };
 })();

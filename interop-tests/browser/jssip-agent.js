@@ -62,6 +62,11 @@
       ua.on('registered', () => h.emit('registered'));
       ua.on('unregistered', () => h.emit('unregistered'));
       ua.on('registrationFailed', (e) => h.emit('registration_failed', e.cause));
+      // JsSIP answers a MESSAGE 200 itself (Message.init_incoming).
+      ua.on('newMessage', (e) => {
+        if (e.originator !== 'remote') return;
+        h.emit('message_in', h.message(e.request.from.uri.toString(), e.request.getHeader('Content-Type'), e.request.body));
+      });
       ua.on('newRTCSession', (e) => {
         track(e.session);
         if (e.originator === 'remote') h.emit('incoming', e.request.from.uri.toString());
@@ -94,6 +99,14 @@
     // acceptRefer places the call the far end's REFER asks for; JsSIP
     // NOTIFYs the far end of its progress.
     acceptRefer() { referral.accept(null, media); },
+    // message: a MESSAGE outside a dialog (RFC 3428); JsSIP answers the
+    // core's challenge itself; message_sent is the final 2xx.
+    message(target, body, contentType) {
+      ua.sendMessage(target, body, { contentType, eventHandlers: {
+        succeeded: (e) => h.emit('message_sent', e.response.status_code),
+        failed: (e) => h.emit('message_failed', e.response ? e.response.status_code : e.cause),
+      } });
+    },
     hangup() { if (session && !session.isEnded()) session.terminate(); },
     stop() { if (ua) ua.stop(); },
   };

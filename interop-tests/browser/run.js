@@ -6,7 +6,7 @@
 //
 // Options: lib ("jssip" | "sipjs" | "webphone"), pageURL, wsURL, uri,
 // password, target, referTo, noRegister, scenario, talkMs, stepTimeoutMs,
-// artifactsDir.
+// artifactsDir; text and contentType for the message-* scenarios.
 'use strict';
 
 const fs = require('fs');
@@ -108,11 +108,24 @@ async function resumeAndHangUp(page) {
   await agentStep(page, 'ended', stepTimeout);
 }
 
+// registeredStep: the Go test starts the other peers once "registered" is
+// printed.
+async function registeredStep(page) {
+  await agentStep(page, 'registered', stepTimeout);
+  say({ event: 'registered' });
+}
+
+// sendMessage: opts.text to opts.target as opts.contentType (MESSAGE, RFC
+// 3428), until its final 2xx.
+async function sendMessage(page) {
+  await page.evaluate((o) => window.agent.message(o.target, o.text, o.contentType), opts);
+  await agentStep(page, 'message_sent', stepTimeout);
+}
+
 // answerIncoming: once registered (the Go test then starts its SIPp
 // caller) the call comes in and the browser answers it.
 async function answerIncoming(page) {
-  await agentStep(page, 'registered', stepTimeout);
-  say({ event: 'registered' });
+  await registeredStep(page);
   await agentStep(page, 'incoming', stepTimeout);
   say({ event: 'incoming' });
   await page.evaluate(() => window.agent.answer());
@@ -257,11 +270,32 @@ const scenarios = {
   },
   // cancel-in: the SIPp caller cancels while the browser rings.
   async 'cancel-in'(page) {
-    await agentStep(page, 'registered', stepTimeout);
-    say({ event: 'registered' });
+    await registeredStep(page);
     await agentStep(page, 'incoming', stepTimeout);
     say({ event: 'incoming' });
     await agentStep(page, 'failed', stepTimeout);
+  },
+  // message-send: the browser sends a message.
+  async 'message-send'(page) {
+    await registeredStep(page);
+    await sendMessage(page);
+  },
+  // message-chat: the browser sends a message, then one comes back.
+  async 'message-chat'(page) {
+    await registeredStep(page);
+    await sendMessage(page);
+    await agentStep(page, 'message_in', stepTimeout);
+  },
+  // message-receive: a message comes in (message_in: from, type, body).
+  async 'message-receive'(page) {
+    await registeredStep(page);
+    await agentStep(page, 'message_in', stepTimeout);
+  },
+  // message-answer: a message comes in and the browser answers with one.
+  async 'message-answer'(page) {
+    await registeredStep(page);
+    await agentStep(page, 'message_in', stepTimeout);
+    await sendMessage(page);
   },
 };
 

@@ -1,7 +1,7 @@
 // window.agent for SIP.js (ES module build from node_modules): the same small
 // API as jssip-agent.js.
 import {
-  Inviter, Registerer, RegistererState, SessionState, UserAgent, version,
+  Inviter, Messager, Registerer, RegistererState, SessionState, UserAgent, version,
 } from '/node_modules/sip.js/lib/index.js';
 
 const h = window.harness;
@@ -87,6 +87,11 @@ window.agent = {
           if (registering) window.agent.register();
         },
         onDisconnect: () => h.emit('disconnected'),
+        onMessage: (message) => {
+          const req = message.request;
+          message.accept().catch((err) => h.emit('message_accept_failed', err.message));
+          h.emit('message_in', h.message(req.from.uri.toString(), req.getHeader('content-type'), req.body));
+        },
         onInvite: (invitation) => {
           track(invitation);
           h.emit('incoming', invitation.remoteIdentity.uri.toString());
@@ -136,6 +141,16 @@ window.agent = {
   // DTMF as SIP INFO, application/dtmf-relay (the body JsSIP sends too).
   dtmf(tone) { sendInfo('application/dtmf-relay', `Signal=${tone}\r\nDuration=100\r\n`, 'dtmf'); },
   info(contentType, body) { sendInfo(contentType, body, 'info'); },
+  // message: a MESSAGE outside a dialog (RFC 3428); SIP.js answers the
+  // core's challenge itself; message_sent is the final 2xx.
+  message(target, body, contentType) {
+    started.then(() => new Messager(ua, UserAgent.makeURI(target), body, contentType).message({
+      requestDelegate: {
+        onAccept: (res) => h.emit('message_sent', res.message.statusCode),
+        onReject: (res) => h.emit('message_failed', res.message.statusCode),
+      },
+    })).catch((err) => h.emit('message_failed', err.message));
+  },
   hangup() {
     if (!session) return;
     switch (session.state) {

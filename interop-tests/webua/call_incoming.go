@@ -54,9 +54,12 @@ func (u *UA) handleRequest(req *sip.Request, raw []byte) {
 		c.onReInvite(req)
 	case sip.OPTIONS, sip.INFO, sip.MESSAGE, sip.NOTIFY:
 		u.respond(req, sip.StatusOK, "OK")
-		if c != nil && tagOf(req.To().Params) != "" {
+		switch {
+		case c != nil && tagOf(req.To().Params) != "":
 			c.record(SessionRequest{Method: string(req.Method), Status: sip.StatusOK, At: time.Now(),
 				Event: headerOf(req, "Event"), Body: string(req.Body())})
+		case req.Method == sip.MESSAGE:
+			u.pushMessage(req)
 		}
 	case sip.REFER:
 		if c == nil || tagOf(req.To().Params) == "" {

@@ -19,16 +19,21 @@ func TestPeerFrames(t *testing.T) {
 			"Max-Forwards: 70\r\nFrom: <sip:gw@x>;tag=9\r\nTo: <sip:u@x>\r\nCall-ID: opt1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 		strayBye = "BYE sip:u@x.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/WSS gw.test;branch=z9hG4bKbye\r\n" +
 			"Max-Forwards: 70\r\nFrom: <sip:gw@x>;tag=9\r\nTo: <sip:u@x>;tag=8\r\nCall-ID: nodialog\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+		message = "MESSAGE sip:u@x.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/WSS gw.test;branch=z9hG4bKmsg\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:gw@x>;tag=9\r\nTo: <sip:u@x>\r\nCall-ID: msg1\r\nCSeq: 1 MESSAGE\r\n" +
+			"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 10\r\n\r\nh\u00e9llo \u2713"
 	)
 	tests := []struct {
 		name          string
 		frame         string
-		wantStatus    int  // response the UA must send; 0 for none
-		wantUnmatched bool // frame must show in Unmatched
+		wantStatus    int    // response the UA must send; 0 for none
+		wantUnmatched bool   // frame must show in Unmatched
+		wantMessage   string // body the UA must deliver in Messages
 	}{
 		{name: "stray response", frame: strayResponse, wantUnmatched: true},
 		{name: "options", frame: options, wantStatus: sip.StatusOK},
 		{name: "bye outside a dialog", frame: strayBye, wantStatus: sip.StatusCallTransactionDoesNotExists, wantUnmatched: true},
+		{name: "message outside a dialog", frame: message, wantStatus: sip.StatusOK, wantMessage: "h\u00e9llo \u2713"},
 		{name: "garbage", frame: "HELLO\r\n\r\n", wantUnmatched: true},
 		{name: "crlf keepalive", frame: "\r\n\r\n"},
 	}
@@ -64,6 +69,16 @@ func TestPeerFrames(t *testing.T) {
 					}
 				case <-time.After(testTimeout):
 					t.Fatalf("no %d", tc.wantStatus)
+				}
+			}
+			if tc.wantMessage != "" {
+				select {
+				case m := <-ua.Messages():
+					if m.Body != tc.wantMessage || m.ContentType != "text/plain;charset=UTF-8" || m.From != "sip:gw@x" {
+						t.Errorf("message = %+v, want body %q from sip:gw@x", m, tc.wantMessage)
+					}
+				case <-time.After(testTimeout):
+					t.Fatal("message not in Messages")
 				}
 			}
 			if tc.wantUnmatched {

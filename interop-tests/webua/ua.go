@@ -74,6 +74,7 @@ type UA struct {
 	connDone chan struct{}
 
 	incoming   chan *Call
+	messages   chan Message
 	unmatched  chan []byte
 	readerDone chan struct{} // closed when the last connection is gone
 	finishOnce sync.Once
@@ -95,6 +96,7 @@ func Dial(ctx context.Context, cfg Config) (*UA, error) {
 		txs:        make(map[string]func(*sip.Response)),
 		calls:      make(map[string]*Call),
 		incoming:   make(chan *Call, incomingDepth),
+		messages:   make(chan Message, incomingDepth),
 		unmatched:  make(chan []byte, unmatchedDepth),
 		readerDone: make(chan struct{}),
 	}
@@ -215,7 +217,7 @@ func (u *UA) Close() error {
 }
 
 // readLoop is the only reader of conn. The last connection's reader is
-// the only sender on incoming and unmatched, so it closes them.
+// the only sender on incoming, messages and unmatched, so it closes them.
 func (u *UA) readLoop(conn *websocket.Conn, done chan struct{}) {
 	defer close(done)
 	for {
@@ -248,6 +250,7 @@ func (u *UA) readLoop(conn *websocket.Conn, done chan struct{}) {
 func (u *UA) finish() {
 	u.finishOnce.Do(func() {
 		close(u.incoming)
+		close(u.messages)
 		close(u.unmatched)
 		close(u.readerDone)
 	})
