@@ -209,13 +209,7 @@ func (c *Call) startChange(ch *sessionChange, y *leg) {
 func (c *Call) onChangeResponse(tx *clientTx, res *sip.Response) {
 	y := c.leg(tx.leg)
 	code := res.StatusCode
-	switch {
-	case code < 200:
-		return
-	case tx.final:
-		if code < 300 && tx.ack != nil {
-			_ = y.tr.ack(tx.ack.Clone()) // a retransmitted 2xx (RFC 3261 13.2.2.4)
-		}
+	if c.pastFinal(y, tx, code) {
 		return
 	}
 	c.settle(tx)
@@ -231,12 +225,7 @@ func (c *Call) onChangeResponse(tx *clientTx, res *sip.Response) {
 		return
 	}
 	if tx.req.IsInvite() {
-		seq, _ := cseqOf(tx.req)
-		tx.ack = y.dlg.request(sip.ACK, seq)
-		copyHeaders(tx.req, tx.ack, "Authorization", "Proxy-Authorization")
-		if err := y.tr.ack(tx.ack); err != nil {
-			c.log.Warn("ack", zap.Stringer("leg", y.side), zap.Error(err))
-		}
+		c.ackReinvite(y, tx)
 	}
 	y.dlg.remoteTarget = remoteTargetOf(res, y.dlg.remoteTarget)
 	if y.side == SideCore {

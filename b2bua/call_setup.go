@@ -347,7 +347,7 @@ func (c *Call) on2xx(a, b *leg, tx *clientTx, res *sip.Response) {
 	b.dlg.routes = routeSet(res, true)
 	b.confirmed = true
 	b.allowsUpdate = allows(res, sip.UPDATE)
-	b.ack = c.ackOf(b, b.dlg)
+	b.ack = ackOf(b.invite, b.dlg)
 	if b.side == SideCore {
 		c.agreeTimer(res)
 	}
@@ -425,12 +425,32 @@ func (c *Call) awaitAck(l *leg, ok *sip.Response) {
 	c.arm(timerKey{timerAckWait, l.side}, 64*sip.T1)
 }
 
-// ackOf builds the ACK of the 2xx that made dialog d on leg l.
-func (c *Call) ackOf(l *leg, d dialog) *sip.Request {
-	seq, _ := cseqOf(l.invite)
+// ackOf builds the ACK of a 2xx to our INVITE inv in dialog d: its CSeq
+// number and credentials.
+func ackOf(inv *sip.Request, d dialog) *sip.Request {
+	seq, _ := cseqOf(inv)
 	ack := d.request(sip.ACK, seq)
-	copyHeaders(l.invite, ack, "Authorization", "Proxy-Authorization")
+	copyHeaders(inv, ack, "Authorization", "Proxy-Authorization")
 	return ack
+}
+
+// ackReinvite acknowledges the 2xx of a re-INVITE of ours, keeping the ACK
+// for a retransmitted 2xx.
+func (c *Call) ackReinvite(l *leg, tx *clientTx) {
+	tx.ack = ackOf(tx.req, l.dlg)
+	if err := l.tr.ack(tx.ack); err != nil {
+		c.log.Warn("ack", zap.Stringer("leg", l.side), zap.Error(err))
+	}
+}
+
+// pastFinal: a provisional response to a request of ours that needs none,
+// or one after its final; a retransmitted 2xx of a re-INVITE gets its ACK
+// again (RFC 3261 13.2.2.4).
+func (c *Call) pastFinal(l *leg, tx *clientTx, code int) bool {
+	if tx.final && code >= 200 && code < 300 && tx.ack != nil {
+		_ = l.tr.ack(tx.ack.Clone())
+	}
+	return code < 200 || tx.final
 }
 
 // endFork acknowledges the 2xx of a fork we did not take and ends its
@@ -440,7 +460,7 @@ func (c *Call) endFork(b *leg, res *sip.Response) {
 	d.remoteTag = tagOf(res.To().Params)
 	d.remoteTarget = remoteTargetOf(res, d.remoteTarget)
 	d.routes = routeSet(res, true)
-	_ = b.tr.ack(c.ackOf(b, d))
+	_ = b.tr.ack(ackOf(b.invite, d))
 	if c.endedForks == nil {
 		c.endedForks = map[string]bool{}
 	}

@@ -266,22 +266,13 @@ func (c *Call) refreshRefused(tx *clientTx) {
 func (c *Call) onRefreshResponse(tx *clientTx, res *sip.Response) {
 	l := c.core
 	code := res.StatusCode
-	switch {
-	case code < 200:
-		return
-	case tx.final:
-		if code < 300 && tx.ack != nil {
-			_ = l.tr.ack(tx.ack.Clone())
-		}
+	if c.pastFinal(l, tx, code) {
 		return
 	}
 	c.settle(tx)
 	if tx.req.IsInvite() {
 		if code < 300 {
-			seq, _ := cseqOf(tx.req)
-			tx.ack = l.dlg.request(sip.ACK, seq)
-			copyHeaders(tx.req, tx.ack, "Authorization", "Proxy-Authorization")
-			_ = l.tr.ack(tx.ack)
+			c.ackReinvite(l, tx)
 		} else {
 			l.tr.ackFailure(tx.req, res)
 		}

@@ -101,11 +101,7 @@ func (s *Session) OfferTo(to Leg) ([]byte, error) {
 	if err := s.ready(); err != nil {
 		return nil, fmt.Errorf("offer to %s: %w", to, err)
 	}
-	var sent, src []codec
-	for _, p := range s.pairs {
-		sent = append(sent, p.on(to))
-		src = append(src, p.on(to.other()))
-	}
+	sent, src := codecsOn(s.pairs, to), codecsOn(s.pairs, to.other())
 	if !s.negotiated {
 		for _, c := range supportedCodecs {
 			if s.engine.allowed.has(c) {
@@ -226,10 +222,7 @@ func (s *Session) answerAlone(from Leg, d *description) ([]byte, error) {
 			}
 		}
 	}
-	answered := make([]codec, len(pairs))
-	for i, p := range pairs {
-		answered[i] = p.on(from)
-	}
+	answered := codecsOn(pairs, from)
 	setup := ""
 	if from == LegWeb {
 		setup = s.followBrowser(d.web)
@@ -270,10 +263,7 @@ func (s *Session) followBrowser(wt webTransport) string {
 // the other leg's answer (pairs, d).
 func (s *Session) answerOfferer(p *pendingOffer, pairs []pair, d *description) ([]byte, error) {
 	x := p.from
-	answered := make([]codec, len(pairs))
-	for i, pr := range pairs {
-		answered[i] = pr.on(x)
-	}
+	answered := codecsOn(pairs, x)
 	s.legState(x).layout = p.offer.layout()
 	setup := ""
 	if x == LegWeb {
@@ -359,6 +349,15 @@ func matchAnswer(from Leg, p *pendingOffer, answered []codec) []pair {
 
 func hasAudio(pairs []pair) bool {
 	return slices.ContainsFunc(pairs, func(p pair) bool { return !p.web.isDTMF() })
+}
+
+// codecsOn is the pairs' codecs as leg l has them.
+func codecsOn(pairs []pair, l Leg) []codec {
+	out := make([]codec, len(pairs))
+	for i, p := range pairs {
+		out[i] = p.on(l)
+	}
+	return out
 }
 
 func (p pair) on(l Leg) codec {
