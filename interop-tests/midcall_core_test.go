@@ -37,11 +37,7 @@ func TestOptionsInDialog(t *testing.T) {
 // and SIPp's scenario checks its 200s say the same. The browser's RTP
 // toward SIPp stops while held and flows again after.
 func TestHoldFromFarEnd(t *testing.T) {
-	_, gw, ua := carolBehindGateway(t)
-	wire := startCaptureOf(t, "wire", uacWireFilter)
-	uac := startSIPpUAC(t, "uac_hold.xml", "carol", 2000)
-	in := answerNextOrSIPp(t, gw, ua, uac)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
+	gw, uac, in, wire := uacToCarol(t, "uac_hold.xml", 2000)
 
 	hold := awaitInDialog(t, gw, in, sip.INVITE, callStep)
 	atHold := in.Media()
@@ -54,9 +50,7 @@ func TestHoldFromFarEnd(t *testing.T) {
 		failGateway(t, gw, "resume reached the browser as %+v, want a=sendrecv both ways", resume)
 	}
 	waitMedia(t, gw, in, "sent after the resume", func(s webua.MediaStats) uint64 { return s.Sent }, atResume.Sent+minPhase)
-	waitEndedOrSIPp(t, gw, in, uac, 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	stopWire(t, wire)
+	uacHungUp(t, gw, uac, in, wire, 20*time.Second)
 
 	// The phases on the wire, from the 200s SIPp got for CSeq 1, 2 and 3.
 	oks := wire.sipPackets(t, uacPort).to(uacPort).responses(200, "INVITE")
@@ -86,14 +80,8 @@ func TestHoldFromFarEnd(t *testing.T) {
 // gateway's 200 carries its offer (checked by SIPp's scenario), SIPp's ACK
 // the answer, and media goes on both ways after it.
 func TestOfferlessReinviteFromFarEnd(t *testing.T) {
-	_, gw, ua := carolBehindGateway(t)
-	wire := startCaptureOf(t, "wire", uacWireFilter)
-	uac := startSIPpUAC(t, "uac_offerless.xml", "carol", 2500)
-	in := answerNextOrSIPp(t, gw, ua, uac)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-	waitEndedOrSIPp(t, gw, in, uac, 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	stopWire(t, wire)
+	gw, uac, in, wire := uacToCarol(t, "uac_offerless.xml", 2500)
+	uacHungUp(t, gw, uac, in, wire, 20*time.Second)
 
 	sipp := wire.sipPackets(t, uacPort)
 	acked := sipp.from(uacPort).requests("ACK").at(t, 2)
@@ -112,14 +100,8 @@ func TestOfferlessReinviteFromFarEnd(t *testing.T) {
 // answers alone, the browser hears nothing, and the gateway's RTP goes to
 // the new port from then on; SIPp echoes it from there (-rtp_echo).
 func TestCoreMediaMoves(t *testing.T) {
-	_, gw, ua := carolBehindGateway(t)
-	wire := startCaptureOf(t, "wire", uacWireFilter)
-	uac := startSIPpUAC(t, "uac_media_move.xml", "carol", 2500, "-rtp_echo")
-	in := answerNextOrSIPp(t, gw, ua, uac)
-	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-	waitEndedOrSIPp(t, gw, in, uac, 20*time.Second)
-	requireSIPpDone(t, gw, uac, 15*time.Second)
-	stopWire(t, wire)
+	gw, uac, in, wire := uacToCarol(t, "uac_media_move.xml", 2500, "-rtp_echo")
+	uacHungUp(t, gw, uac, in, wire, 20*time.Second)
 
 	sipp := wire.sipPackets(t, uacPort)
 	answered := sipp.to(uacPort).responses(200, "INVITE").at(t, 1)

@@ -182,3 +182,24 @@ func waitEndedOrSIPp(t *testing.T, gw *proc, call *webua.Call, uac *proc, timeou
 	}
 	waitEnded(t, gw, call, "bye", 5*time.Second)
 }
+
+// uacToCarol: SIPp calls carol through Kamailio with a scenario, the webua
+// answers and hears it; wire captures SIPp's SIP and RTP.
+func uacToCarol(t *testing.T, scenario string, holdMs int, extra ...string) (gw, uac *proc, in *webua.Call, wire *capture) {
+	t.Helper()
+	_, gw, ua := carolBehindGateway(t)
+	wire = startCaptureOf(t, "wire", uacWireFilter)
+	uac = startSIPpUAC(t, scenario, "carol", holdMs, extra...)
+	in = answerNextOrSIPp(t, gw, ua, uac)
+	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
+	return gw, uac, in, wire
+}
+
+// uacHungUp: SIPp's BYE ends the call within wait, its checks passed, and
+// the capture is stopped for reading.
+func uacHungUp(t *testing.T, gw, uac *proc, in *webua.Call, wire *capture, wait time.Duration) {
+	t.Helper()
+	waitEndedOrSIPp(t, gw, in, uac, wait)
+	requireSIPpDone(t, gw, uac, 15*time.Second)
+	stopWire(t, wire)
+}

@@ -5,8 +5,6 @@ package interop
 import (
 	"testing"
 	"time"
-
-	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
 // sessionRefreshDue is when the gateway, refresher of a 90 s session
@@ -27,14 +25,8 @@ func TestSessionTimerFromCore(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, gw, ua := carolBehindGateway(t)
-			wire := startCaptureOf(t, "wire", uacWireFilter)
-			uac := startSIPpUAC(t, tc.scenario, "carol", 1500)
-			in := answerNextOrSIPp(t, gw, ua, uac)
-			waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
-			waitEndedOrSIPp(t, gw, in, uac, sessionRefreshDue+30*time.Second)
-			requireSIPpDone(t, gw, uac, 15*time.Second)
-			stopWire(t, wire)
+			gw, uac, in, wire := uacToCarol(t, tc.scenario, 1500)
+			uacHungUp(t, gw, uac, in, wire, sessionRefreshDue+30*time.Second)
 
 			sipp := wire.sipPackets(t, uacPort)
 			answered := sipp.to(uacPort).responses(200, "INVITE").at(t, 1)
