@@ -146,19 +146,26 @@ func (r *Relay) wait(req *sip.Request, reply func(*sip.Response), relay func(con
 
 // fanOut sends the core's MESSAGE to each device at once; the first 2xx
 // wins, else the best failure (the lowest class, RFC 3261 16.7 in spirit).
+// The first 2xx answers the core at once, but every device still gets the
+// message: the other sends run on to their own answer or timeout.
 func (r *Relay) fanOut(ctx context.Context, req *sip.Request, devices []Device) (*sip.Response, error) {
 	type result struct {
 		res *sip.Response
 		err error
 	}
 	results := make(chan result, len(devices))
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), messageTimeout())
+	var sends sync.WaitGroup
 	for _, d := range devices {
 		out := relayed(req, d.Contact)
+		sends.Add(1)
 		go func() {
-			res, err := r.flows.Request(ctx, d.Flow, out)
+			defer sends.Done()
+			res, err := r.flows.Request(sendCtx, d.Flow, out)
 			results <- result{res, err}
 		}()
 	}
+	go func() { sends.Wait(); cancel() }()
 	var best *sip.Response
 	var lastErr error
 	for range devices {
