@@ -116,6 +116,13 @@ type DTMF struct {
 	// (SIP INFO, application/dtmf-relay: what JsSIP and SIP.js report) or
 	// "passthrough" (the RTP events as they came).
 	ToWeb string `yaml:"to_web"`
+	// ToCore is how the browser's digits (INFO or RFC 4733) reach the
+	// core: "auto" (RFC 4733 when the core's SDP has telephone-event, else
+	// INFO), "rfc4733", "info", "both" or "inband" (tones in G.711 audio).
+	ToCore string `yaml:"to_core"`
+	// DetectInband reads DTMF tones in the core's G.711 audio (Goertzel)
+	// and reports them like RFC 4733 digits.
+	DetectInband bool `yaml:"detect_inband"`
 }
 
 // Presence is the relay of what is not a call: MESSAGE, SUBSCRIBE/NOTIFY,
@@ -127,6 +134,9 @@ type Presence struct {
 	// connection may send (429 with Retry-After past them).
 	MessageRate  float64 `yaml:"message_rate"`
 	MessageBurst int     `yaml:"message_burst"`
+	// MaxSubscriptions bounds the subscriptions (SUBSCRIBE dialogs) one
+	// browser connection may hold (429 with Retry-After past it).
+	MaxSubscriptions int `yaml:"max_subscriptions"`
 }
 
 // Media is the media bridge: WebRTC toward browsers, RTP toward the core.
@@ -169,8 +179,8 @@ func Default() Config {
 			InviteTimeout:   180 * time.Second,
 			UnregisterRate:  50,
 		},
-		Presence: Presence{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20},
-		DTMF:     DTMF{ToWeb: "info"},
+		Presence: Presence{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20, MaxSubscriptions: 32},
+		DTMF:     DTMF{ToWeb: "info", ToCore: "auto"},
 		Calls: Calls{
 			SessionExpires: 1800 * time.Second,
 			MinSE:          90 * time.Second,
@@ -330,6 +340,14 @@ func (c *Config) Validate() error {
 	}
 	if c.DTMF.ToWeb != "info" && c.DTMF.ToWeb != "passthrough" {
 		return keyErr("dtmf.to_web", "%q is not info or passthrough", c.DTMF.ToWeb)
+	}
+	switch c.DTMF.ToCore {
+	case "auto", "rfc4733", "info", "both", "inband":
+	default:
+		return keyErr("dtmf.to_core", "%q is not auto, rfc4733, info, both or inband", c.DTMF.ToCore)
+	}
+	if c.Presence.MaxSubscriptions <= 0 {
+		return keyErr("presence.max_subscriptions", "must be positive")
 	}
 	if c.Calls.ReconnectGrace < 0 {
 		return keyErr("calls.reconnect_grace", "must not be negative")

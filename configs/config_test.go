@@ -67,6 +67,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"unknown codec", "media:\n  codecs: [PCMU, AMR]\n", "media.codecs[1]"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"bad demo listen", "demo:\n  enabled: true\n  listen: x\n", "demo.listen"},
+		{"bad dtmf to_web", "dtmf:\n  to_web: rtp\n", "dtmf.to_web"},
+		{"bad dtmf to_core", "dtmf:\n  to_core: tones\n", "dtmf.to_core"},
+		{"no subscriptions", "presence:\n  max_subscriptions: 0\n", "presence.max_subscriptions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(base + tc.yaml))
