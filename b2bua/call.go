@@ -137,6 +137,8 @@ func (g *Gateway) newCall(origin Side, f webFlow, webCallID, coreCallID string) 
 	// any other event; the call decides what they mean for the dialogs.
 	ms.OnEvent(func(ev mediabridge.Event) { c.notify(event{kind: evMedia, media: ev}) })
 	ms.RelayEventsToWeb(g.cfg.DTMF.ToWeb == "passthrough")
+	ms.RelayEventsToCore(relaysWebEvents(g.cfg.DTMF.ToCore))
+	ms.DetectInband(g.cfg.DTMF.DetectInband)
 	return c, nil
 }
 
@@ -278,7 +280,7 @@ func (c *Call) onMedia(ev mediabridge.Event) {
 	case mediabridge.EventFailed:
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
 	case mediabridge.EventDTMF:
-		c.onCoreDigit(ev.Digit)
+		c.onDigit(ev)
 	case mediabridge.EventConsentLost:
 		// Hold, mute and silence keep consent checks coming; their end
 		// means the browser is gone, unless it is reconnecting: then it has

@@ -58,7 +58,11 @@ func (c *Call) onRequest(in *serverTx) {
 		} else {
 			c.relay(x, y, in)
 		}
-	case sip.INFO, sip.MESSAGE, sip.NOTIFY, sip.REFER:
+	case sip.INFO:
+		if !c.onDTMFInfo(x, in) {
+			c.relay(x, y, in)
+		}
+	case sip.MESSAGE, sip.NOTIFY, sip.REFER:
 		c.relay(x, y, in)
 	default:
 		res := response(req, 501, "Not Implemented", x.dlg.localTag)
@@ -69,7 +73,11 @@ func (c *Call) onRequest(in *serverTx) {
 
 // relay carries an in-dialog request of leg x to leg y; its final response
 // comes back the same way (onRelayResponse).
-func (c *Call) relay(x, y *leg, in *serverTx) {
+func (c *Call) relay(x, y *leg, in *serverTx) { c.relayAs(x, y, in, "", nil) }
+
+// relayAs is relay with the body replaced by one of contentType, when
+// body is not nil (a digit in the form the other side takes).
+func (c *Call) relayAs(x, y *leg, in *serverTx, contentType string, body []byte) {
 	if y.dlg.remoteTag == "" {
 		// No dialog on the other leg yet.
 		_ = in.reply(response(in.req, 481, "Call/Transaction Does Not Exist", x.dlg.localTag))
@@ -83,7 +91,13 @@ func (c *Call) relay(x, y *leg, in *serverTx) {
 		c.g.rewriteReplaces(x.side, c.currentFlow(), out)
 		out.AppendHeader(c.contact(y)) // REFER is a target refresh request (RFC 3515 §2.4.1)
 	}
-	out.SetBody(in.req.Body())
+	if body != nil {
+		out.RemoveHeader("Content-Type")
+		out.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	} else {
+		body = in.req.Body()
+	}
+	out.SetBody(body)
 	tx := &clientTx{leg: y.side, purpose: txRelay, req: out, relay: in}
 	x.track(in)
 	y.watch(tx)

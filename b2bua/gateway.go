@@ -50,6 +50,7 @@ type Gateway struct {
 	reg      *registrar
 	unreg    *unregisterQueue
 	observer Observer
+	dtmf     dtmfCounts
 	nonCall  RequestHandler
 
 	flows atomic.Pointer[flowLookup]

@@ -47,6 +47,9 @@ func (c codec) same(o codec) bool {
 
 func (c codec) isDTMF() bool { return c.name == telephoneEvent }
 
+// none is the missing side of a pair only one leg has (webEvents).
+func (c codec) none() bool { return c.name == "" }
+
 // rtpmap is the value of a=rtpmap without the "rtpmap:" key.
 func (c codec) rtpmap() string {
 	s := fmt.Sprintf("%d %s/%d", c.pt, c.name, c.clock)

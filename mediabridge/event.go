@@ -9,7 +9,7 @@ const (
 	EventConnected             // ICE checked and DTLS-SRTP keys installed: media can flow
 	EventFailed                // the DTLS handshake or key setup failed: no media will flow
 	EventConsentLost           // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
-	EventDTMF                  // a digit the core sent as RFC 4733 (Event.Digit), once per event
+	EventDTMF                  // a digit on the media path (Event.Digit, From, Form), once per key press
 )
 
 func (k EventKind) String() string {
@@ -30,14 +30,18 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind  EventKind
 	Err   error
-	Digit DTMFDigit // EventDTMF
+	Digit DTMFDigit // EventDTMF: the digit, the leg that sent it, and how
+	From  Leg
+	Form  DTMFForm
 }
 
 // OnEvent sets where the session reports its events. Set it before the
 // session negotiates; f runs on a media goroutine and must not block.
 func (s *Session) OnEvent(f func(Event)) {
 	s.ep.onEvent = f
-	s.fwd.onDigit = func(d DTMFDigit) { f(Event{Kind: EventDTMF, Digit: d}) }
+	s.fwd.onDigit = func(from Leg, form DTMFForm, d DTMFDigit) {
+		f(Event{Kind: EventDTMF, Digit: d, From: from, Form: form})
+	}
 }
 
 func (ep *webEndpoint) report(ev Event) {

@@ -24,6 +24,11 @@ type ptMap struct {
 	// eventsToWeb, not relayed as they came (browsers do not report them).
 	coreEvents  [128]uint32
 	eventsToWeb bool
+	// webEvents marks the browser's telephone-event payload types with
+	// their clock: its digits are read (dtmf_path.go) and relayed to the
+	// core only if eventsToCore (dtmf.to_core) and the core took them.
+	webEvents    [128]uint32
+	eventsToCore bool
 }
 
 func newPTMap() *ptMap {
@@ -81,11 +86,16 @@ type forwarder struct {
 	left       atomic.Pointer[netip.AddrPort]
 	leftBudget atomic.Int32
 	webOut     atomic.Pointer[webSender] // set once DTLS is up: SRTP keys exist
-	// dtmfIn reads the core's RFC 4733 digits; onDigit hears each once.
-	// Both are used on the poll loop only (onDigit is set before media).
-	dtmfIn  *dtmfReceiver
-	onDigit func(DTMFDigit)
-	seq     sequencer // poll loop only: the core's RTP toward the browser
+	// Digits (dtmf_path.go). Each leg's RFC 4733 is read by its receiver
+	// and in-band tones of the core by toneIn; onDigit hears each digit
+	// once. All of it is used on the poll loop only (onDigit is set before
+	// media). Digits for the core are pushed by the call's goroutine.
+	dtmfIn, dtmfWeb *dtmfReceiver
+	toneIn          *toneReader // nil unless in-band detection is on
+	onDigit         func(from Leg, form DTMFForm, d DTMFDigit)
+	eventsOut       atomic.Pointer[eventSender] // nil when the core took no telephone-event
+	tonesOut        toneSender
+	seq             sequencer // poll loop only: the core's RTP toward the browser
 
 	webToCoreFlow flowCounters
 	coreToWebFlow flowCounters
@@ -131,8 +141,10 @@ func (f *forwarder) setCoreRemote(addr netip.AddrPort) {
 const leftHoldOff = 50
 
 // webToCore forwards one decrypted RTP packet from the browser, in
-// buf[:n], to the core, rewriting the payload type in place.
-func (f *forwarder) webToCore(buf []byte, n int) {
+// buf[:n], to the core, rewriting the payload type in place; a digit for
+// the core takes the place of the audio (dtmf_path.go), so buf has room
+// beyond n.
+func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 	pkt := buf[:n]
 	if n < rtpHeaderLen || pkt[0]>>6 != 2 {
 		f.dropped.Add(1)
@@ -143,7 +155,14 @@ func (f *forwarder) webToCore(buf []byte, n int) {
 		f.dropped.Add(1)
 		return
 	}
-	pt := m.webToCore[pkt[1]&0x7f]
+	webPT := pkt[1] & 0x7f
+	if clock := m.webEvents[webPT]; clock != 0 {
+		f.readDigit(&f.dtmfWeb, LegWeb, pkt, clock)
+		if !m.eventsToCore {
+			return // the call sends them as INFO or tones
+		}
+	}
+	pt := m.webToCore[webPT]
 	dst := f.coreDest()
 	if pt == ptNone || !dst.IsValid() {
 		f.dropped.Add(1)
@@ -153,6 +172,9 @@ func (f *forwarder) webToCore(buf []byte, n int) {
 		return
 	}
 	pkt[1] = pkt[1]&0x80 | pt
+	if m.webEvents[webPT] == 0 {
+		pkt = f.digitsIntoAudio(buf, pkt, m.clock[webPT], sc)
+	}
 	if err := f.core.writeTo(pkt, dst); err != nil {
 		f.dropped.Add(1)
 		return
@@ -176,10 +198,12 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 	m := f.pts.Load()
 	if m != nil && m.coreEvents[pkt[1]&0x7f] != 0 {
 		// A digit is signalling: read even before the browser's keys exist.
-		f.coreDigit(pkt, m.coreEvents[pkt[1]&0x7f])
+		f.readDigit(&f.dtmfIn, LegCore, pkt, m.coreEvents[pkt[1]&0x7f])
 		if !m.eventsToWeb {
 			return
 		}
+	} else if f.toneIn != nil {
+		f.toneIn.read(pkt, f.onDigit)
 	}
 	out := f.webOut.Load()
 	if out == nil {
@@ -287,30 +311,3 @@ func (q *sequencer) rewrite(pkt []byte, clock uint32) {
 // maxSeqJump is the largest sequence gap taken as loss within one stream;
 // a larger one is a restarted stream (RFC 3550 A.1 uses 3000).
 const maxSeqJump = 3000
-
-// coreDigit feeds one telephone-event packet of the core to the receiver
-// (made on the first one, for the clock it goes with) and reports the
-// digits it completes.
-func (f *forwarder) coreDigit(pkt []byte, clock uint32) {
-	if len(pkt) < rtpHeaderLen {
-		return
-	}
-	if f.dtmfIn == nil || f.dtmfIn.clock != clock {
-		f.dtmfIn = newDTMFReceiver(clock)
-	}
-	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
-	head := rtpHeaderLen + 4*int(pkt[0]&0x0f)
-	if pkt[0]&0x10 != 0 && len(pkt) >= head+4 { // header extension (RFC 3550 5.3.1)
-		head += 4 + 4*(int(pkt[head+2])<<8|int(pkt[head+3]))
-	}
-	if len(pkt) < head+4 {
-		return
-	}
-	got := f.dtmfIn.receive(pkt[head:], ts, seq)
-	for i := range got.n {
-		if f.onDigit != nil {
-			f.onDigit(got.digits[i])
-		}
-	}
-}

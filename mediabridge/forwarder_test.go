@@ -99,12 +99,13 @@ func BenchmarkWebToCore(b *testing.B) {
 	f.setCoreRemote(addrOf(core))
 	pkt := g711Packet(111)
 	rbuf := make([]byte, maxPacket)
+	sc := &loopScratch{}
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		pkt[1] = 111
-		f.webToCore(pkt, len(pkt))
+		f.webToCore(pkt, len(pkt), sc)
 		if _, _, err := core.ReadFromUDPAddrPort(rbuf); err != nil {
 			b.Fatalf("core read: %v", err)
 		}
@@ -202,7 +203,11 @@ func TestLatchPrefersSDPAddress(t *testing.T) {
 // (updates, then the end packet three times) are one digit.
 func TestCoreDigitsReportedOnce(t *testing.T) {
 	var got []DTMFDigit
-	f := &forwarder{onDigit: func(d DTMFDigit) { got = append(got, d) }}
+	f := &forwarder{onDigit: func(from Leg, form DTMFForm, d DTMFDigit) {
+		if from == LegCore && form == FormRFC4733 {
+			got = append(got, d)
+		}
+	}}
 	pkt := func(seq uint16, dur uint16, end bool) []byte {
 		p := make([]byte, rtpHeaderLen+4)
 		p[0], p[1] = 0x80, 101
@@ -218,15 +223,15 @@ func TestCoreDigitsReportedOnce(t *testing.T) {
 	}
 	seq := uint16(1)
 	for d := uint16(160); d <= 800; d += 160 {
-		f.coreDigit(pkt(seq, d, false), 8000)
+		f.readDigit(&f.dtmfIn, LegCore, pkt(seq, d, false), 8000)
 		seq++
 	}
 	for range 3 {
-		f.coreDigit(pkt(seq, 960, true), 8000)
+		f.readDigit(&f.dtmfIn, LegCore, pkt(seq, 960, true), 8000)
 		seq++
 	}
 	if len(got) != 1 || got[0].Signal() != "5" || got[0].Duration != 120*time.Millisecond {
 		t.Fatalf("digits %+v, want one 5 of 120 ms", got)
 	}
-	f.coreDigit([]byte{0x80, 101, 0, 1}, 8000) // too short: ignored
+	f.readDigit(&f.dtmfIn, LegCore, []byte{0x80, 101, 0, 1}, 8000) // too short: ignored
 }

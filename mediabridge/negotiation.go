@@ -23,7 +23,9 @@ type Step struct {
 
 // pair is one codec carried across the legs, in each leg's payload type.
 // The alternates are the types our own offer on that leg used, in case the
-// leg sends with those instead of its answer's (ptNone when the same).
+// leg sends with those instead of its answer's (ptNone when the same). A
+// browser's telephone-event the core did not take is a pair with no core
+// side (webEvents): the gateway itself takes its digits (dtmf.to_core).
 type pair struct {
 	web, core       codec
 	webAlt, coreAlt uint8
@@ -101,7 +103,12 @@ func (s *Session) OfferTo(to Leg) ([]byte, error) {
 	if err := s.ready(); err != nil {
 		return nil, fmt.Errorf("offer to %s: %w", to, err)
 	}
-	sent, src := codecsOn(s.pairs, to), codecsOn(s.pairs, to.other())
+	var sent, src []codec
+	for _, p := range s.pairs {
+		if !p.on(to).none() {
+			sent, src = append(sent, p.on(to)), append(src, p.on(to.other()))
+		}
+	}
 	if !s.negotiated {
 		for _, c := range supportedCodecs {
 			if s.engine.allowed.has(c) {
@@ -142,6 +149,9 @@ func (s *Session) Answer(from Leg, body []byte) (Step, error) {
 	pairs := matchAnswer(from, p, d.codecs)
 	if !hasAudio(pairs) {
 		return Step{}, fmt.Errorf("%s answer: %w: answered %s", from, ErrNoCommonCodec, codecNames(d.codecs))
+	}
+	if from == LegCore {
+		pairs = webEvents(pairs, p.src)
 	}
 	first := !s.negotiated
 	var step Step
@@ -221,6 +231,9 @@ func (s *Session) answerAlone(from Leg, d *description) ([]byte, error) {
 				break
 			}
 		}
+	}
+	if from == LegCore {
+		pairs = webEvents(pairs, codecsOn(s.pairs, LegWeb))
 	}
 	answered := codecsOn(pairs, from)
 	setup := ""
@@ -315,7 +328,7 @@ func (s *Session) answerAgain(from Leg, body []byte) (Step, error) {
 		}
 	}
 	if hasAudio(kept) {
-		s.pairs = kept
+		s.pairs = webEvents(kept, p.src)
 		s.installPairs()
 	}
 	s.fwd.setCoreRemote(d.addr)
@@ -353,11 +366,38 @@ func hasAudio(pairs []pair) bool {
 
 // codecsOn is the pairs' codecs as leg l has them.
 func codecsOn(pairs []pair, l Leg) []codec {
-	out := make([]codec, len(pairs))
-	for i, p := range pairs {
-		out[i] = p.on(l)
+	out := make([]codec, 0, len(pairs))
+	for _, p := range pairs {
+		if !p.on(l).none() {
+			out = append(out, p.on(l))
+		}
 	}
 	return out
+}
+
+// webEvents keeps the browser's telephone-event when the core took none at
+// the clock of the browser's first audio codec: with it the browser can
+// send digits (RTCDTMFSender), which the gateway turns into what the core
+// takes (INFO or tones). web are the browser's codecs of the exchange.
+func webEvents(pairs []pair, web []codec) []pair {
+	var audio codec
+	for _, p := range pairs {
+		if !p.web.isDTMF() {
+			audio = p.web
+			break
+		}
+	}
+	for _, p := range pairs {
+		if p.web.isDTMF() && p.web.clock == audio.clock {
+			return pairs
+		}
+	}
+	for _, c := range web {
+		if c.isDTMF() && c.clock == audio.clock {
+			return append(pairs, pair{web: c, webAlt: ptNone, coreAlt: ptNone})
+		}
+	}
+	return pairs
 }
 
 func (p pair) on(l Leg) codec {
@@ -418,10 +458,19 @@ func (s *Session) typeOn(to Leg, c codec) codec {
 // pairs and directions.
 func (s *Session) installPairs() {
 	m := newPTMap()
-	m.eventsToWeb = s.eventsToWeb
+	m.eventsToWeb, m.eventsToCore = s.eventsToWeb, s.eventsToCore
 	for _, p := range s.pairs {
-		m.link(p.web.pt, p.core.pt)
 		m.clock[p.web.pt&0x7f] = p.web.clock
+		if p.web.isDTMF() {
+			m.webEvents[p.web.pt&0x7f] = p.web.clock
+			if p.webAlt != ptNone {
+				m.webEvents[p.webAlt&0x7f] = p.web.clock
+			}
+		}
+		if p.core.none() {
+			continue // the browser's digits, taken by the gateway
+		}
+		m.link(p.web.pt, p.core.pt)
 		if p.core.isDTMF() {
 			m.coreEvents[p.core.pt&0x7f] = p.core.clock
 			if p.coreAlt != ptNone {
@@ -439,6 +488,7 @@ func (s *Session) installPairs() {
 	m.webToCoreOff = !web.sends() || !core.receives()
 	m.coreToWebOff = !core.sends() || !web.receives()
 	s.fwd.pts.Store(m)
+	s.fwd.useCoreEvents(s.pairs)
 }
 
 func (s *Session) ready() error {

@@ -17,6 +17,7 @@ type packetHandler func(pkt []byte, from netip.AddrPort, sc *loopScratch)
 // browsers.
 type loopScratch struct {
 	plain   []byte
+	pcm     [maxPacket]int16 // a tone written into G.711 audio (dtmf_path.go)
 	rtpHdr  rtp.Header
 	rtcpHdr rtcp.Header
 	web     webBatch

@@ -37,6 +37,9 @@ type Session struct {
 	// eventsToWeb relays the core's RFC 4733 as it came (dtmf.to_web:
 	// passthrough) instead of only reporting its digits.
 	eventsToWeb bool
+	// eventsToCore relays the browser's RFC 4733 to the core (dtmf.to_core
+	// other than info and inband).
+	eventsToCore bool
 
 	closeOnce sync.Once
 	closeErr  error

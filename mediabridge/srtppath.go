@@ -40,7 +40,7 @@ func (ep *webEndpoint) receiveMedia(pkt []byte, in *loopScratch) {
 		ep.fwd.dropped.Add(1)
 		return
 	}
-	ep.fwd.webToCore(plain, len(plain))
+	ep.fwd.webToCore(plain[:cap(plain)], len(plain), in)
 }
 
 // srtpOverhead is the room EncryptRTP needs beyond the packet: the longest
