@@ -88,6 +88,9 @@ func toneDir(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(dir, "tone.pcmu"), toneULaw(440, 2*time.Second), 0o644); err != nil {
 		t.Fatalf("write tone: %v", err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "dtmf.pcmu"), dtmfULaw("3#"), 0o644); err != nil {
+		t.Fatalf("write dtmf tones: %v", err)
+	}
 	return dir
 }
 

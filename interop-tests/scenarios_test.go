@@ -32,6 +32,12 @@ type env struct {
 
 func newEnv(t *testing.T, transport string) *env {
 	t.Helper()
+	return newEnvWith(t, transport, "")
+}
+
+// newEnvWith is newEnv with more gateway configuration (YAML appended).
+func newEnvWith(t *testing.T, transport, config string) *env {
+	t.Helper()
 	for _, tool := range []string{"kamailio", "sipp", "tshark", "node", "/usr/bin/chromium"} {
 		if _, err := os.Stat(tool); err != nil && !onPath(tool) {
 			t.Fatalf("%s is not installed (bash .ci/run installs it)", tool)
@@ -45,7 +51,7 @@ func newEnv(t *testing.T, transport string) *env {
 	startSIPpUAS(t, "sipp-echo", "uas_echo.xml", echoUASPort, echoMediaPort, true)
 	startSIPpUAS(t, "sipp-ring", "uas_ring.xml", ringUASPort, ringMediaPort, false)
 	e.capture = startCapture(t)
-	e.gateway = startGateway(t, gatewayConfig(transport), repoRoot())
+	e.gateway = startGateway(t, gatewayConfig(transport)+config, repoRoot())
 	e.pageBase = startStaticServer(t)
 	return e
 }
@@ -179,37 +185,6 @@ func TestCallOutToEcho(t *testing.T) {
 				e.requireSIPpRTP(t, r, echoMediaPort)
 			})
 		}
-	}
-}
-
-// TestDTMFToEcho sends DTMF as SIP INFO during a call to the echo UAS. The
-// gateway may relay the INFO or turn it into RFC 4733 events on the RTP leg;
-// either must reach SIPp, and the browser must get 200 for each INFO.
-func TestDTMFToEcho(t *testing.T) {
-	for _, lib := range libraries {
-		t.Run(lib.name, func(t *testing.T) {
-			e := newEnv(t, "udp")
-			b := startBrowser(t, e.browserOptions(lib.name, lib.page, "call-out-dtmf", "alice", "sip:echo@imsgate.test"))
-			r := b.waitResult(t, browserBudget)
-			e.requireOK(t, r, "confirmed", "ended")
-			if n := countSIP(r.SIP, "> INFO"); n != 2 {
-				e.failf(t, r, "browser sent %d INFO, want 2", n)
-			}
-			if n := countSIP(r.SIP, "< SIP/2.0 200 OK (INFO)"); n != 2 {
-				e.failf(t, r, "browser got %d 200 OK for its 2 INFO requests", n)
-			}
-			e.capture.stop(t)
-			events := e.capture.count(t, fmt.Sprintf("rtp.p_type == 101 && udp.dstport == %d", echoMediaPort), "-d", fmt.Sprintf("udp.port==%d,rtp", echoMediaPort))
-			msgs, err := os.ReadFile(filepath.Join(artifactDir(t), "sipp-echo-messages.log"))
-			if err != nil {
-				t.Fatalf("read SIPp messages: %v", err)
-			}
-			infos := strings.Count(string(msgs), "\nINFO sip:")
-			t.Logf("at SIPp: %d INFO requests, %d RFC 4733 packets", infos, events)
-			if infos == 0 && events == 0 {
-				e.failf(t, r, "DTMF reached SIPp neither as INFO nor as RFC 4733 events")
-			}
-		})
 	}
 }
 

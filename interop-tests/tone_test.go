@@ -3,6 +3,7 @@
 package interop
 
 import (
+	"bytes"
 	"math"
 	"testing"
 	"time"
@@ -15,6 +16,23 @@ func toneULaw(hz float64, d time.Duration) []byte {
 	out := make([]byte, n)
 	for i := range out {
 		out[i] = linearToULaw(int16(8000 * math.Sin(2*math.Pi*hz*float64(i)/8000)))
+	}
+	return out
+}
+
+// dtmfULaw is keys pressed as Q.23 tones in G.711 u-law: 300 ms of
+// silence, then per key 120 ms of its two tones and 200 ms of silence.
+func dtmfULaw(keys string) []byte {
+	freqs := map[rune][2]float64{'1': {697, 1209}, '3': {697, 1477}, '5': {770, 1336}, '#': {941, 1477}, '*': {941, 1209}}
+	silence := func(ms int) []byte { return bytes.Repeat([]byte{0xff}, ms*8) }
+	out := silence(300)
+	for _, k := range keys {
+		f := freqs[k]
+		for i := range 120 * 8 {
+			x := 7000*math.Sin(2*math.Pi*f[0]*float64(i)/8000) + 7000*math.Sin(2*math.Pi*f[1]*float64(i)/8000)
+			out = append(out, linearToULaw(int16(x)))
+		}
+		out = append(out, silence(200)...)
 	}
 	return out
 }

@@ -189,19 +189,9 @@ func (f *forwarder) digitsIntoAudio(buf, pkt []byte, clock uint32, sc *loopScrat
 	}
 	if out := f.eventsOut.Load(); out != nil && out.clock == clock {
 		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-		p, ok := out.next(ts)
-		if !ok || cap(buf) < head+dtmfPayloadLen {
-			return pkt
+		if p, ok := out.next(ts); ok && cap(buf) >= head+dtmfPayloadLen {
+			return eventPacket(buf[:head+dtmfPayloadLen], head, out.pt, p)
 		}
-		pkt = buf[:head+dtmfPayloadLen]
-		pkt[0] &^= 0x20 // no padding: the payload is ours
-		pkt[1] = out.pt
-		if p.marker {
-			pkt[1] |= 0x80
-		}
-		pkt[4], pkt[5], pkt[6], pkt[7] = byte(p.timestamp>>24), byte(p.timestamp>>16), byte(p.timestamp>>8), byte(p.timestamp)
-		copy(pkt[head:], p.payload[:])
-		return pkt
 	}
 	law := lawOf(pkt[1])
 	if law == lawNone || pkt[0]&0x20 != 0 {
@@ -219,6 +209,19 @@ func (f *forwarder) digitsIntoAudio(buf, pkt []byte, clock uint32, sc *loopScrat
 			payload[i] = alawEncode(v)
 		}
 	}
+	return pkt
+}
+
+// eventPacket turns the audio packet pkt (its header kept, head bytes
+// long) into the event packet p in type pt.
+func eventPacket(pkt []byte, head int, pt uint8, p dtmfPacket) []byte {
+	pkt[0] &^= 0x20 // no padding: the payload is ours
+	pkt[1] = pt
+	if p.marker {
+		pkt[1] |= 0x80
+	}
+	pkt[4], pkt[5], pkt[6], pkt[7] = byte(p.timestamp>>24), byte(p.timestamp>>16), byte(p.timestamp>>8), byte(p.timestamp)
+	copy(pkt[head:], p.payload[:])
 	return pkt
 }
 

@@ -86,6 +86,11 @@
     unhold(method) { session.unhold({ useUpdate: method === 'update' }, () => h.emit('resumed')); },
     stats() { return h.current(session && session.connection); },
     dtmf(tone) { session.sendDTMF(tone, { transportType: 'INFO' }); },
+    // dtmfRTP: RFC 4733 events through the peer connection's RTCDTMFSender.
+    dtmfRTP(tone) {
+      session.sendDTMF(tone, { transportType: 'RFC2833', duration: 100, interToneGap: 100 });
+      h.emit('dtmf_rtp_sent', tone);
+    },
     info(contentType, body) { session.sendInfo(contentType, body); },
     // refer: a blind transfer; the ReferSubscriber's events (202, NOTIFY
     // sipfrag 100 / 1xx / 2xx, failures) become refer_<event>.

@@ -151,7 +151,8 @@ const scenarios = {
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
-  // call-out-dtmf: as call-out, with DTMF 1 and # sent as INFO mid-call.
+  // call-out-dtmf: as call-out, pressing 1 and # as INFO and then 2 and 5
+  // as RFC 4733 (RTCDTMFSender) mid-call.
   async 'call-out-dtmf'(page) {
     await agentStep(page, 'registered', stepTimeout);
     await page.evaluate((t) => window.agent.call(t), opts.target);
@@ -159,6 +160,10 @@ const scenarios = {
     await sleep(1000);
     for (const tone of ['1', '#']) {
       await page.evaluate((d) => window.agent.dtmf(d), tone);
+      await sleep(500);
+    }
+    for (const tone of ['2', '5']) {
+      await page.evaluate((d) => window.agent.dtmfRTP(d), tone);
       await sleep(500);
     }
     await sleep(1000);

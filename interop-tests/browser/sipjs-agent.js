@@ -18,7 +18,13 @@ function track(s) {
   established = false;
   // In-dialog requests from the far end, answered as SIP.js would alone.
   s.delegate = {
-    onInfo: (info) => { h.emit('info_in', info.request.getHeader('content-type')); info.accept(); },
+    // A DTMF INFO reports its digit (Signal=), any other its content type.
+    onInfo: (info) => {
+      const signal = /^Signal=\s*(\S+)/m.exec(info.request.body || '');
+      const type = info.request.getHeader('content-type') || '';
+      h.emit('info_in', type.startsWith('application/dtmf-relay') && signal ? signal[1] : type);
+      info.accept();
+    },
     onInvite: (request) => h.emit('reinvite', h.direction(request.body)),
   };
   s.stateChange.addListener((state) => {
@@ -140,6 +146,11 @@ window.agent = {
   },
   // DTMF as SIP INFO, application/dtmf-relay (the body JsSIP sends too).
   dtmf(tone) { sendInfo('application/dtmf-relay', `Signal=${tone}\r\nDuration=100\r\n`, 'dtmf'); },
+  // dtmfRTP: RFC 4733 events through the peer connection's RTCDTMFSender.
+  dtmfRTP(tone) {
+    if (session.sessionDescriptionHandler.sendDtmf(tone, { duration: 100, interToneGap: 100 })) h.emit('dtmf_rtp_sent', tone);
+    else h.emit('dtmf_rtp_failed', tone);
+  },
   info(contentType, body) { sendInfo(contentType, body, 'info'); },
   // message: a MESSAGE outside a dialog (RFC 3428); SIP.js answers the
   // core's challenge itself; message_sent is the final 2xx.
