@@ -283,3 +283,29 @@ func TestDetectInbandFromCore(t *testing.T) {
 		t.Fatalf("heard %+v", heard)
 	}
 }
+
+// FuzzDigitPath: any packet from either side, whatever its CSRC count,
+// header extension, padding or payload type, crosses the digit path
+// (browser events read, events and tones put into the audio, the core's
+// tones read) without a panic, and never grows past its buffer.
+func FuzzDigitPath(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x90, 126, 0, 2, 0, 0, 1, 0, 0, 0, 0, 9, 0xbe, 0xde, 0xff, 0xff, 5, 10, 0, 160})
+	f.Add([]byte{0xaf, 0x80, 0, 3, 0, 0, 2, 0, 0, 0, 0, 9, 1})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		pairs := []pair{linked(pcmu, pcmu), linked(events8, renumbered(events8, 101))}
+		r := newPathRig(t, pairs, len(pkt)%2 == 0)
+		s := &Session{fwd: r.f, pairs: pairs}
+		s.DetectInband(true)
+		_ = s.SendDigit(DTMFDigit{Event: 1, Duration: 40 * time.Millisecond})
+		_ = s.PlayDigit(DTMFDigit{Event: 2, Duration: 40 * time.Millisecond})
+		for range 4 {
+			buf := make([]byte, maxPacket)
+			n := copy(buf, pkt)
+			r.f.webToCore(buf, n, r.sc)
+			if r.f.toneIn != nil && len(pkt) >= rtpHeaderLen {
+				r.f.toneIn.read(pkt, r.f.onDigit)
+			}
+		}
+	})
+}
