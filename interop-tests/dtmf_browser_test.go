@@ -3,6 +3,7 @@
 package interop
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -27,17 +28,28 @@ func TestBrowserDigitsToIVR(t *testing.T) {
 	modes := []struct {
 		mode                  string
 		events, infos, inband string // the digits the IVR must get each way
+		ivr                   string // its scenario: PCMU and events at 8000 unless named
+		pt                    int    // its telephone-event type
+		clock                 int
 	}{
-		{"auto", want, "", ""},
-		{"rfc4733", want, "", ""},
-		{"info", "", want, ""},
-		{"both", want, want, ""},
-		{"inband", "", "", want},
+		{mode: "auto", events: want, pt: 101, clock: 8000},
+		{mode: "rfc4733", events: want, pt: 101, clock: 8000},
+		{mode: "info", infos: want},
+		{mode: "both", events: want, infos: want, pt: 101, clock: 8000},
+		{mode: "inband", inband: want},
+		{mode: "auto", events: want, ivr: "uas_echo_opus.xml", pt: 110, clock: 48000},
 	}
 	for _, m := range modes {
 		for _, lib := range libraries {
-			t.Run(m.mode+"/"+lib.name, func(t *testing.T) {
-				e := newEnvWith(t, "udp", "dtmf:\n  to_core: "+m.mode+"\n")
+			name := m.mode + "/" + lib.name
+			if m.ivr != "" {
+				if lib.name != "jssip" {
+					continue // one library shows the clock rate
+				}
+				name = m.mode + "/opus/" + lib.name
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnvWith(t, "udp", "dtmf:\n  to_core: "+m.mode+"\n", cmp.Or(m.ivr, "uas_echo.xml"))
 				b := startBrowser(t, e.browserOptions(lib.name, lib.page, "call-out-dtmf", "alice", "sip:echo@imsgate.test"))
 				r := b.waitResult(t, browserBudget)
 				e.requireOK(t, r, "confirmed", "ended")
@@ -48,7 +60,7 @@ func TestBrowserDigitsToIVR(t *testing.T) {
 					e.failf(t, r, "the browser sent %d digits as RFC 4733, want 2", n)
 				}
 				e.capture.stop(t)
-				events := ivrEvents(t, e.capture, echoMediaPort)
+				events := ivrEvents(t, e.capture, echoMediaPort, cmp.Or(m.pt, 101))
 				infos := ivrInfos(t)
 				tones := ivrTones(t, e.capture, echoMediaPort)
 				t.Logf("at the IVR: RFC 4733 %v, INFO %v, tones %v", events, infos, tones)
@@ -58,6 +70,10 @@ func TestBrowserDigitsToIVR(t *testing.T) {
 				for _, ev := range events {
 					if !ev.marker || ev.ends != 3 || ev.moved {
 						e.failf(t, r, "event %+v: want marker on the first packet, the end three times, one timestamp", ev)
+					}
+					// 100 ms at the clock of the core's telephone-event.
+					if want := m.clock / 10; ev.duration != want {
+						e.failf(t, r, "event %+v: final duration %d, want %d (100 ms at %d Hz)", ev, ev.duration, want, m.clock)
 					}
 				}
 				if got := strings.Join(infos, ","); got != m.infos {
@@ -111,16 +127,17 @@ func TestDigitsFromSIPpToBrowser(t *testing.T) {
 type rtpEvent struct {
 	digit   string
 	ts      uint32
-	packets int
-	ends    int
+	packets  int
+	ends     int
+	duration int // of its end packets
 	marker  bool // on its first packet
 	moved   bool // a packet of it had another timestamp
 }
 
 // ivrEvents reads the RFC 4733 packets (type 101) that reached the IVR's
 // media port from the capture, one event per RTP timestamp.
-func ivrEvents(t *testing.T, c *capture, port int) []rtpEvent {
-	rows := rtpRows(t, c, port, 101)
+func ivrEvents(t *testing.T, c *capture, port, pt int) []rtpEvent {
+	rows := rtpRows(t, c, port, pt)
 	var out []rtpEvent
 	for _, r := range rows {
 		if len(r.payload) < 4 {
@@ -128,10 +145,12 @@ func ivrEvents(t *testing.T, c *capture, port int) []rtpEvent {
 		}
 		digit := string("0123456789*#ABCD"[min(int(r.payload[0]), 15)])
 		end := r.payload[1]&0x80 != 0
+		duration := int(r.payload[2])<<8 | int(r.payload[3])
 		if n := len(out); n > 0 && out[n-1].ts == r.ts {
 			out[n-1].packets++
 			if end {
 				out[n-1].ends++
+				out[n-1].duration = duration
 			}
 			continue
 		}
@@ -141,7 +160,7 @@ func ivrEvents(t *testing.T, c *capture, port int) []rtpEvent {
 		}
 		ev := rtpEvent{digit: digit, ts: r.ts, packets: 1, marker: r.marker}
 		if end {
-			ev.ends = 1
+			ev.ends, ev.duration = 1, duration
 		}
 		out = append(out, ev)
 	}

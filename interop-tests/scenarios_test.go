@@ -35,9 +35,14 @@ func newEnv(t *testing.T, transport string) *env {
 	return newEnvWith(t, transport, "")
 }
 
-// newEnvWith is newEnv with more gateway configuration (YAML appended).
-func newEnvWith(t *testing.T, transport, config string) *env {
+// newEnvWith is newEnv with more gateway configuration (YAML appended),
+// and optionally another scenario for the echo UAS.
+func newEnvWith(t *testing.T, transport, config string, echoScenario ...string) *env {
 	t.Helper()
+	echo := "uas_echo.xml"
+	if len(echoScenario) > 0 {
+		echo = echoScenario[0]
+	}
 	for _, tool := range []string{"kamailio", "sipp", "tshark", "node", "/usr/bin/chromium"} {
 		if _, err := os.Stat(tool); err != nil && !onPath(tool) {
 			t.Fatalf("%s is not installed (bash .ci/run installs it)", tool)
@@ -48,7 +53,7 @@ func newEnvWith(t *testing.T, transport, config string) *env {
 	}
 	e := &env{}
 	e.kamailio = startKamailio(t)
-	startSIPpUAS(t, "sipp-echo", "uas_echo.xml", echoUASPort, echoMediaPort, true)
+	startSIPpUAS(t, "sipp-echo", echo, echoUASPort, echoMediaPort, true)
 	startSIPpUAS(t, "sipp-ring", "uas_ring.xml", ringUASPort, ringMediaPort, false)
 	e.capture = startCapture(t)
 	e.gateway = startGateway(t, gatewayConfig(transport)+config, repoRoot())
