@@ -11,18 +11,22 @@ import (
 )
 
 // RequestHandler takes the requests that are not part of a call: MESSAGE,
-// SUBSCRIBE, NOTIFY, PUBLISH and OPTIONS outside a dialog
-// (presence.Relay). It must not block; reply may be called later, once with a final
-// response, from any goroutine.
+// SUBSCRIBE, NOTIFY, PUBLISH and OPTIONS outside a dialog, and those
+// methods in a dialog that is no call's (a subscription's; it answers 481
+// for one it does not know either) (presence.Relay). It must not block;
+// reply may be called later, once with a final response, from any goroutine.
 type RequestHandler interface {
 	FromWeb(flow string, req *sip.Request, reply func(*sip.Response))
 	FromCore(req *sip.Request, reply func(*sip.Response))
+	// Close ends what the handler has in flight, at gateway shutdown.
+	Close()
 }
 
 // allowed is the Allow header of the gateway's dialogs.
 const allowed = presence.Allow
 
-// nonCallMethods go to the RequestHandler when outside a dialog.
+// nonCallMethods go to the RequestHandler outside a dialog, and in a
+// dialog that is no call's.
 func nonCallMethod(m sip.RequestMethod) bool {
 	switch m {
 	case sip.OPTIONS, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.PUBLISH:
@@ -94,6 +98,10 @@ func (g *Gateway) onCoreRequest(req *sip.Request, stx *sip.ServerTx) {
 		g.startCoreCall(in, stx)
 	case inDialog:
 		c := g.callByCore(coreKey(callIDOf(req), tagOf(req.To().Params)))
+		if c == nil && nonCallMethod(req.Method) {
+			g.nonCall.FromCore(req, func(res *sip.Response) { _ = in.reply(res) })
+			return
+		}
 		if c == nil || !c.enqueue(event{kind: evRequest, in: in}) {
 			if !req.IsAck() {
 				_ = in.reply(response(req, 481, "Call/Transaction Does Not Exist", ""))
@@ -164,6 +172,10 @@ func (g *Gateway) handleWebRequest(f webFlow, req *sip.Request) {
 		g.startWebCall(f, in, log)
 	case req.Method == sip.CANCEL || req.Method == sip.ACK || inDialog:
 		c := g.callByWeb(f.Flow(), callIDOf(req))
+		if c == nil && inDialog && nonCallMethod(req.Method) {
+			g.nonCall.FromWeb(f.Flow(), req, func(res *sip.Response) { _ = in.reply(res) })
+			return
+		}
 		if c == nil || !c.enqueue(event{kind: evRequest, in: in}) {
 			if !req.IsAck() {
 				_ = in.reply(response(req, 481, "Call/Transaction Does Not Exist", ""))

@@ -116,6 +116,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	g.flows.Store(&none)
 	g.nonCall = presence.New(presenceFlows{g}, presenceCore{g}, presenceFlows{g}, presence.Limits{
 		MaxBodyBytes: cfg.Presence.MaxBodyBytes, MessageRate: cfg.Presence.MessageRate, MessageBurst: cfg.Presence.MessageBurst,
+		MaxSubscriptions: cfg.Presence.MaxSubscriptions,
 	}, log.Named("presence"))
 	for _, o := range opts {
 		o(g)
@@ -394,6 +395,7 @@ func (g *Gateway) Close() error {
 			g.log.Warn("call did not end in time at shutdown", zap.String("call_id", c.id))
 		}
 	}
+	g.nonCall.Close()
 	g.mu.Lock()
 	g.cancel()
 	g.mu.Unlock()

@@ -103,7 +103,7 @@ func TestWebRequestAnswers(t *testing.T) {
 		codes []int
 	}{
 		{"options answered locally", req("OPTIONS", "To: <sip:echo@imsgate.test>\r\n", ""), []int{200}},
-		{"out-of-dialog SUBSCRIBE not relayed yet", req("SUBSCRIBE", "To: <sip:echo@imsgate.test>\r\nEvent: presence\r\n", ""), []int{501}},
+		{"SUBSCRIBE without Contact", req("SUBSCRIBE", "To: <sip:echo@imsgate.test>\r\nEvent: presence\r\n", ""), []int{400}},
 		{"BYE for no call", req("BYE", "To: <sip:echo@imsgate.test>;tag=t9\r\n", ""), []int{481}},
 		{"CANCEL for no call", req("CANCEL", "To: <sip:echo@imsgate.test>\r\n", ""), []int{481}},
 		{"INVITE without offer goes on (third-party call control)", req("INVITE", "To: <sip:echo@imsgate.test>\r\n", ""), []int{100, 408}},

@@ -47,9 +47,20 @@ func (p presenceFlows) Request(ctx context.Context, flow string, req *sip.Reques
 	}
 }
 
+// Request sends req toward the core: out of a dialog to the outbound
+// proxy, in a dialog (a To tag: a subscription's refresh or NOTIFY) along
+// its route set to its remote target.
 func (p presenceCore) Request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if to := req.To(); to != nil && tagOf(to.Params) != "" {
+		return p.g.core.requestInDialog(ctx, req)
+	}
 	return p.g.core.request(ctx, req)
 }
+
+// Contact is the gateway's Contact toward the core. The core's requests in
+// a subscription dialog come back by Call-ID and tag, whatever the user
+// part; the relay puts the subscription's id there.
+func (p presenceCore) Contact(user string) sip.Uri { return p.g.core.contact(user).Address }
 
 func (p presenceFlows) Device(user string) (presence.Device, bool) {
 	b, ok := p.g.reg.lookup(user)

@@ -176,6 +176,19 @@ func (c *coreSide) common(req *sip.Request) {
 // response (REGISTER).
 func (c *coreSide) request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	c.prepareOutOfDialog(req)
+	return c.do(ctx, req)
+}
+
+// requestInDialog sends a non-INVITE request of a dialog that is not a
+// call's (the presence relay's subscriptions) along its route set, and
+// waits for its final response.
+func (c *coreSide) requestInDialog(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	c.prepareInDialog(req)
+	return c.do(ctx, req)
+}
+
+// do sends a prepared non-INVITE request and waits for its final response.
+func (c *coreSide) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	res, err := c.client.Do(ctx, req)
 	switch {
 	case err != nil && ctx.Err() != nil:

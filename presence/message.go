@@ -8,7 +8,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
 // MESSAGE (RFC 3428) both ways. A browser's MESSAGE goes to the core as a
@@ -19,19 +18,6 @@ import (
 // answers the core. Bodies of any content type are relayed as they are, up
 // to Limits.MaxBodyBytes; each connection may send Limits.MessageRate a
 // second.
-
-// Limits bound what one browser connection may make the relay do.
-type Limits struct {
-	MaxBodyBytes int
-	MessageRate  float64 // per second, per connection
-	MessageBurst int
-	// InFlight bounds the requests the relay waits on at once, all
-	// connections together.
-	InFlight int
-}
-
-// DefaultLimits are used when New is given none.
-var DefaultLimits = Limits{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20, InFlight: 1024}
 
 // messageHeaders go with a MESSAGE from one side to the other.
 var messageHeaders = []string{"Content-Type", "Authorization", "Proxy-Authorization", "P-Preferred-Identity",
@@ -46,132 +32,125 @@ var answerHeaders = []string{"WWW-Authenticate", "Proxy-Authenticate", "Retry-Af
 // response: 64·T1, a non-INVITE transaction's lifetime (RFC 3261 17.1.2.2).
 func messageTimeout() time.Duration { return 64 * sip.T1 }
 
-// limiters keeps one rate limiter per connection; a closed connection's
-// is dropped with Forget.
-type limiters struct {
-	mu     sync.Mutex
-	byFlow map[string]*rate.Limiter
-	limits Limits
-}
-
-func (l *limiters) allow(flow string) bool {
-	l.mu.Lock()
-	lim := l.byFlow[flow]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(l.limits.MessageRate), l.limits.MessageBurst)
-		l.byFlow[flow] = lim
-	}
-	l.mu.Unlock()
-	return lim.Allow()
-}
-
-// Forget drops what the relay keeps for a closed connection.
-func (r *Relay) Forget(flow string) {
-	r.lim.mu.Lock()
-	delete(r.lim.byFlow, flow)
-	r.lim.mu.Unlock()
-}
-
 // messageFromWeb relays a browser's MESSAGE to the core.
-func (r *Relay) messageFromWeb(flow string, req *sip.Request, reply func(*sip.Response)) {
-	if res := r.refuse(req, flow); res != nil {
-		reply(res)
-		return
-	}
-	out := relayed(req, *req.Recipient.Clone())
-	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.core.Request(ctx, out) })
+func (r *Relay) messageFromWeb(req *sip.Request, reply func(*sip.Response)) {
+	out := relayed(req, *req.Recipient.Clone(), messageHeaders, r.newTag)
+	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.core.Request(ctx, out) },
+		func(got, _ *sip.Response) { r.logMessage(req, got) })
 }
 
-// messageFromCore relays the core's MESSAGE to the browser or browsers it
-// is for.
-func (r *Relay) messageFromCore(req *sip.Request, reply func(*sip.Response)) {
+// toDevices relays the core's MESSAGE, or NOTIFY outside a dialog, to the
+// browser or browsers it is for.
+func (r *Relay) toDevices(req *sip.Request, reply func(*sip.Response), headers []string, info bool) {
 	if len(req.Body()) > r.lim.limits.MaxBodyBytes {
 		reply(response(req, 413, "Request Entity Too Large"))
 		return
 	}
-	devices := r.bindings.Devices(req.Recipient)
-	if d, ok := r.bindings.Device(req.Recipient.User); ok {
-		devices = []Device{d}
-	}
+	devices := r.devicesFor(req.Recipient)
 	if len(devices) == 0 {
 		reply(response(req, 404, "Not Found"))
 		return
 	}
-	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.fanOut(ctx, req, devices) })
+	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.fanOut(ctx, req, devices, headers) },
+		func(got, _ *sip.Response) {
+			if info {
+				r.logMessage(req, got)
+			} else if got != nil {
+				r.log.Debug("relayed to browsers", zap.String("method", string(req.Method)),
+					zap.String("sip_call_id", callID(req)), zap.Int("status", got.StatusCode))
+			}
+		})
 }
 
-// refuse answers what a browser may not send: too large, too often.
-func (r *Relay) refuse(req *sip.Request, flow string) *sip.Response {
-	switch {
-	case len(req.Body()) > r.lim.limits.MaxBodyBytes:
-		return response(req, 413, "Request Entity Too Large")
-	case !r.lim.allow(flow):
-		res := response(req, 429, "Too Many Requests")
-		res.AppendHeader(sip.NewHeader("Retry-After", "1"))
-		return res
+// devicesFor: the one device a Contact of ours names by its user part,
+// else every device registered for the AoR.
+func (r *Relay) devicesFor(u sip.Uri) []Device {
+	if d, ok := r.bindings.Device(u.User); ok {
+		return []Device{d}
 	}
-	return nil
+	return r.bindings.Devices(u)
+}
+
+func (r *Relay) logMessage(req *sip.Request, got *sip.Response) {
+	if got == nil {
+		return
+	}
+	r.log.Info("message relayed", zap.String("sip_call_id", callID(req)), zap.String("to", req.Recipient.String()),
+		zap.Int("status", got.StatusCode), zap.Int("bytes", len(req.Body())))
 }
 
 // wait runs a relay off the caller's goroutine (handlers must not block),
 // bounded by InFlight, and answers the original request with the far
-// side's final response.
-func (r *Relay) wait(req *sip.Request, reply func(*sip.Response), relay func(context.Context) (*sip.Response, error)) {
-	select {
-	case r.inFlight <- struct{}{}:
-	default:
-		res := response(req, 503, "Service Unavailable")
-		res.AppendHeader(sip.NewHeader("Retry-After", "1"))
-		reply(res)
-		return
-	}
-	go func() {
-		defer func() { <-r.inFlight }()
-		ctx, cancel := context.WithTimeout(context.Background(), messageTimeout())
+// side's final response and its answerHeaders; done sees the far side's
+// response (nil when none came) and ours before it leaves.
+func (r *Relay) wait(req *sip.Request, reply func(*sip.Response), relay func(context.Context) (*sip.Response, error),
+	done func(got, res *sip.Response)) {
+	ok := r.spawn(func() {
+		ctx, cancel := r.txContext()
 		defer cancel()
 		got, err := relay(ctx)
+		res := answer(req, got, err, answerHeaders)
 		if err != nil {
-			r.log.Debug("message relay failed", zap.String("sip_call_id", callID(req)), zap.Error(err))
-			code, reason := statusOf(err)
-			reply(response(req, code, reason))
-			return
+			r.log.Debug("relay failed", zap.String("method", string(req.Method)), zap.String("sip_call_id", callID(req)), zap.Error(err))
+			got = nil
 		}
-		res := response(req, got.StatusCode, got.Reason)
-		copyHeaders(got, res, answerHeaders...)
-		r.log.Info("message relayed", zap.String("sip_call_id", callID(req)), zap.String("to", req.Recipient.String()),
-			zap.Int("status", got.StatusCode), zap.Int("bytes", len(req.Body())))
+		done(got, res)
 		reply(res)
-	}()
+	})
+	if !ok {
+		reply(busy(req))
+	}
 }
 
-// fanOut sends the core's MESSAGE to each device at once; the first 2xx
+// answer is our response to req for the far side's final response, or
+// for the error that stood for it.
+func answer(req *sip.Request, got *sip.Response, err error, headers []string) *sip.Response {
+	if err != nil || got == nil {
+		code, reason := statusOf(err)
+		return response(req, code, reason)
+	}
+	res := response(req, got.StatusCode, got.Reason)
+	copyHeaders(got, res, headers...)
+	return res
+}
+
+// fanOut sends the core's request to each device at once; the first 2xx
 // wins, else the best failure (the lowest class, RFC 3261 16.7 in spirit).
 // The first 2xx answers the core at once, but every device still gets the
-// message: the other sends run on to their own answer or timeout.
-func (r *Relay) fanOut(ctx context.Context, req *sip.Request, devices []Device) (*sip.Response, error) {
+// request: the other sends run on to their own answer or timeout.
+func (r *Relay) fanOut(ctx context.Context, req *sip.Request, devices []Device, headers []string) (*sip.Response, error) {
 	type result struct {
 		res *sip.Response
 		err error
 	}
 	results := make(chan result, len(devices))
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), messageTimeout())
+	// The sends outlive ctx (not the relay): this runs on a goroutine of
+	// the relay's, so adding to its WaitGroup here is safe.
+	sendCtx, cancel := context.WithTimeout(r.base, messageTimeout())
 	var sends sync.WaitGroup
+	sends.Add(len(devices))
+	r.wg.Add(len(devices) + 1)
 	for _, d := range devices {
-		out := relayed(req, d.Contact)
-		sends.Add(1)
+		out := relayed(req, d.Contact, headers, r.newTag)
 		go func() {
+			defer r.wg.Done()
 			defer sends.Done()
 			res, err := r.flows.Request(sendCtx, d.Flow, out)
 			results <- result{res, err}
 		}()
 	}
-	go func() { sends.Wait(); cancel() }()
+	go func() { defer r.wg.Done(); sends.Wait(); cancel() }()
 	var best *sip.Response
 	var lastErr error
 	for range devices {
-		got := <-results
+		var got result
+		select {
+		case got = <-results:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		switch {
-		case got.err != nil:
+		case got.err != nil || got.res == nil:
 			lastErr = got.err
 		case got.res.StatusCode < 300:
 			return got.res, nil
@@ -185,20 +164,12 @@ func (r *Relay) fanOut(ctx context.Context, req *sip.Request, devices []Device) 
 	return nil, lastErr
 }
 
-// relayed is the MESSAGE we send for req: the same parties and body, our
-// own transaction and dialog identifiers.
-func relayed(req *sip.Request, target sip.Uri) *sip.Request {
-	out := sip.NewRequest(sip.MESSAGE, target)
-	from := &sip.FromHeader{DisplayName: req.From().DisplayName, Address: *req.From().Address.Clone(), Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(12))
-	out.AppendHeader(from)
-	out.AppendHeader(&sip.ToHeader{DisplayName: req.To().DisplayName, Address: *req.To().Address.Clone(), Params: sip.NewParams()})
-	cid := sip.CallIDHeader(sip.GenerateTagN(24))
-	out.AppendHeader(&cid)
-	out.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
-	mf := sip.MaxForwardsHeader(70)
-	out.AppendHeader(&mf)
-	copyHeaders(req, out, messageHeaders...)
+// relayed is the request we send for req: the same method, parties and
+// body and the given headers, our own transaction and dialog identifiers.
+func relayed(req *sip.Request, target sip.Uri, headers []string, newTag func(int) string) *sip.Request {
+	d := calling(req, target, newTag)
+	out := d.request(req.Method)
+	copyHeaders(req, out, headers...)
 	out.SetBody(req.Body())
 	return out
 }

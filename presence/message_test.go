@@ -37,6 +37,10 @@ func (f *fakeSide) Request(_ context.Context, req *sip.Request) (*sip.Response, 
 	return f.answer(req.Recipient.User, req)
 }
 
+func (f *fakeSide) Contact(user string) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: user, Host: "gw.test"}
+}
+
 type fakeFlows struct{ *fakeSide }
 
 func (f fakeFlows) Request(_ context.Context, flow string, req *sip.Request) (*sip.Response, error) {
@@ -135,7 +139,7 @@ func TestMessageRelay(t *testing.T) {
 				if string(out.Body()) != tt.body || out.GetHeader("Content-Type").Value() != "text/plain;charset=UTF-8" {
 					t.Errorf("body or type changed: %q %v", out.Body(), out.GetHeader("Content-Type"))
 				}
-				if out.CallID().Value() == "m1" || tagOf(out.From()) == "a1" {
+				if out.CallID().Value() == "m1" || tagOf(out.From().Params) == "a1" {
 					t.Error("a relayed MESSAGE has our own Call-ID and tag")
 				}
 				if tt.fromWeb && out.GetHeader("Authorization") == nil {
@@ -144,11 +148,6 @@ func TestMessageRelay(t *testing.T) {
 			}
 		})
 	}
-}
-
-func tagOf(h *sip.FromHeader) string {
-	v, _ := h.Params.Get("tag")
-	return v
 }
 
 // TestMessageRateLimit: past its burst a connection gets 429 with

@@ -6,6 +6,8 @@ package presence
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -19,9 +21,15 @@ type Flows interface {
 	Request(ctx context.Context, flow string, req *sip.Request) (*sip.Response, error)
 }
 
-// Core sends a request toward the core and returns its final response.
+// Core sends toward the core.
 type Core interface {
+	// Request sends a request and returns the core's final response: out of
+	// a dialog (no To tag) to the outbound proxy, in a dialog along its
+	// Route headers to its Request-URI.
 	Request(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	// Contact is the gateway's Contact toward the core with this user part;
+	// the core's requests to it come back to the relay.
+	Contact(user string) sip.Uri
 }
 
 // Bindings finds registered browsers.
@@ -49,6 +57,24 @@ type Relay struct {
 	log      *zap.Logger
 	lim      limiters
 	inFlight chan struct{}
+	subs     subscriptions
+	timing   timing
+	// newTag makes our tags, Call-IDs and Contact users (fixed in tests).
+	newTag func(n int) string
+
+	// base ends what is in flight when the relay closes.
+	base   context.Context
+	cancel context.CancelFunc
+	life   sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// timing is how long one second of Expires lasts (shorter in tests), and
+// how long a subscription that was asked to end waits for its final NOTIFY.
+type timing struct {
+	unit  time.Duration
+	grace time.Duration // 0: 64·T1
 }
 
 // New makes a relay over what the gateway provides.
@@ -56,37 +82,95 @@ func New(flows Flows, core Core, bindings Bindings, limits Limits, log *zap.Logg
 	if limits.InFlight <= 0 {
 		limits.InFlight = DefaultLimits.InFlight
 	}
+	if limits.MaxSubscriptions <= 0 {
+		limits.MaxSubscriptions = DefaultLimits.MaxSubscriptions
+	}
+	base, cancel := context.WithCancel(context.Background())
 	return &Relay{flows: flows, core: core, bindings: bindings, log: log,
 		lim:      limiters{byFlow: map[string]*rate.Limiter{}, limits: limits},
-		inFlight: make(chan struct{}, limits.InFlight)}
+		inFlight: make(chan struct{}, limits.InFlight),
+		subs:     newSubscriptions(),
+		timing:   timing{unit: time.Second},
+		newTag:   sip.GenerateTagN,
+		base:     base, cancel: cancel}
 }
 
-// FromWeb takes a browser's request outside a dialog.
+// FromWeb takes a browser's request that is not part of a call: outside
+// any dialog, or in a subscription's.
 func (r *Relay) FromWeb(flow string, req *sip.Request, reply func(*sip.Response)) {
-	if req.Method == sip.MESSAGE {
-		r.messageFromWeb(flow, req, reply)
+	if res := malformed(req); res != nil {
+		reply(res)
 		return
 	}
-	reply(r.local(req))
+	if req.Method != sip.OPTIONS {
+		if res := r.refuse(req, flow); res != nil {
+			reply(res)
+			return
+		}
+	}
+	web := webSide{flows: r.flows, id: flow}
+	switch {
+	case hasToTag(req):
+		r.inDialog(web, req, reply)
+	case req.Method == sip.MESSAGE:
+		r.messageFromWeb(req, reply)
+	case req.Method == sip.SUBSCRIBE:
+		r.subscribe(web, req, coreSide{r.core}, req.Recipient, reply)
+	case req.Method == sip.PUBLISH:
+		r.publish(flow, req, reply)
+	default:
+		reply(r.local(req))
+	}
 }
 
-// FromCore takes the core's request outside a dialog.
+// FromCore takes the core's request that is not part of a call.
 func (r *Relay) FromCore(req *sip.Request, reply func(*sip.Response)) {
-	if req.Method == sip.MESSAGE {
-		r.messageFromCore(req, reply)
+	if res := malformed(req); res != nil {
+		reply(res)
 		return
 	}
-	reply(r.local(req))
+	switch {
+	case hasToTag(req):
+		r.inDialog(coreSide{r.core}, req, reply)
+	case req.Method == sip.MESSAGE:
+		r.toDevices(req, reply, messageHeaders, true)
+	case req.Method == sip.SUBSCRIBE:
+		r.subscribeFromCore(req, reply)
+	case req.Method == sip.NOTIFY:
+		r.unsolicited(req, reply)
+	default:
+		reply(r.local(req))
+	}
 }
 
 // local answers what the relay handles itself: OPTIONS (a keepalive or
-// capability query) with 200 and Allow; the rest is not relayed yet.
+// capability query) with 200 and Allow; a NOTIFY outside a subscription
+// with 481 (RFC 6665 4.1.3); the rest with 405 or 501.
 func (r *Relay) local(req *sip.Request) *sip.Response {
-	if req.Method == sip.OPTIONS {
+	switch req.Method {
+	case sip.OPTIONS:
 		return Capabilities(response(req, 200, "OK"))
+	case sip.NOTIFY:
+		return response(req, 481, "Subscription Does Not Exist")
+	case sip.PUBLISH: // toward the core's compositor only
+		res := response(req, 405, "Method Not Allowed")
+		res.AppendHeader(sip.NewHeader("Allow", Allow))
+		return res
 	}
 	return response(req, 501, "Not Implemented")
 }
+
+// malformed answers a request lacking what every request has (RFC 3261
+// 8.1.1) with 400; the gateway checks this too, the relay does not rely on it.
+func malformed(req *sip.Request) *sip.Response {
+	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return response(req, 400, "Bad Request")
+	}
+	return nil
+}
+
+// hasToTag: the request is in a dialog (RFC 3261 12.2).
+func hasToTag(req *sip.Request) bool { return tagOf(req.To().Params) != "" }
 
 // response answers a request outside a dialog, with a To tag of ours
 // (RFC 3261 8.2.6.2).
@@ -98,18 +182,70 @@ func response(req *sip.Request, code int, reason string) *sip.Response {
 	return res
 }
 
-// What the gateway accepts, in and out of dialogs: methods, bodies and
-// extensions (RFC 3261 11.2).
+// spawn runs f on a goroutine of the relay's, bounded by InFlight; false
+// when that is full or the relay closed.
+func (r *Relay) spawn(f func()) bool {
+	select {
+	case r.inFlight <- struct{}{}:
+	default:
+		return false
+	}
+	r.life.Lock()
+	if r.closed {
+		r.life.Unlock()
+		<-r.inFlight
+		return false
+	}
+	r.wg.Add(1)
+	r.life.Unlock()
+	go func() {
+		defer r.wg.Done()
+		defer func() { <-r.inFlight }()
+		f()
+	}()
+	return true
+}
+
+// txContext bounds one request to the far side: 64·T1, a non-INVITE
+// transaction's lifetime (RFC 3261 17.1.2.2).
+func (r *Relay) txContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.base, messageTimeout())
+}
+
+// busy is the answer when no more requests may be in flight.
+func busy(req *sip.Request) *sip.Response {
+	res := response(req, 503, "Service Unavailable")
+	res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+	return res
+}
+
+// Close ends what is in flight and drops every subscription, without
+// telling the far sides (their subscriptions expire), and waits for the
+// relay's goroutines.
+func (r *Relay) Close() {
+	r.life.Lock()
+	r.closed = true
+	r.life.Unlock()
+	r.cancel()
+	r.subs.dropAll()
+	r.wg.Wait()
+}
+
+// What the gateway accepts, in and out of dialogs: methods, bodies,
+// extensions (RFC 3261 11.2) and event packages (RFC 6665 8.2.2).
 const (
-	Allow     = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, REFER, MESSAGE, NOTIFY"
-	Accept    = "application/sdp"
-	Supported = "100rel, timer, replaces"
+	Allow       = "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, PRACK, UPDATE, REFER, MESSAGE, NOTIFY, SUBSCRIBE, PUBLISH"
+	Accept      = "application/sdp"
+	Supported   = "100rel, timer, replaces"
+	AllowEvents = "presence, dialog, message-summary, reg"
 )
 
-// Capabilities puts Allow, Accept and Supported on an answer to OPTIONS.
+// Capabilities puts Allow, Accept, Supported and Allow-Events on an answer
+// to OPTIONS.
 func Capabilities(res *sip.Response) *sip.Response {
 	res.AppendHeader(sip.NewHeader("Allow", Allow))
 	res.AppendHeader(sip.NewHeader("Accept", Accept))
 	res.AppendHeader(sip.NewHeader("Supported", Supported))
+	res.AppendHeader(sip.NewHeader("Allow-Events", AllowEvents))
 	return res
 }
