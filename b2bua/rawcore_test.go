@@ -34,6 +34,10 @@ type rawCore struct {
 	mu   sync.Mutex
 	gw   net.Addr // where the gateway's UDP messages come from
 	tcpc []net.Conn
+	// seen are the requests next returned, by branch and method: a UAS
+	// absorbs their retransmissions (RFC 3261 17.2), which a T1 of 20 ms
+	// brings whenever the test answers a little late.
+	seen map[string]bool
 }
 
 type rawMsg struct {
@@ -138,7 +142,8 @@ func (c *rawCore) deliver(data []byte, transport string) {
 
 func (c *rawCore) addr() string { return c.udp.LocalAddr().String() }
 
-// next returns the next message that is not a 100 Trying, within d.
+// next returns the next message that is neither a 100 Trying nor a
+// retransmission of a request it returned before, within d.
 func (c *rawCore) next(d time.Duration) (rawMsg, bool) {
 	deadline := time.After(d)
 	for {
@@ -146,6 +151,16 @@ func (c *rawCore) next(d time.Duration) (rawMsg, bool) {
 		case m := <-c.msgs:
 			if res, ok := m.msg.(*sip.Response); ok && res.StatusCode == 100 {
 				continue
+			}
+			if req, ok := m.msg.(*sip.Request); ok && !req.IsAck() {
+				key := branchOf(req) + string(req.Method)
+				if c.seen[key] {
+					continue
+				}
+				if c.seen == nil {
+					c.seen = map[string]bool{}
+				}
+				c.seen[key] = true
 			}
 			return m, true
 		case <-deadline:
