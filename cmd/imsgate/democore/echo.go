@@ -40,7 +40,8 @@ type EchoCall struct {
 	Codec string
 	// EndedBy is "remote" or "core" once the call has ended.
 	EndedBy string
-	// DTMF is the digits received in SIP INFO (dtmf-relay or dtmf bodies).
+	// DTMF is the digits received, in SIP INFO (dtmf-relay or dtmf bodies)
+	// or as RFC 4733 telephone-events.
 	DTMF string
 }
 
@@ -220,6 +221,10 @@ func (c *Core) serveEcho(req *sip.Request, tx sip.ServerTransaction, tag string,
 		dlg: dlg, media: media, codec: choice.codec.rtpmapName(), acked: make(chan struct{}),
 		state: stateRinging, started: time.Now(),
 	}
+	if choice.event != nil {
+		media.events = int(choice.event.pt)
+		media.onDigit = e.addDigit
+	}
 	c.addEcho(e)
 	log.Info("echo call start", zap.String("from", e.from), zap.String("to", e.to), zap.String("codec", e.codec))
 
@@ -364,9 +369,7 @@ func (c *Core) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	callID := callIDOf(req)
 	if e := c.findEcho(callID); e != nil && e.dlg != nil && e.dlg.matches(req) {
 		if digit := dtmfDigit(req); digit != "" {
-			e.mu.Lock()
-			e.dtmf += digit
-			e.mu.Unlock()
+			e.addDigit(digit)
 		}
 		c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 		return
@@ -376,6 +379,14 @@ func (c *Core) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.respond(tx, sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+}
+
+// addDigit records a key pressed, as INFO or RFC 4733.
+func (e *echoCall) addDigit(d string) {
+	e.mu.Lock()
+	e.dtmf += d
+	e.mu.Unlock()
+	e.log.Info("echo call dtmf", zap.String("digit", d))
 }
 
 // dtmfDigit reads the digit of an application/dtmf-relay ("Signal=5") or

@@ -29,13 +29,17 @@ func isRTP(b []byte) bool {
 }
 
 // echoMedia owns one UDP socket that sends every RTP packet back to its
-// source (symmetric RTP).
+// source (symmetric RTP). Telephone-events (RFC 4733) of type events are
+// read too: each key press is reported once to onDigit, when its first end
+// packet comes (its retransmissions and updates add nothing).
 type echoMedia struct {
-	conn net.PacketConn
-	in   atomic.Uint64
-	out  atomic.Uint64
-	wg   sync.WaitGroup
-	once sync.Once
+	conn    net.PacketConn
+	in      atomic.Uint64
+	out     atomic.Uint64
+	wg      sync.WaitGroup
+	once    sync.Once
+	events  int // telephone-event payload type; -1 without
+	onDigit func(string)
 }
 
 func listenMedia(ip net.IP) (net.PacketConn, error) {
@@ -51,7 +55,24 @@ func newEchoMedia(ip net.IP) (*echoMedia, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &echoMedia{conn: conn}, nil
+	return &echoMedia{conn: conn, events: -1}, nil
+}
+
+// eventKeys are the keys of RFC 4733 events 0-15.
+const eventKeys = "0123456789*#ABCD"
+
+// digit reads a telephone-event packet: the key it ends, once per event
+// (by RTP timestamp), or "".
+func digit(pkt []byte, lastEnded *uint32, ended *bool) string {
+	if len(pkt) < rtpHeaderLen+4 || pkt[rtpHeaderLen+1]&0x80 == 0 || pkt[rtpHeaderLen] >= byte(len(eventKeys)) {
+		return ""
+	}
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	if *ended && ts == *lastEnded {
+		return ""
+	}
+	*lastEnded, *ended = ts, true
+	return string(eventKeys[pkt[rtpHeaderLen]])
 }
 
 func (m *echoMedia) port() int { return portOf(m.conn.LocalAddr()) }
@@ -62,6 +83,8 @@ func (m *echoMedia) start() {
 	go func() {
 		defer m.wg.Done()
 		buf := make([]byte, maxPacketBytes)
+		var lastEnded uint32
+		var ended bool
 		for {
 			n, from, err := m.conn.ReadFrom(buf)
 			if err != nil {
@@ -74,6 +97,11 @@ func (m *echoMedia) start() {
 				continue
 			}
 			m.in.Add(1)
+			if int(buf[1]&0x7f) == m.events && m.onDigit != nil {
+				if d := digit(buf[:n], &lastEnded, &ended); d != "" {
+					m.onDigit(d)
+				}
+			}
 			if _, err := m.conn.WriteTo(buf[:n], from); err == nil {
 				m.out.Add(1)
 			}
