@@ -5,11 +5,14 @@ package interop
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -252,9 +255,28 @@ func (r browserResult) summary() string {
 	return sb.String()
 }
 
-// startStaticServer serves browser/ and node_modules/ for the test pages.
+// jssipBundle is JsSIP for the pages: built from the npm package's sources
+// by esbuild (both installed by npm ci), since JsSIP 3.11 ships no current
+// browser build of its own (its dist/ is an old release). Built once per
+// test binary into node_modules, which git ignores.
+var jssipBundle = sync.OnceValues(func() (string, error) {
+	out := filepath.Join(interopDir(), "node_modules", "imsgate-build", "jssip.js")
+	cmd := exec.Command(filepath.Join(interopDir(), "node_modules", ".bin", "esbuild"),
+		filepath.Join(interopDir(), "node_modules", "jssip", "src", "JsSIP.js"),
+		"--bundle", "--format=iife", "--global-name=JsSIP", "--log-level=warning", "--outfile="+out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("bundle JsSIP (npm ci --prefix interop-tests installs esbuild): %v\n%s", err, msg)
+	}
+	return out, nil
+})
+
+// startStaticServer serves browser/ and node_modules/ for the test pages,
+// JsSIP's bundle among them.
 func startStaticServer(t *testing.T) string {
 	t.Helper()
+	if _, err := jssipBundle(); err != nil {
+		t.Fatal(err)
+	}
 	files := http.FileServer(http.Dir(interopDir()))
 	mux := http.NewServeMux()
 	mux.Handle("GET /browser/", files)

@@ -125,13 +125,13 @@ func TestDigitsFromSIPpToBrowser(t *testing.T) {
 
 // rtpEvent is one telephone-event as the IVR received it.
 type rtpEvent struct {
-	digit   string
-	ts      uint32
+	digit    string
+	ts       uint32
 	packets  int
 	ends     int
-	duration int // of its end packets
-	marker  bool // on its first packet
-	moved   bool // a packet of it had another timestamp
+	duration int  // of its end packets
+	marker   bool // on its first packet
+	moved    bool // a packet of it had another timestamp
 }
 
 // ivrEvents reads the RFC 4733 packets (type 101) that reached the IVR's

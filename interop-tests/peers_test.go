@@ -31,10 +31,17 @@ const (
 // startKamailio runs interop-tests/kamailio/kamailio.cfg in the foreground.
 func startKamailio(t *testing.T) *proc {
 	t.Helper()
+	return startKamailioWith(t)
+}
+
+// startKamailioWith is startKamailio with more kamailio options, such as
+// config defines ("-A", "WITH_PRESENCE").
+func startKamailioWith(t *testing.T, extra ...string) *proc {
+	t.Helper()
 	run := t.TempDir()
-	p := startProc(t, "kamailio", procOptions{dir: run},
-		"kamailio", "-f", filepath.Join(interopDir(), "kamailio", "kamailio.cfg"),
-		"-DD", "-E", "-Y", run, "-P", filepath.Join(run, "kamailio.pid"), "-w", run)
+	args := []string{"kamailio", "-f", filepath.Join(interopDir(), "kamailio", "kamailio.cfg"),
+		"-DD", "-E", "-Y", run, "-P", filepath.Join(run, "kamailio.pid"), "-w", run}
+	p := startProc(t, "kamailio", procOptions{dir: run}, append(args, extra...)...)
 	if err := waitBound("tcp", kamailioAddr, startTimeout); err != nil {
 		t.Fatalf("kamailio: %v\n%s", err, p.log())
 	}

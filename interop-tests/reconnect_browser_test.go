@@ -85,6 +85,17 @@ func testBrowserReconnect(t *testing.T, lib, page string, offline int) {
 func killWebSockets(t *testing.T, gw *proc) time.Time {
 	t.Helper()
 	at := time.Now()
+	resetWebSockets(t)
+	if err := gw.waitLog(logCallKept, callStep); err != nil {
+		failGateway(t, gw, "%v", err)
+	}
+	return at
+}
+
+// resetWebSockets destroys the gateway's WebSocket TCP connections (ss -K:
+// the kernel resets them, neither end sends a close frame).
+func resetWebSockets(t *testing.T) {
+	t.Helper()
 	out, err := exec.Command("ss", "-K", "-t", "-n", "state", "established", "( sport = :8080 )").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ss -K: %v\n%s", err, out)
@@ -93,8 +104,4 @@ func killWebSockets(t *testing.T, gw *proc) time.Time {
 		t.Fatalf("ss -K found no WebSocket connection to kill:\n%s", out)
 	}
 	t.Logf("killed:\n%s", out)
-	if err := gw.waitLog(logCallKept, callStep); err != nil {
-		failGateway(t, gw, "%v", err)
-	}
-	return at
 }

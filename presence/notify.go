@@ -88,6 +88,12 @@ func (r *Relay) notify(s *subscription, req *sip.Request, st subState, reply fun
 		r.subs.mu.Unlock()
 	}
 	ok := r.spawn(func() {
+		ctx, cancel := r.txContext()
+		defer cancel()
+		select {
+		case <-s.answered:
+		case <-ctx.Done():
+		}
 		s.sub.sending.Lock()
 		defer s.sub.sending.Unlock()
 		r.subs.mu.Lock()
@@ -97,9 +103,7 @@ func (r *Relay) notify(s *subscription, req *sip.Request, st subState, reply fun
 		out.AppendHeader(contactHeader(s.sub.side.contact(s.id)))
 		copyHeaders(req, out, notifyHeaders...)
 		out.SetBody(req.Body())
-		ctx, cancel := r.txContext()
 		got, err := s.sub.side.send(ctx, out)
-		cancel()
 		res := answer(req, got, err, answerHeaders)
 		if res.StatusCode == 481 {
 			r.end(s, "subscriber gone")

@@ -31,7 +31,8 @@ func (r *Relay) subscribe(from side, req *sip.Request, to side, target sip.Uri, 
 		return
 	}
 	s := &subscription{id: r.newTag(16), event: ev, eventValue: eventHeader(req).Value(),
-		sub: newLeg(from, answering(req, r.newTag(10))), ntf: newLeg(to, calling(req, target, r.newTag))}
+		sub: newLeg(from, answering(req, r.newTag(10))), ntf: newLeg(to, calling(req, target, r.newTag)),
+		answered: make(chan struct{})}
 	s.flow = from.flow() + to.flow()
 	s.auth = credentials(req)
 	if !r.subs.add(s, r.lim.limits.MaxSubscriptions) {
@@ -43,6 +44,7 @@ func (r *Relay) subscribe(from side, req *sip.Request, to side, target sip.Uri, 
 	if !r.spawn(func() { r.subscribeOut(s, req, reply, true) }) {
 		r.subs.remove(s)
 		reply(busy(req))
+		close(s.answered)
 	}
 }
 
@@ -100,6 +102,9 @@ func (r *Relay) subscribeOut(s *subscription, req *sip.Request, reply func(*sip.
 	got, err := s.ntf.side.send(ctx, out)
 	cancel()
 	reply(r.subscribed(s, req, got, err, initial))
+	if initial {
+		close(s.answered)
+	}
 }
 
 // subscribed applies the notifier's final response (or its absence) to

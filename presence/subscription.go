@@ -19,6 +19,11 @@ type subscription struct {
 	flow       string // the browser's flow, whichever leg it is on
 	sub        *leg   // the subscriber's: it refreshes, we NOTIFY it
 	ntf        *leg   // the notifier's: we SUBSCRIBE, it NOTIFYs us
+	// answered is closed once the subscriber has the answer to its first
+	// SUBSCRIBE. A NOTIFY that overtook the notifier's 2xx (RFC 6665
+	// 4.1.2.4 allows it; JsSIP drops it as for no subscription) waits for
+	// it, so the subscriber sees the two in the order the notifier sent.
+	answered chan struct{}
 
 	// Guarded by subscriptions.mu.
 	timer        *time.Timer // the subscriber's expiry

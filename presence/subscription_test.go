@@ -136,8 +136,8 @@ func TestSubscribeBothWays(t *testing.T) {
 }
 
 // TestNotifyBeforeOK: the notifier's NOTIFY may overtake its 2xx (RFC 6665
-// 4.1.2.4); it reaches the subscriber, and the dialog it formed is the one
-// the 2xx confirms.
+// 4.1.2.4); it reaches the subscriber after the 2xx, in the dialog the 2xx
+// confirms.
 func TestNotifyBeforeOK(t *testing.T) {
 	for _, d := range directions {
 		t.Run(d.name, func(t *testing.T) {
@@ -156,16 +156,20 @@ func TestNotifyBeforeOK(t *testing.T) {
 			req := subscribeReq(t, d.uri, "early-1", "Event: dialog", "Expires: 60")
 			ch := g.send(d.subWeb, req)
 			o := g.next(!d.subWeb).req
-			if nres := g.do(!d.subWeb, notifyFrom(t, o, 1, "pending", "")); nres.StatusCode != 200 {
-				t.Fatalf("early NOTIFY got %d", nres.StatusCode)
-			}
-			if got := g.next(d.subWeb).req; got.Method != sip.NOTIFY || got.CallID().Value() != "early-1" {
-				t.Fatalf("subscriber got\n%s", got)
-			}
+			// The NOTIFY is taken at once but reaches the subscriber only
+			// after the 2xx it overtook.
+			nch := g.send(!d.subWeb, notifyFrom(t, o, 1, "pending", ""))
+			g.quiet(d.subWeb, 50*time.Millisecond)
 			close(release)
 			res := await(t, ch)
 			if res.StatusCode != 200 || res.GetHeader("Expires").Value() != "60" {
 				t.Fatalf("SUBSCRIBE got\n%s", res)
+			}
+			if got := g.next(d.subWeb).req; got.Method != sip.NOTIFY || got.CallID().Value() != "early-1" {
+				t.Fatalf("subscriber got\n%s", got)
+			}
+			if nres := await(t, nch); nres.StatusCode != 200 {
+				t.Fatalf("early NOTIFY got %d", nres.StatusCode)
 			}
 			g.do(d.subWeb, refreshOf(t, req, res, 2, "60"))
 			if o2 := g.next(!d.subWeb).req; tagOf(o2.To().Params) != "far" {

@@ -95,9 +95,32 @@ window.harness = (function () {
     return JSON.stringify({ from, contentType, body });
   }
 
+  // basic is a PIDF body's first <basic> status (RFC 3863): open, closed,
+  // or '' when there is none.
+  function basic(body) {
+    const m = /<(?:\w+:)?basic>\s*([^<\s]+)\s*<\/(?:\w+:)?basic>/.exec(body || '');
+    return m ? m[1] : '';
+  }
+
+  // notify reports a NOTIFY the page took (RFC 6665): notify_in with its
+  // event, Subscription-State, type, body, PIDF status and the body's
+  // Messages-Waiting line (RFC 3842); a PIDF status also as presence
+  // (detail open or closed) and presence_<status>; a message summary as mwi
+  // (detail: its Messages-Waiting line).
+  function notify(event, state, contentType, body) {
+    const waiting = /^Messages-Waiting:[^\r\n]*/mi.exec(body || '');
+    const status = basic(body);
+    emit('notify_in', JSON.stringify({ event, state, contentType, body: body || '', basic: status, waiting: waiting ? waiting[0] : '' }));
+    if (status) {
+      emit('presence', status);
+      emit('presence_' + status);
+    }
+    if (waiting) emit('mwi', waiting[0]);
+  }
+
   function snapshot() {
     return { events: events.map((e) => ({ ...e })), stats: JSON.parse(JSON.stringify(best)) };
   }
 
-  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current, direction, message };
+  return { emit, waitFor, playRemoteAudio, startStats, stopStats, sample, snapshot, current, direction, message, basic, notify };
 })();

@@ -8,6 +8,7 @@
   let ua = null;
   let session = null;
   let referral = null; // the far end's REFER: its 'refer' event
+  let subscriber = null; // subscribe()'s JsSIP Subscriber
 
   function track(s) {
     session = s;
@@ -111,6 +112,29 @@
         succeeded: (e) => h.emit('message_sent', e.response.status_code),
         failed: (e) => h.emit('message_failed', e.response ? e.response.status_code : e.cause),
       } });
+    },
+    // subscribe: a subscription (RFC 6665) to target with JsSIP 3.12's
+    // Subscriber; JsSIP answers
+    // the core's challenge itself. subscription_accepted on its 2xx,
+    // subscribed on the first active NOTIFY, each NOTIFY with a body through
+    // harness.notify, subscription_terminated with JsSIP's code and reason.
+    subscribe(target, event, accept) {
+      subscriber = ua.subscribe(target, event, accept, { expires: 600 });
+      subscriber.on('accepted', () => h.emit('subscription_accepted'));
+      subscriber.on('active', () => h.emit('subscribed'));
+      subscriber.on('notify', (isFinal, request, body, contentType) =>
+        h.notify(event, request.getHeader('Subscription-State'), contentType, body));
+      subscriber.on('terminated', (code, reason) => h.emit('subscription_terminated', reason ? `${code} ${reason}` : String(code)));
+      subscriber.subscribe();
+    },
+    // unsubscribe: SUBSCRIBE with Expires: 0 in the subscription's dialog.
+    unsubscribe() { subscriber.terminate(); },
+    // watchNotify reports NOTIFYs outside any subscription (a voicemail
+    // server's message-summary) through harness.notify; JsSIP's UA answers
+    // them 200 itself ('sipEvent').
+    watchNotify() {
+      ua.on('sipEvent', (e) => h.notify(e.event ? e.event.event : '', e.request.getHeader('Subscription-State'),
+        e.request.getHeader('Content-Type'), e.request.body));
     },
     hangup() { if (session && !session.isEnded()) session.terminate(); },
     stop() { if (ua) ua.stop(); },

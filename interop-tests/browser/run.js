@@ -132,6 +132,46 @@ async function answerIncoming(page) {
   await agentStep(page, 'confirmed', stepTimeout);
 }
 
+// pidf is a presence document (RFC 3863) for entity with one tuple whose
+// basic status is status (open, closed).
+function pidf(entity, status) {
+  return '<?xml version="1.0" encoding="UTF-8"?>\r\n' +
+    `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">\r\n` +
+    `  <tuple id="imsgate-interop"><status><basic>${status}</basic></status></tuple>\r\n` +
+    '</presence>\r\n';
+}
+
+// seenEvents counts the page's events called name so far.
+function seenEvents(page, name) {
+  return page.evaluate((n) => window.harness.snapshot().events.filter((e) => e.name === n).length, name);
+}
+
+// sipCount counts the SIP frames starting with prefix so far.
+function sipCount(prefix) { return sipFrames.filter((l) => l.startsWith(prefix)).length; }
+
+// watchPresence: once registered the browser subscribes to opts.target's
+// presence (RFC 6665, Accept: application/pidf+xml) until the first NOTIFY
+// ("subscribed", printed for the Go test).
+// A NOTIFY refused 481 (JsSIP 3.12 refuses one that comes before the
+// SUBSCRIBE's 2xx, RFC 6665 4.1.2.4 notwithstanding) fails it at once.
+async function watchPresence(page) {
+  await registeredStep(page);
+  await page.evaluate((t) => window.agent.subscribe(t, 'presence', 'application/pidf+xml'), opts.target);
+  const deadline = Date.now() + stepTimeout;
+  while (!(await seenEvents(page, 'subscribed'))) {
+    const i481 = sipFrames.findIndex((l) => l.startsWith('> SIP/2.0 481') && l.endsWith('(NOTIFY)'));
+    if (i481 >= 0) {
+      await sleep(300); // for the 200, if it is on its way
+      const first = (prefix) => sipFrames.findIndex((l) => l.startsWith(prefix));
+      throw new Error(`the page refused a NOTIFY (${sipFrames[i481]}); on the WebSocket the first NOTIFY is frame ` +
+        `${first('< NOTIFY')}, the SUBSCRIBE's 200 frame ${first('< SIP/2.0 200 OK (SUBSCRIBE)')}`);
+    }
+    if (Date.now() > deadline) throw new Error('timed out waiting for subscribed');
+    await sleep(50);
+  }
+  say({ event: 'subscribed' });
+}
+
 const scenarios = {
   async register(page) {
     await agentStep(page, 'registered', stepTimeout);
@@ -295,6 +335,49 @@ const scenarios = {
   async 'message-receive'(page) {
     await registeredStep(page);
     await agentStep(page, 'message_in', stepTimeout);
+  },
+  // presence-watch: the browser subscribes to opts.target's presence (the
+  // Go test starts the publisher once it is "subscribed"), waits for a
+  // NOTIFY saying open, then a later one saying closed (the presence
+  // events' details), then unsubscribes (Expires: 0) until its 200 and the
+  // final NOTIFY.
+  async 'presence-watch'(page) {
+    await watchPresence(page);
+    await agentStep(page, 'presence_open', stepTimeout);
+    const closed = await seenEvents(page, 'presence_closed');
+    await agentStep(page, 'presence_closed', stepTimeout, closed + 1);
+    const answered = sipCount('< SIP/2.0 200 OK (SUBSCRIBE)');
+    const notified = sipCount('< NOTIFY');
+    await page.evaluate(() => window.agent.unsubscribe());
+    await sipSeen('< SIP/2.0 200 OK (SUBSCRIBE)', answered + 1);
+    await sipSeen('< NOTIFY', notified + 1);
+  },
+  // presence-watch-hold: the browser subscribes to opts.target's presence
+  // and, once "subscribed", stays until the Go test kills its WebSocket.
+  async 'presence-watch-hold'(page) {
+    await watchPresence(page);
+    await agentStep(page, 'disconnected', stepTimeout);
+  },
+  // presence-publish: once registered the browser publishes its own
+  // presence (PUBLISH to opts.target, RFC 3903): open, then closed, each
+  // after the previous one's final response (publish_done: its status),
+  // then removes it (unpublish_done: its status).
+  async 'presence-publish'(page) {
+    await registeredStep(page);
+    for (const status of ['open', 'closed']) {
+      const done = await seenEvents(page, 'publish_done');
+      await page.evaluate(([t, b]) => window.agent.publish(t, 'presence', b, 'application/pidf+xml'), [opts.target, pidf(opts.uri, status)]);
+      await agentStep(page, 'publish_done', stepTimeout, done + 1);
+    }
+    await page.evaluate(() => window.agent.unpublish());
+    await agentStep(page, 'unpublish_done', stepTimeout);
+  },
+  // mwi-receive: once registered a NOTIFY outside any subscription comes in
+  // (message-summary, RFC 3842): mwi, its Messages-Waiting line.
+  async 'mwi-receive'(page) {
+    await page.evaluate(() => window.agent.watchNotify());
+    await registeredStep(page);
+    await agentStep(page, 'mwi', stepTimeout);
   },
   // message-answer: a message comes in and the browser answers with one.
   async 'message-answer'(page) {

@@ -1,7 +1,8 @@
 // window.agent for SIP.js (ES module build from node_modules): the same small
 // API as jssip-agent.js.
 import {
-  Inviter, Messager, Registerer, RegistererState, SessionState, UserAgent, version,
+  Inviter, Messager, Publisher, Registerer, RegistererState, SessionState, Subscriber, SubscriptionState,
+  UserAgent, version,
 } from '/node_modules/sip.js/lib/index.js';
 
 const h = window.harness;
@@ -12,6 +13,9 @@ let started = Promise.resolve(); // ua.start(): requests wait for the WebSocket
 let session = null;
 let established = false;
 let registering = false; // register() was called: registers again after a reconnection
+let subscriber = null; // subscribe()'s Subscriber
+let publisher = null; // publish()'s Publisher
+let publishing = 'publish_done'; // the event the Publisher's next final response is
 
 function track(s) {
   session = s;
@@ -161,6 +165,65 @@ window.agent = {
         onReject: (res) => h.emit('message_failed', res.message.statusCode),
       },
     })).catch((err) => h.emit('message_failed', err.message));
+  },
+  // subscribe: a subscription (RFC 6665) to target with a SIP.js
+  // Subscriber (which answers the core's challenge itself); subscribed on
+  // the first NOTIFY, each NOTIFY through harness.notify (accepted 200),
+  // subscription_terminated when it ends.
+  subscribe(target, event, accept) {
+    started.then(() => {
+      subscriber = new Subscriber(ua, UserAgent.makeURI(target), event, { expires: 600, extraHeaders: ['Accept: ' + accept] });
+      subscriber.delegate = {
+        onNotify: (notification) => {
+          const req = notification.request;
+          notification.accept().catch((err) => h.emit('notify_accept_failed', err.message));
+          h.notify(event, req.getHeader('subscription-state'), req.getHeader('content-type'), req.body);
+        },
+      };
+      subscriber.stateChange.addListener((state) => {
+        if (state === SubscriptionState.Subscribed) h.emit('subscribed');
+        if (state === SubscriptionState.Terminated) h.emit('subscription_terminated');
+      });
+      return subscriber.subscribe();
+    }).catch((err) => h.emit('subscription_failed', err.message));
+  },
+  // unsubscribe: SUBSCRIBE with Expires: 0 in the subscription's dialog.
+  unsubscribe() { subscriber.unsubscribe().catch((err) => h.emit('unsubscribe_failed', err.message)); },
+  // publish: body as the event state of target (RFC 3903) with one SIP.js
+  // Publisher per page: its first PUBLISH creates the state, later ones
+  // modify it (SIP-If-Match: the last SIP-ETag). publish_done (detail: the
+  // status) on each final response, after SIP.js answered any challenge.
+  publish(target, event, body, contentType) {
+    started.then(() => {
+      if (!publisher) {
+        publisher = new Publisher(ua, UserAgent.makeURI(target), event, { contentType, expires: 600 });
+        // Every response reaches Publisher.receiveResponse; a final one
+        // (after any 401/407, which SIP.js answers below it) is reported.
+        const receive = publisher.receiveResponse.bind(publisher);
+        publisher.receiveResponse = (res) => {
+          if (res.statusCode >= 200) h.emit(publishing, res.statusCode);
+          receive(res);
+        };
+      }
+      publishing = 'publish_done';
+      return publisher.publish(body);
+    }).catch((err) => h.emit('publish_failed', err.message));
+  },
+  // unpublish: the PUBLISH removing the state (Expires: 0, SIP-If-Match);
+  // unpublish_done (detail: the status) on its final response.
+  unpublish() {
+    publishing = 'unpublish_done';
+    publisher.unpublish().catch((err) => h.emit('publish_failed', err.message));
+  },
+  // watchNotify reports NOTIFYs outside any subscription (a voicemail
+  // server's message-summary) through harness.notify and accepts them;
+  // without a delegate SIP.js refuses them (481).
+  watchNotify() {
+    ua.delegate.onNotify = (notification) => {
+      const req = notification.request;
+      notification.accept().catch((err) => h.emit('notify_accept_failed', err.message));
+      h.notify(req.getHeader('event'), req.getHeader('subscription-state'), req.getHeader('content-type'), req.body);
+    };
   },
   hangup() {
     if (!session) return;
