@@ -1,0 +1,138 @@
+package token
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Identity is a SIP identity the gateway registers and authenticates as
+// for a browser: the AoR (IMPU) and the digest credentials (IMPI and
+// password) it answers the core's 401/407 with, for Realm only when set.
+type Identity struct {
+	AoR      string `yaml:"aor"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	Realm    string `yaml:"realm"`
+}
+
+// credentialsFile is the store's file: the identity of each token subject,
+// and the pool of identities click-to-call sessions call under.
+//
+//	subjects:
+//	  alice@example.com: {aor: "sip:+15551230001@ims.example.com", username: "+15551230001@ims.example.com", password: "..."}
+//	click_to_call:
+//	  - {aor: "sip:web1@pbx.example.com", username: web1, password: "..."}
+type credentialsFile struct {
+	Subjects    map[string]Identity `yaml:"subjects"`
+	ClickToCall []Identity          `yaml:"click_to_call"`
+}
+
+// Store holds the credentials file, re-read when it changes (at most once
+// per reloadCheck, by the lookup that notices); a file that no longer
+// parses keeps what was read before.
+type Store struct {
+	path    string
+	data    atomic.Pointer[storeData]
+	checked atomic.Int64
+	mu      sync.Mutex
+}
+
+type storeData struct {
+	file    credentialsFile
+	modTime time.Time
+}
+
+// OpenStore reads the credentials file; any problem in it is an error
+// that names the entry.
+func OpenStore(path string) (*Store, error) {
+	s := &Store{path: path}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	s.checked.Store(time.Now().UnixNano())
+	return s, nil
+}
+
+// Lookup is the identity of a token's subject.
+func (s *Store) Lookup(subject string) (Identity, bool) {
+	s.reloadIfChanged()
+	id, ok := s.data.Load().file.Subjects[subject]
+	return id, ok
+}
+
+// Pool is the identities click-to-call sessions call under.
+func (s *Store) Pool() []Identity {
+	s.reloadIfChanged()
+	return s.data.Load().file.ClickToCall
+}
+
+func (s *Store) reloadIfChanged() {
+	now := time.Now()
+	last := s.checked.Load()
+	if now.UnixNano()-last < int64(reloadCheck) || !s.checked.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	_ = s.Reload()
+}
+
+// Reload re-reads the file if it changed since it was read.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("credentials file: %w", err)
+	}
+	if old := s.data.Load(); old != nil && st.ModTime().Equal(old.modTime) {
+		return nil
+	}
+	raw, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("credentials file: %w", err)
+	}
+	var f credentialsFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty: an empty store
+		return fmt.Errorf("credentials file %s: %w", s.path, err)
+	}
+	if err := f.check(); err != nil {
+		return fmt.Errorf("credentials file %s: %w", s.path, err)
+	}
+	s.data.Store(&storeData{file: f, modTime: st.ModTime()})
+	return nil
+}
+
+// check names the first entry that cannot work.
+func (f credentialsFile) check() error {
+	for sub, id := range f.Subjects {
+		if err := id.check(); err != nil {
+			return fmt.Errorf("subjects[%s]: %w", sub, err)
+		}
+	}
+	for i, id := range f.ClickToCall {
+		if err := id.check(); err != nil {
+			return fmt.Errorf("click_to_call[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (id Identity) check() error {
+	switch {
+	case !strings.HasPrefix(id.AoR, "sip:") && !strings.HasPrefix(id.AoR, "sips:"):
+		return fmt.Errorf("aor %q is not a sip: or sips: URI", id.AoR)
+	case id.Username == "" || id.Password == "":
+		return errors.New("username and password are required")
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package token
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Why a token is refused.
+var (
+	ErrMissing   = errors.New("no token")
+	ErrMalformed = errors.New("malformed token")
+	ErrSignature = errors.New("bad token signature")
+	ErrExpired   = errors.New("token expired")
+	ErrNotYet    = errors.New("token not valid yet")
+	ErrAudience  = errors.New("token for another audience")
+	ErrIssuer    = errors.New("token from another issuer")
+)
+
+// Error is a refused token: the reason (one of the Err values) and a
+// short text for the HTTP answer and the log.
+type Error struct {
+	Kind   error
+	Detail string
+}
+
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return e.Kind.Error()
+	}
+	return e.Kind.Error() + ": " + e.Detail
+}
+
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Status is the HTTP status of the refused upgrade: 401 for every token
+// problem (RFC 6750 3.1, error="invalid_token").
+func (e *Error) Status() int { return http.StatusUnauthorized }
+
+func refused(kind error, detail string) *Error { return &Error{Kind: kind, Detail: detail} }
+
+// classify turns the JWT library's verdict into ours.
+func classify(err error) *Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return refused(ErrExpired, "")
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return refused(ErrNotYet, "")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return refused(ErrAudience, "")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return refused(ErrIssuer, "")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return refused(ErrSignature, "")
+	}
+	return refused(ErrMalformed, err.Error())
+}
