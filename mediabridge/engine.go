@@ -64,7 +64,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
 	}
-	sock := newWebRTCSocket(udp, log)
+	sock := newWebRTCSocket(udp, (hi-lo+1)/2, log) // a session per port pair at most
 	loop, err := newPollLoop(udp, log)
 	if err != nil {
 		_ = sock.close()

@@ -3,6 +3,7 @@ package mediabridge
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 )
 
 // rtpHeaderLen is the fixed RTP header (RFC 3550 §5.1).
@@ -78,14 +79,16 @@ func (c *flowCounters) add(n int) {
 type forwarder struct {
 	core *udpSocket // the session's core RTP socket
 
-	pts        atomic.Pointer[ptMap]
-	coreRemote atomic.Pointer[netip.AddrPort] // address from the core's SDP
-	latched    atomic.Pointer[netip.AddrPort] // source of the first core RTP packet
-	// left is the source latched before the SDP moved the media; it may
-	// not take the latch again for leftHoldOff packets (leftBudget).
-	left       atomic.Pointer[netip.AddrPort]
+	pts atomic.Pointer[ptMap]
+	// latch is where the core's media comes from and goes to (accept,
+	// setCoreRemote); nil until the core's SDP names an address.
+	latch atomic.Pointer[coreLatch]
+	// leftBudget is how many more packets coreLatch.left is held off.
 	leftBudget atomic.Int32
-	webOut     atomic.Pointer[webSender] // set once DTLS is up: SRTP keys exist
+	// clock is the shared socket's coarse clock (webrtcSocket.clock), for
+	// the NAT window; nil reads as 0 (tests).
+	clock  *atomic.Int64
+	webOut atomic.Pointer[webSender] // set once DTLS is up: SRTP keys exist
 	// Digits (dtmf_path.go). Each leg's RFC 4733 is read by its receiver
 	// and in-band tones of the core by toneIn; onDigit hears each digit
 	// once. All of it is used on the poll loop only (onDigit is set before
@@ -97,48 +100,26 @@ type forwarder struct {
 	tonesOut        toneSender
 	seq             sequencer // poll loop only: the core's RTP toward the browser
 
-	webToCoreFlow flowCounters
-	coreToWebFlow flowCounters
-	dropped       atomic.Uint64
-	droppedEarly  atomic.Uint64
-	rtcpFromCore  atomic.Uint64
+	webToCoreFlow   flowCounters
+	coreToWebFlow   flowCounters
+	dropped         atomic.Uint64
+	droppedEarly    atomic.Uint64
+	droppedStranger atomic.Uint64
+	rtcpFromCore    atomic.Uint64
 }
 
 // coreDest is the latched source when there is one (symmetric RTP, RFC
 // 4961), else the SDP address.
 func (f *forwarder) coreDest() netip.AddrPort {
-	if p := f.latched.Load(); p != nil {
-		return *p
+	l := f.latch.Load()
+	switch {
+	case l == nil:
+		return netip.AddrPort{}
+	case l.latched.IsValid():
+		return l.latched
 	}
-	if p := f.coreRemote.Load(); p != nil {
-		return *p
-	}
-	return netip.AddrPort{}
+	return l.sdp
 }
-
-// setCoreRemote records the SDP address; a changed address (a forked or
-// re-sent answer) forgets the latch so the new peer is latched afresh.
-func (f *forwarder) setCoreRemote(addr netip.AddrPort) {
-	if old := f.coreRemote.Load(); old != nil && *old == addr {
-		return
-	}
-	if !addr.IsValid() {
-		f.coreRemote.Store(nil)
-	} else {
-		f.coreRemote.Store(&addr)
-	}
-	if old := f.latched.Swap(nil); old != nil {
-		f.leftBudget.Store(leftHoldOff)
-		f.left.Store(old)
-	}
-}
-
-// leftHoldOff is how many packets (a second of 20 ms audio) the source
-// we moved away from is held off: a fork that keeps sending early media,
-// or a party that was moved away, must not take the latch from the one
-// the new SDP names before it starts sending. A source that is in fact
-// the same behind a different SDP port takes it back after that.
-const leftHoldOff = 50
 
 // webToCore forwards one decrypted RTP packet from the browser, in
 // buf[:n], to the core, rewriting the payload type in place; a digit for
@@ -183,7 +164,7 @@ func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 }
 
 // coreToWeb forwards one RTP packet from the core, pkt from src, to the
-// browser. The first valid packet latches src. Before the browser side has
+// browser, if the latch takes src (accept). Before the browser side has
 // SRTP keys the packet is dropped, never queued.
 func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 	n := len(pkt)
@@ -232,38 +213,126 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 	f.coreToWebFlow.add(n)
 }
 
-// accept latches the core's source (symmetric RTP, RFC 4961): the first
-// source after the SDP named an address (a NAT in front of the core may
-// send from elsewhere), and then only that one, or the address the SDP
-// names, which always wins (forks sending early media at once, a party
-// moved away by a re-INVITE). Any other source is dropped: a stranger's
-// packet must not take the call's media (RTP bleed).
+// accept tells whether a core packet from src is taken (symmetric RTP,
+// RFC 4961; the rules are coreLatch's). The steady state, a packet from
+// the latched source, is one atomic load and a compare; the rest takes
+// acceptNew, which allocates only when the latch moves.
 func (f *forwarder) accept(src netip.AddrPort) bool {
-	latched := f.latched.Load()
-	switch {
-	case latched != nil && *latched == src:
+	if l := f.latch.Load(); l != nil && l.latched == src {
 		return true
-	case latched == nil:
-		if left := f.left.Load(); left != nil && *left == src && f.leftBudget.Add(-1) >= 0 {
+	}
+	return f.acceptNew(src)
+}
+
+func (f *forwarder) acceptNew(src netip.AddrPort) bool {
+	for {
+		l := f.latch.Load()
+		if l == nil || !l.takes(src, f) {
+			f.droppedStranger.Add(1)
 			return false
 		}
-	case !f.isSDPAddr(src):
+		// The latch moves: once per peer, off the steady-state path.
+		// Whatever took it, the NAT's chance is spent.
+		if f.latch.CompareAndSwap(l, &coreLatch{sdp: l.sdp, latched: src, left: l.left}) {
+			return true
+		}
+		// setCoreRemote replaced the latch meanwhile: decide again under
+		// the new SDP.
+	}
+}
+
+func (f *forwarder) now() int64 {
+	if f.clock == nil {
+		return 0
+	}
+	return f.clock.Load()
+}
+
+// setCoreRemote records the address the core's SDP names, at each of its
+// answers and offers and at our answer to its offer. A changed address (a
+// forked or re-sent answer, media moved by a re-INVITE) forgets the latch
+// so the new peer is latched afresh, and holds the old source off. While
+// nothing is latched, each call opens the NAT's chance again from now: a
+// core may start sending only at its 200 after a 183, or after our answer.
+func (f *forwarder) setCoreRemote(addr netip.AddrPort) {
+	until := f.now() + int64(natLatchWindow/clockTick)
+	for {
+		old := f.latch.Load()
+		n := &coreLatch{sdp: addr, natOpen: true, natUntil: until}
+		switch {
+		case old == nil:
+		case old.sdp == addr && old.latched.IsValid():
+			return // the same peer, latched: nothing changes
+		case old.latched.IsValid():
+			f.leftBudget.Store(leftHoldOff)
+			n.left = old.latched
+		default:
+			n.left = old.left
+		}
+		if f.latch.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// coreLatch is the state of the core-side latch. It is replaced whole, so
+// the poll loop (accept) and the call goroutine (setCoreRemote) never see
+// half of a change, and a latch taken under an old SDP never lands on a
+// new one.
+//
+// A packet is taken from, and media is sent to (coreDest):
+//   - the latched source;
+//   - the address the core's SDP names, always: it takes the latch from
+//     any other source (forks sending early media at once, a party moved
+//     away by a re-INVITE, a NAT source latched before it);
+//   - while nothing is latched, any other source with the first packet
+//     after an SDP address was set, within natLatchWindow: a core behind
+//     a NAT sends from an address its SDP cannot know. The source latched
+//     before the SDP moved (left) is held off leftHoldOff packets first
+//     and does not spend the chance meanwhile.
+//
+// Everything else is dropped and counted (Stats.DroppedStranger), never
+// latched: a stranger spraying RTP at the port range (RTP bleed) must not
+// take or hear the call's media.
+type coreLatch struct {
+	sdp     netip.AddrPort // the core's SDP address; invalid for a c=0.0.0.0 hold
+	latched netip.AddrPort // invalid until a packet is taken
+	left    netip.AddrPort // the latched source before the SDP moved the media
+	// natOpen: nothing has latched since the SDP address was set, and
+	// another source may until the clock passes natUntil.
+	natOpen  bool
+	natUntil int64
+}
+
+// takes tells whether src may take the latch (src is not latched).
+func (l *coreLatch) takes(src netip.AddrPort, f *forwarder) bool {
+	switch {
+	case src == l.sdp:
+		return true
+	case l.latched.IsValid():
+		return false
+	case src == l.left && f.leftBudget.Add(-1) >= 0:
 		return false
 	}
-	f.latch(src)
-	return true
+	return l.natOpen && f.now() <= l.natUntil
 }
 
-func (f *forwarder) isSDPAddr(a netip.AddrPort) bool {
-	p := f.coreRemote.Load()
-	return p != nil && *p == a
-}
+// natLatchWindow is how long after the core's SDP address was set a source
+// other than that address may still take the latch with the first packet
+// (coreLatch). A core behind a NAT starts sending as soon as the answer is
+// out, so its first packet comes well within it, while a stranger that
+// sprays the port range afterwards finds the latch closed. The coarse
+// clock (clockTick) makes the window at least this long and at most one
+// tick longer.
+const natLatchWindow = 2 * time.Second
 
-// latch stores the core's source address; it runs once per peer, so its
-// single allocation is off the steady-state path.
-func (f *forwarder) latch(src netip.AddrPort) {
-	f.latched.Store(&src)
-}
+// leftHoldOff is how many packets (a second of 20 ms audio) the source
+// we moved away from is held off: a fork that keeps sending early media,
+// or a party that was moved away, must not take the latch from the one
+// the new SDP names before it starts sending. A source that is in fact
+// the same behind a different SDP port takes it back after that, if the
+// NAT's window is still open.
+const leftHoldOff = 50
 
 // sequencer keeps the stream toward the browser one stream when the source
 // behind it changes (the core moved its media, an announcement server took

@@ -3,6 +3,7 @@ package mediabridge
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -58,12 +59,15 @@ func testSender(t testing.TB, f *forwarder) *webSender {
 }
 
 func TestForwarderDrops(t *testing.T) {
+	core := netip.MustParseAddrPort("127.0.0.1:5004")
 	tests := []struct {
 		name          string
 		pkt           []byte
+		from          netip.AddrPort // the core's SDP address if unset
 		ready         bool
 		wantDropped   uint64
 		wantEarly     uint64
+		wantStranger  uint64
 		wantForwarded uint64
 	}{
 		{name: "forwarded", pkt: g711Packet(96), ready: true, wantForwarded: 1},
@@ -71,19 +75,26 @@ func TestForwarderDrops(t *testing.T) {
 		{name: "short", pkt: []byte{0x80, 96, 0}, ready: true, wantDropped: 1},
 		{name: "rtp version 1", pkt: append([]byte{0x40}, g711Packet(96)[1:]...), ready: true, wantDropped: 1},
 		{name: "unmapped pt", pkt: g711Packet(18), ready: true, wantDropped: 1},
+		{name: "stranger", pkt: g711Packet(96), from: netip.MustParseAddrPort("192.0.2.66:5004"), ready: true, wantDropped: 1, wantStranger: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &forwarder{}
 			f.pts.Store(testPTMap())
+			f.setCoreRemote(core)
+			f.accept(core) // the core latched: no NAT chance left
 			sc := newLoopScratch(loopbackSocket(t))
 			if tt.ready {
 				sc.web.init(testSender(t, f).ep.sock.udp)
 			}
-			f.coreToWeb(tt.pkt, netip.MustParseAddrPort("127.0.0.1:5004"), sc)
+			from := tt.from
+			if !from.IsValid() {
+				from = core
+			}
+			f.coreToWeb(tt.pkt, from, sc)
 			sc.web.flush()
 			st := f.stats()
-			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || st.CoreToWeb.Packets != tt.wantForwarded {
+			if st.Dropped != tt.wantDropped || st.DroppedEarly != tt.wantEarly || st.DroppedStranger != tt.wantStranger || st.CoreToWeb.Packets != tt.wantForwarded {
 				t.Errorf("stats %+v", st)
 			}
 		})
@@ -156,46 +167,183 @@ func TestSequencerKeepsOneStream(t *testing.T) {
 	}
 }
 
-// TestLatchPrefersSDPAddress: the source the core's SDP names wins over
-// another (a second fork's early media, a party that moved away); sources
-// the SDP does not name are followed (NAT in front of the core).
-func TestLatchPrefersSDPAddress(t *testing.T) {
-	a := netip.MustParseAddrPort("192.0.2.1:4000")
-	b := netip.MustParseAddrPort("192.0.2.2:4000")
-	c := netip.MustParseAddrPort("192.0.2.3:4000")
-	f := &forwarder{}
-	f.setCoreRemote(b)
-	steps := []struct {
-		src    netip.AddrPort
-		accept bool
+// TestCoreLatch: which core sources the latch takes (coreLatch). Each
+// step may set the SDP address (setCoreRemote), then move the clock on,
+// then hand a packet from src to accept; every packet refused is counted
+// as a stranger's.
+func TestCoreLatch(t *testing.T) {
+	var (
+		sdpA   = netip.MustParseAddrPort("192.0.2.1:4000")
+		sdpB   = netip.MustParseAddrPort("192.0.2.2:4000")
+		nat    = netip.MustParseAddrPort("198.51.100.7:31000") // the core behind a NAT
+		nat2   = netip.MustParseAddrPort("198.51.100.7:31002")
+		bleed  = netip.MustParseAddrPort("203.0.113.9:5004") // an RTP bleed prober
+		none   netip.AddrPort
+		window = int64(natLatchWindow / clockTick)
+	)
+	type step struct {
+		sdp      netip.AddrPort // set first when valid
+		wait     int64          // clock ticks that pass next
+		src      netip.AddrPort // then a packet from src, when valid
+		accept   bool
+		wantDest netip.AddrPort // coreDest after the step
+	}
+	tests := []struct {
+		name  string
+		steps []step
 	}{
-		{a, true},  // nothing latched yet
-		{b, true},  // the SDP's address takes over
-		{a, false}, // and keeps it
-		{b, true},
+		{name: "nothing named yet: every source is a stranger", steps: []step{
+			{src: bleed, wantDest: none},
+			{src: sdpA, wantDest: none},
+		}},
+		{name: "the sdp address is latched", steps: []step{
+			{sdp: sdpA, wantDest: sdpA},
+			{src: sdpA, accept: true, wantDest: sdpA},
+			{src: bleed, wantDest: sdpA},
+			{wait: 100, src: sdpA, accept: true, wantDest: sdpA},
+		}},
+		{name: "the sdp address is taken after the window too", steps: []step{
+			{sdp: sdpA, wait: window + 5, src: sdpA, accept: true, wantDest: sdpA},
+		}},
+		{name: "nat: the first packet within the window latches its source", steps: []step{
+			{sdp: sdpA, wait: 1, src: nat, accept: true, wantDest: nat},
+			{wait: 100, src: nat, accept: true, wantDest: nat},
+			{src: bleed, wantDest: nat},
+			{src: nat2, wantDest: nat},
+		}},
+		{name: "nat: the window's last tick still counts", steps: []step{
+			{sdp: sdpA, wait: window, src: nat, accept: true, wantDest: nat},
+		}},
+		{name: "nat: after the window a source not named is a stranger", steps: []step{
+			{sdp: sdpA, wait: window + 1, src: nat, wantDest: sdpA},
+			{src: bleed, wantDest: sdpA},
+			{src: sdpA, accept: true, wantDest: sdpA},
+		}},
+		{name: "nat: only the first packet; the prober after it is refused", steps: []step{
+			{sdp: sdpA, src: nat, accept: true, wantDest: nat},
+			{src: bleed, wantDest: nat},
+		}},
+		{name: "nat: a prober's first packet wins the chance, the sdp address still takes over", steps: []step{
+			{sdp: sdpA, src: bleed, accept: true, wantDest: bleed},
+			{src: sdpA, accept: true, wantDest: sdpA},
+			{src: bleed, wantDest: sdpA},
+		}},
+		{name: "the sdp address first spends the chance", steps: []step{
+			{sdp: sdpA, src: sdpA, accept: true, wantDest: sdpA},
+			{src: nat, wantDest: sdpA},
+		}},
+		{name: "a later answer with nothing latched opens the chance again", steps: []step{
+			{sdp: sdpA, wait: window + 1, src: nat, wantDest: sdpA},     // the 183: no media came
+			{sdp: sdpA, wait: 1, src: nat, accept: true, wantDest: nat}, // the 200
+		}},
+		{name: "a later answer of the same address keeps the latch", steps: []step{
+			{sdp: sdpA, src: nat, accept: true, wantDest: nat},
+			{sdp: sdpA, wait: 10, src: bleed, wantDest: nat},
+			{src: nat, accept: true, wantDest: nat},
+		}},
+		{name: "fork: the other fork's answer wins, the first fork is held off", steps: []step{
+			{sdp: sdpA, src: sdpA, accept: true, wantDest: sdpA}, // fork A's early media
+			{sdp: sdpB, src: sdpA, wantDest: sdpB},               // fork B answers; A still sends
+			{src: sdpB, accept: true, wantDest: sdpB},
+			{src: sdpA, wantDest: sdpB},
+		}},
+		{name: "sdp wins over a nat source latched before it", steps: []step{
+			{sdp: sdpA, src: nat, accept: true, wantDest: nat},
+			{src: sdpA, accept: true, wantDest: sdpA},
+			{src: nat, wantDest: sdpA},
+		}},
+		{name: "media moved back to the source it left", steps: []step{
+			{sdp: sdpA, src: sdpA, accept: true, wantDest: sdpA},
+			{sdp: sdpB, src: sdpB, accept: true, wantDest: sdpB},
+			{sdp: sdpA, src: sdpA, accept: true, wantDest: sdpA}, // the sdp address is not held off
+		}},
 	}
-	for i, st := range steps {
-		if got := f.accept(st.src); got != st.accept {
-			t.Errorf("step %d: accept(%v) = %v", i, st.src, got)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := new(atomic.Int64)
+			clock.Store(1000)
+			f := &forwarder{clock: clock}
+			var refused uint64
+			for i, st := range tt.steps {
+				if st.sdp.IsValid() {
+					f.setCoreRemote(st.sdp)
+				}
+				clock.Add(st.wait)
+				if st.src.IsValid() {
+					if got := f.accept(st.src); got != st.accept {
+						t.Errorf("step %d: accept(%v) = %v, want %v", i, st.src, got, st.accept)
+					}
+					if !st.accept {
+						refused++
+					}
+				}
+				if got := f.coreDest(); got != st.wantDest {
+					t.Errorf("step %d: dest %v, want %v", i, got, st.wantDest)
+				}
+			}
+			if got := f.stats().DroppedStranger; got != refused {
+				t.Errorf("DroppedStranger = %d, want %d", got, refused)
+			}
+		})
 	}
-	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5000")) // moved; behind a NAT: never seen
-	if f.accept(b) {
-		t.Errorf("the source moved away from took the latch at once")
+}
+
+// TestLatchHoldsOffTheSourceLeft: when the SDP moves the media, the source
+// latched before is held off leftHoldOff packets, which do not spend the
+// NAT's chance; after them it may take the latch back (a peer behind a NAT
+// whose SDP port changed) while the window is open, and not after it.
+func TestLatchHoldsOffTheSourceLeft(t *testing.T) {
+	old := netip.MustParseAddrPort("192.0.2.3:4000")
+	for _, tt := range []struct {
+		name string
+		wait int64 // ticks that pass during the hold-off
+		want bool
+	}{
+		{name: "within the window", wait: 1, want: true},
+		{name: "after the window", wait: int64(natLatchWindow/clockTick) + 1, want: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := new(atomic.Int64)
+			f := &forwarder{clock: clock}
+			f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5000"))
+			if !f.accept(old) {
+				t.Fatal("the first source within the window was refused")
+			}
+			f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5002"))
+			for i := range leftHoldOff {
+				if f.accept(old) {
+					t.Fatalf("the source left took the latch back after %d packets, want %d", i, leftHoldOff)
+				}
+			}
+			clock.Add(tt.wait)
+			if got := f.accept(old); got != tt.want {
+				t.Errorf("after the hold-off: accept = %v, want %v", got, tt.want)
+			}
+			want := uint64(leftHoldOff)
+			if !tt.want {
+				want++
+			}
+			if got := f.stats().DroppedStranger; got != want {
+				t.Errorf("DroppedStranger = %d, want %d", got, want)
+			}
+		})
 	}
-	if !f.accept(c) || f.coreDest() != c {
-		t.Errorf("the first unnamed source must be latched; dest %v", f.coreDest())
-	}
-	if f.accept(a) || f.coreDest() != c {
-		t.Errorf("a stranger took the latched media; dest %v", f.coreDest())
-	}
-	f.setCoreRemote(netip.MustParseAddrPort("198.51.100.1:5002"))
-	held := 0
-	for !f.accept(c) {
-		held++
-	}
-	if held != leftHoldOff {
-		t.Errorf("the old source was held off %d packets, want %d", held, leftHoldOff)
+}
+
+// TestLatchAllocatesNothing: neither the latched source's packets nor a
+// stranger's flood allocate (or take a lock: there is none to take).
+func TestLatchAllocatesNothing(t *testing.T) {
+	core := netip.MustParseAddrPort("192.0.2.1:4000")
+	stranger := netip.MustParseAddrPort("203.0.113.9:5004")
+	f := &forwarder{clock: new(atomic.Int64)}
+	f.setCoreRemote(core)
+	f.accept(core)
+	if n := testing.AllocsPerRun(1000, func() {
+		f.accept(core)
+		f.accept(stranger)
+		_ = f.coreDest()
+	}); n != 0 {
+		t.Errorf("%v allocations per packet pair", n)
 	}
 }
 
@@ -234,4 +382,28 @@ func TestCoreDigitsReportedOnce(t *testing.T) {
 		t.Fatalf("digits %+v, want one 5 of 120 ms", got)
 	}
 	f.readDigit(&f.dtmfIn, LegCore, []byte{0x80, 101, 0, 1}, 8000) // too short: ignored
+}
+
+// BenchmarkCoreAccept: the core-side latch per packet, from the latched
+// source and from a stranger (an RTP bleed flood), once the core latched.
+func BenchmarkCoreAccept(b *testing.B) {
+	core := netip.MustParseAddrPort("192.0.2.1:4000")
+	stranger := netip.MustParseAddrPort("203.0.113.9:5004")
+	for _, tt := range []struct {
+		name string
+		src  netip.AddrPort
+		want bool
+	}{{"latched", core, true}, {"stranger", stranger, false}} {
+		b.Run(tt.name, func(b *testing.B) {
+			f := &forwarder{}
+			f.setCoreRemote(core)
+			f.accept(core)
+			b.ReportAllocs()
+			for b.Loop() {
+				if f.accept(tt.src) != tt.want {
+					b.Fatal("wrong verdict")
+				}
+			}
+		})
+	}
 }

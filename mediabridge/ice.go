@@ -14,6 +14,8 @@ import (
 // the source as XOR-MAPPED-ADDRESS, and its source then reaches the session.
 // Checks that come before the browser's answer reaches us (calls to the
 // web) are answered the same way: only our own credentials are needed.
+// A check from an address another session has heard from within the
+// consent timeout is not answered (webrtcSocket.learn).
 
 const (
 	iceUfragLen = 8  // RFC 8839 §5.4: at least 4 characters
@@ -66,7 +68,10 @@ func (s *webrtcSocket) handleSTUN(pkt []byte, from netip.AddrPort) {
 	if err != nil {
 		return
 	}
-	s.learn(from, ep)
+	if !s.learn(from, ep) {
+		s.unknown.Add(1) // another session's live address, or closed
+		return
+	}
 	// RFC 8445 §7.3.1.5: a controlled agent takes USE-CANDIDATE as the
 	// nomination; the first valid check stands in until then.
 	ep.setRemote(from, msg.Contains(stun.AttrUseCandidate))

@@ -130,17 +130,31 @@ func TestMediaLoopback(t *testing.T) {
 			gatewayRTP := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.ports.port))
 			gatewayRTCP := netip.AddrPortFrom(gatewayRTP.Addr(), gatewayRTP.Port()+1)
 
-			// Early media from the core, before ICE/DTLS: dropped and counted.
-			if _, err := core.conn.WriteToUDPAddrPort(rtpBytes(t, tt.coreOpusPT, 1, []byte("early")), gatewayRTP); err != nil {
-				t.Fatalf("core early send: %v", err)
+			earlySend := func() {
+				t.Helper()
+				if _, err := core.conn.WriteToUDPAddrPort(rtpBytes(t, tt.coreOpusPT, 1, []byte("early")), gatewayRTP); err != nil {
+					t.Fatalf("core early send: %v", err)
+				}
 			}
-			waitFor(t, "early drop", func() bool { return s.Stats().DroppedEarly > 0 })
+			// A packet before any SDP names the core: a stranger's.
+			earlySend()
+			waitFor(t, "stranger drop", func() bool { return s.Stats().DroppedStranger > 0 })
+			// Early media from the core once its SDP is in, before ICE/DTLS:
+			// dropped and counted. As the first packet after the SDP it
+			// latches its source, even one the SDP does not name (the
+			// latching case: a NAT in front of the core).
+			early := func() {
+				t.Helper()
+				earlySend()
+				waitFor(t, "early drop", func() bool { return s.Stats().DroppedEarly > 0 })
+			}
 
 			if tt.coreOffers {
 				webOffer, err := s.CoreOffer(coreSDP(tt.answerAddr(core), tt.coreOpusPT))
 				if err != nil {
 					t.Fatalf("CoreOffer: %v", err)
 				}
+				early()
 				coreAnswer, err := s.WebAnswer(browser.answer(t, webOffer))
 				if err != nil {
 					t.Fatalf("WebAnswer: %v", err)
@@ -159,6 +173,7 @@ func TestMediaLoopback(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CoreAnswer: %v", err)
 				}
+				early()
 				again, err := s.CoreAnswer(coreSDP(tt.answerAddr(core), tt.coreOpusPT))
 				if err != nil || !bytes.Equal(again, webAnswer) {
 					t.Fatalf("repeated CoreAnswer changed the answer (err %v)", err)

@@ -54,7 +54,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		return nil, fmt.Errorf("new media session: %w", err)
 	}
 	id := e.nextID.Add(1)
-	fwd := &forwarder{core: pair.rtp}
+	fwd := &forwarder{core: pair.rtp, clock: &e.sock.clock}
 	s := &Session{
 		engine:  e,
 		log:     log,
@@ -128,6 +128,7 @@ func (s *Session) Close() error {
 			zap.Uint64("web_to_core_packets", st.WebToCore.Packets),
 			zap.Uint64("core_to_web_packets", st.CoreToWeb.Packets),
 			zap.Uint64("dropped", st.Dropped),
+			zap.Uint64("dropped_stranger", st.DroppedStranger),
 			zap.Stringer("remote_addr", st.LatchedAddr))
 		s.closeErr = errPorts
 	})

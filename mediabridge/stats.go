@@ -20,6 +20,12 @@ type Stats struct {
 	// DroppedEarly counts core packets that came before the browser side had
 	// SRTP keys (ICE+DTLS not connected); they are dropped, never queued.
 	DroppedEarly uint64
+	// DroppedStranger counts core RTP packets the latch refused (RTP bleed):
+	// from a source that is neither the latched one nor the address the
+	// core's SDP names, once a NAT's chance (the first packet, within about
+	// 2 s of the SDP) is spent or over; and those of the source the media
+	// moved away from while it is held off. They are in Dropped too.
+	DroppedStranger uint64
 	// RTCPFromCore counts RTCP packets read on the core RTCP port (dropped).
 	RTCPFromCore uint64
 	// RTCPFromWeb counts SRTCP packets from the browser that decrypted
@@ -31,14 +37,15 @@ type Stats struct {
 
 func (f *forwarder) stats() Stats {
 	s := Stats{
-		WebToCore:    FlowStats{Packets: f.webToCoreFlow.packets.Load(), Bytes: f.webToCoreFlow.bytes.Load()},
-		CoreToWeb:    FlowStats{Packets: f.coreToWebFlow.packets.Load(), Bytes: f.coreToWebFlow.bytes.Load()},
-		Dropped:      f.dropped.Load(),
-		DroppedEarly: f.droppedEarly.Load(),
-		RTCPFromCore: f.rtcpFromCore.Load(),
+		WebToCore:       FlowStats{Packets: f.webToCoreFlow.packets.Load(), Bytes: f.webToCoreFlow.bytes.Load()},
+		CoreToWeb:       FlowStats{Packets: f.coreToWebFlow.packets.Load(), Bytes: f.coreToWebFlow.bytes.Load()},
+		Dropped:         f.dropped.Load(),
+		DroppedEarly:    f.droppedEarly.Load(),
+		DroppedStranger: f.droppedStranger.Load(),
+		RTCPFromCore:    f.rtcpFromCore.Load(),
 	}
-	if p := f.latched.Load(); p != nil {
-		s.LatchedAddr = *p
+	if l := f.latch.Load(); l != nil {
+		s.LatchedAddr = l.latched
 	}
 	return s
 }

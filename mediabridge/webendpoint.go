@@ -36,7 +36,10 @@ type webEndpoint struct {
 	streamID             string
 	created              time.Time
 
-	remote     atomic.Pointer[netip.AddrPort] // where media and DTLS go
+	// remote is where media and DTLS go: nil, or one of learned (the
+	// addresses that passed an ICE check) until the session closes.
+	remote     atomic.Pointer[netip.AddrPort]
+	learned    []*addrEntry // in the socket's table, oldest first; under sock.mu
 	nominated  atomic.Bool
 	remoteSeen chan struct{} // closed at the first valid check
 	seenOnce   sync.Once
@@ -103,8 +106,22 @@ func (ep *webEndpoint) setRemote(addr netip.AddrPort, nominate bool) {
 	ep.seenOnce.Do(func() { close(ep.remoteSeen) })
 }
 
-// forgetRemote runs when addr timed out (consent freshness): if it was
-// where media went, the browser is gone and the call is told.
+// oldestLearned is the learned address heard from least recently other
+// than the one media goes to, the first learned of equals. Under sock.mu.
+func (ep *webEndpoint) oldestLearned() *addrEntry {
+	cur, _ := ep.remoteAddr()
+	var old *addrEntry
+	for _, e := range ep.learned {
+		if e.addr != cur && (old == nil || e.lastSeen.Load() < old.lastSeen.Load()) {
+			old = e
+		}
+	}
+	return old
+}
+
+// forgetRemote runs when addr is forgotten (consent expired, evicted, or
+// taken over by another session once silent): if it was where media went,
+// the browser is gone and the call is told.
 func (ep *webEndpoint) forgetRemote(addr netip.AddrPort) {
 	if cur := ep.remote.Load(); cur != nil && *cur == addr {
 		ep.remote.Store(nil)

@@ -2,6 +2,7 @@ package mediabridge
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,8 @@ import (
 const consentTimeout = 30 * time.Second
 
 // clockTick is the resolution of the coarse clock the poll loop stamps
-// addresses with, so the packet path never calls time.Now.
+// addresses with and the core latch reads, so the packet path never calls
+// time.Now.
 const clockTick = time.Second
 
 // webrtcSocket is the one UDP socket (media.webrtc_port) that carries every
@@ -24,28 +26,23 @@ type webrtcSocket struct {
 	log *zap.Logger
 	udp *udpSocket
 
-	mu      sync.Mutex                // guards byUfrag and writes of addrs
-	byUfrag map[string]*webEndpoint   // by our ICE ufrag, for STUN checks
-	addrs   atomic.Pointer[addrTable] // copy on write: read per packet without a lock
+	// mu guards byUfrag, each endpoint's learned list and the writes of
+	// addrs. The packet path reads addrs without it.
+	mu      sync.Mutex
+	byUfrag map[string]*webEndpoint // by our ICE ufrag, for STUN checks
+	addrs   addrTable               // browser addresses that passed a check
 
-	clock   atomic.Int64  // coarse seconds since start, for consent freshness
+	clock   atomic.Int64  // coarse seconds since start: consent freshness, the core latch's NAT window
 	unknown atomic.Uint64 // packets from no session's address, or not demultiplexable
 
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
-type addrTable map[netip.AddrPort]*addrEntry
-
-// addrEntry is a browser address that passed an ICE check.
-type addrEntry struct {
-	ep       *webEndpoint
-	lastSeen atomic.Int64 // webrtcSocket.clock at its last packet
-}
-
-func newWebRTCSocket(udp *udpSocket, log *zap.Logger) *webrtcSocket {
-	s := &webrtcSocket{log: log, udp: udp, byUfrag: map[string]*webEndpoint{}, done: make(chan struct{})}
-	s.addrs.Store(&addrTable{})
+// newWebRTCSocket serves udp for up to sessions sessions at once (the
+// core port pairs): the address table is sized for them.
+func newWebRTCSocket(udp *udpSocket, sessions int, log *zap.Logger) *webrtcSocket {
+	s := &webrtcSocket{log: log, udp: udp, byUfrag: map[string]*webEndpoint{}, addrs: newAddrTable(sessions), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.keepClock()
 	return s
@@ -67,7 +64,7 @@ func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, sc *loopScr
 	}
 	switch b := pkt[0]; {
 	case b >= 128 && b <= 191: // RTP/RTCP (RFC 7983 §7)
-		e := (*s.addrs.Load())[from]
+		e := s.addrs.lookup(from)
 		if e == nil {
 			s.unknown.Add(1)
 			return
@@ -77,7 +74,7 @@ func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, sc *loopScr
 	case b <= 3: // STUN
 		s.handleSTUN(pkt, from)
 	case b >= 20 && b <= 63: // DTLS
-		e := (*s.addrs.Load())[from]
+		e := s.addrs.lookup(from)
 		if e == nil || !e.ep.dtls.Load().deliver(pkt) {
 			s.unknown.Add(1)
 		}
@@ -104,50 +101,76 @@ func (s *webrtcSocket) keepClock() {
 	}
 }
 
+// forgetSilent forgets the addresses silent since before (consent
+// expired). It looks for them without the lock and takes it only to
+// remove what it found, so the poll loop's learn never waits on a scan.
 func (s *webrtcSocket) forgetSilent(before int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := *s.addrs.Load()
-	var stale []netip.AddrPort
-	for a, e := range old {
+	var stale []*addrEntry
+	s.addrs.each(func(e *addrEntry) {
 		if e.lastSeen.Load() < before {
-			stale = append(stale, a)
+			stale = append(stale, e)
 		}
-	}
+	})
 	if len(stale) == 0 {
 		return
 	}
-	t := make(addrTable, len(old))
-	for a, e := range old {
-		t[a] = e
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range stale {
+		if e.live && e.lastSeen.Load() < before {
+			s.forget(e)
+		}
 	}
-	for _, a := range stale {
-		t[a].ep.forgetRemote(a)
-		delete(t, a)
-	}
-	s.addrs.Store(&t)
 }
 
-// learn maps a browser address that passed an ICE check to its session.
-func (s *webrtcSocket) learn(addr netip.AddrPort, ep *webEndpoint) {
-	if e := (*s.addrs.Load())[addr]; e != nil && e.ep == ep {
-		e.lastSeen.Store(s.clock.Load())
-		return
+// learn maps a browser address that passed an ICE check to its session
+// and tells whether it did. Only the address's first check takes the
+// lock, and adding it costs the same whatever the table holds. A session
+// at maxLearnedAddrs forgets its least recently heard address other than
+// the one its media goes to. An address another session heard from within
+// the consent timeout stays that session's: a check with a spoofed source
+// (its sender knows its own session's password) must not take a live
+// browser's address from its call.
+func (s *webrtcSocket) learn(addr netip.AddrPort, ep *webEndpoint) bool {
+	now := s.clock.Load()
+	if e := s.addrs.lookup(addr); e != nil && e.ep == ep {
+		e.lastSeen.Store(now)
+		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.byUfrag[ep.localUfrag]; !ok {
-		return // session closed meanwhile
+	if s.byUfrag[ep.localUfrag] != ep {
+		return false // session closed meanwhile
 	}
-	old := *s.addrs.Load()
-	t := make(addrTable, len(old)+1)
-	for a, e := range old {
-		t[a] = e
+	if e := s.addrs.lookup(addr); e != nil {
+		switch {
+		case e.ep == ep:
+			e.lastSeen.Store(now)
+			return true
+		case e.lastSeen.Load() >= now-int64(consentTimeout/clockTick):
+			return false
+		}
+		s.forget(e)
 	}
-	e := &addrEntry{ep: ep}
-	e.lastSeen.Store(s.clock.Load())
-	t[addr] = e
-	s.addrs.Store(&t)
+	if len(ep.learned) >= maxLearnedAddrs {
+		s.forget(ep.oldestLearned())
+	}
+	e := &addrEntry{addr: addr, ep: ep}
+	e.lastSeen.Store(now)
+	s.addrs.insert(e)
+	ep.learned = append(ep.learned, e)
+	return true
+}
+
+// forget removes e from the table and from its session, which stops
+// sending to it if its media went there. Under s.mu.
+func (s *webrtcSocket) forget(e *addrEntry) {
+	s.addrs.remove(e)
+	ep := e.ep
+	if i := slices.Index(ep.learned, e); i >= 0 {
+		ep.learned = slices.Delete(ep.learned, i, i+1)
+	}
+	ep.forgetRemote(e.addr)
 }
 
 // register makes ep reachable by its ufrag.
@@ -157,19 +180,18 @@ func (s *webrtcSocket) register(ep *webEndpoint) {
 	s.mu.Unlock()
 }
 
-// unregister removes ep and every address that led to it.
+// unregister removes ep and every address that led to it: its own list,
+// not a scan of the table.
 func (s *webrtcSocket) unregister(ep *webEndpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.byUfrag, ep.localUfrag)
-	old := *s.addrs.Load()
-	t := make(addrTable, len(old))
-	for a, e := range old {
-		if e.ep != ep {
-			t[a] = e
-		}
+	if s.byUfrag[ep.localUfrag] == ep {
+		delete(s.byUfrag, ep.localUfrag)
 	}
-	s.addrs.Store(&t)
+	for _, e := range ep.learned {
+		s.addrs.remove(e)
+	}
+	ep.learned = nil
 }
 
 // rekey moves ep to new ICE credentials.

@@ -133,14 +133,14 @@ func TestConsentFreshness(t *testing.T) {
 	call := newRawCall(t)
 	sock := call.session.engine.sock
 	addr := addrOf(call.browser)
-	if (*sock.addrs.Load())[addr] == nil {
+	if sock.addrs.lookup(addr) == nil {
 		t.Fatal("browser address not learned")
 	}
 	events := make(chan Event, 4)
 	call.session.ep.onEvent = func(ev Event) { events <- ev }
 	// Nothing heard since clock 0: a sweep at 30 s forgets it.
 	sock.forgetSilent(int64(consentTimeout / clockTick))
-	if (*sock.addrs.Load())[addr] != nil {
+	if sock.addrs.lookup(addr) != nil {
 		t.Errorf("silent address kept")
 	}
 	if _, ok := call.session.ep.remoteAddr(); ok {
@@ -164,14 +164,7 @@ func TestSRTPPath(t *testing.T) {
 	first, second := pool.pkts[0], pool.pkts[1]
 	tampered := append([]byte(nil), second...)
 	tampered[len(tampered)-1] ^= 0xff
-	rtcpPlain, err := (&rtcp.ReceiverReport{SSRC: 1}).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srtcp, err := call.toGW.EncryptRTCP(nil, rtcpPlain, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srtcp := encryptedRTCP(t, call)
 	rbuf := make([]byte, maxPacket)
 	steps := []struct {
 		name        string
@@ -220,4 +213,122 @@ func TestSRTPBeforeKeysDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "drop before keys", func() bool { return s.Stats().Dropped == 1 })
+}
+
+// TestOnlyVerifiedAddressesCarryMedia: the browser side takes packets only
+// from addresses that passed an ICE check, and sends media only to the one
+// the checks chose. From any other source SRTP (even SRTP that would
+// decrypt), SRTCP and DTLS are dropped and counted as the socket's unknown
+// packets, and the core's media does not go there; a valid check makes the
+// source one of the session's, and the nominated address keeps the media.
+func TestOnlyVerifiedAddressesCarryMedia(t *testing.T) {
+	call := newRawCall(t)
+	sock := call.session.engine.sock
+	ep := call.session.ep
+	stranger := listenLoopback(t)
+	pool := newEncryptedPool(t, call.toGW, 2)
+	srtcp := encryptedRTCP(t, call)
+	rbuf := make([]byte, maxPacket)
+	nothingAt := func(c *net.UDPConn, what string) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) // proving an absence
+		if n, from, err := c.ReadFromUDPAddrPort(rbuf); err == nil {
+			t.Errorf("%s: %d bytes arrived from %v", what, n, from)
+		}
+	}
+	arrivesAt := func(c *net.UDPConn, what string) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := c.ReadFromUDPAddrPort(rbuf); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	for _, tt := range []struct {
+		name string
+		pkt  []byte
+	}{
+		{name: "srtp that would decrypt", pkt: pool.pkts[0]},
+		{name: "srtcp", pkt: srtcp},
+		{name: "dtls", pkt: []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{name: "a check with a wrong password", pkt: bindingRequest(t, ep.localUfrag+":b", "guess-guess-guess-guess", true)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := sock.unknown.Load()
+			if _, err := stranger.WriteToUDPAddrPort(tt.pkt, call.gwWeb); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "unknown counted", func() bool { return sock.unknown.Load() == before+1 })
+			nothingAt(call.core, "core")
+			nothingAt(stranger, "stranger")
+			if st := call.session.Stats(); st.WebToCore.Packets != 0 || st.Dropped != 0 || st.RTCPFromWeb != 0 {
+				t.Errorf("the session saw the packet: %+v", st)
+			}
+		})
+	}
+
+	t.Run("core media goes to the checked address only", func(t *testing.T) {
+		if _, err := call.core.WriteToUDPAddrPort(g711Packet(96), call.gwRTP); err != nil {
+			t.Fatal(err)
+		}
+		arrivesAt(call.browser, "browser")
+		nothingAt(stranger, "stranger")
+	})
+
+	t.Run("a valid check makes the source the session's", func(t *testing.T) {
+		if _, err := stranger.WriteToUDPAddrPort(bindingRequest(t, ep.localUfrag+":b", ep.localPwd, false), call.gwWeb); err != nil {
+			t.Fatal(err)
+		}
+		if res := readSTUN(t, stranger, 5*time.Second); res == nil || res.Type != stun.BindingSuccess {
+			t.Fatal("the check was not answered")
+		}
+		if _, err := stranger.WriteToUDPAddrPort(pool.pkts[1], call.gwWeb); err != nil {
+			t.Fatal(err)
+		}
+		arrivesAt(call.core, "core")
+		// Not nominated: the media stays with the nominated address.
+		if _, err := call.core.WriteToUDPAddrPort(g711Packet(96), call.gwRTP); err != nil {
+			t.Fatal(err)
+		}
+		arrivesAt(call.browser, "browser")
+		nothingAt(stranger, "stranger")
+	})
+}
+
+// TestCheckCannotTakeLiveAddress: a valid check for one session from an
+// address another session hears from (a spoofed source; its sender knows
+// its own session's password) is not answered and moves nothing.
+func TestCheckCannotTakeLiveAddress(t *testing.T) {
+	victim := newRawCall(t)
+	e := victim.session.engine
+	other := newTestSession(t, e)
+	addr := addrOf(victim.browser)
+	before := e.sock.unknown.Load()
+	if _, err := victim.browser.WriteToUDPAddrPort(bindingRequest(t, other.ep.localUfrag+":b", other.ep.localPwd, true), victim.gwWeb); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "check refused", func() bool { return e.sock.unknown.Load() == before+1 })
+	if res := readSTUN(t, victim.browser, 200*time.Millisecond); res != nil {
+		t.Error("the check was answered")
+	}
+	if en := e.sock.addrs.lookup(addr); en == nil || en.ep != victim.session.ep {
+		t.Error("the address left its session")
+	}
+	if _, ok := other.ep.remoteAddr(); ok {
+		t.Error("the other session sends media to the address")
+	}
+}
+
+// encryptedRTCP is a receiver report as the browser's SRTCP.
+func encryptedRTCP(t *testing.T, call *rawCall) []byte {
+	t.Helper()
+	plain, err := (&rtcp.ReceiverReport{SSRC: 1}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call.toGW.EncryptRTCP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
