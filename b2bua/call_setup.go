@@ -33,6 +33,10 @@ func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
 	if c := g.callByWeb(f.Flow(), callIDOf(inv)); c != nil && c.origin == SideWeb && c.originBranch == branchOf(inv) {
 		return // a retransmission of an INVITE a call is handling
 	}
+	// Before anything is allocated for the call: its media ports above all.
+	if !g.admitted(f, in, log) {
+		return
+	}
 	c, err := g.newCall(SideWeb, f, callIDOf(inv), token(24))
 	if err != nil {
 		g.refuse(in, statusOf(err), log)

@@ -94,7 +94,7 @@ func originVersion(t *testing.T, body []byte) string {
 // the browser's a=recvonly answer reaches the core; the resume likewise.
 // Our o= on each leg moves by one per change.
 func TestHoldFromCore(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	for i, dir := range []struct{ offer, answer string }{{"sendonly", "recvonly"}, {"sendrecv", "sendrecv"}} {
 		cseq := 10 + i
@@ -125,7 +125,7 @@ func TestHoldFromCore(t *testing.T) {
 // TestCoreMediaMovesAlone: a re-INVITE that only moves the core's media is
 // answered by the gateway; the browser hears nothing of it.
 func TestCoreMediaMovesAlone(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, coreSDP(2, 30010, "sendrecv")))
 	res := core.expectResponse()
@@ -152,7 +152,7 @@ func TestCoreMediaMovesAlone(t *testing.T) {
 // TestOfferlessReinviteFromCore: our offer goes in the 200; the core's
 // answer in the ACK puts the browser on hold with an offer of ours.
 func TestOfferlessReinviteFromCore(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	core.send(coreInDialog("INVITE", inv, ack, core.addr(), 10, ""))
 	res := core.expectResponse()
@@ -177,7 +177,7 @@ func TestOfferlessReinviteFromCore(t *testing.T) {
 // core gets a re-INVITE (its Allow lacks UPDATE) and its answer reaches the
 // browser. An ICE restart stays on the web leg.
 func TestHoldFromBrowser(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	answeredCall(t, g, core, f)
 	steps := []struct {
 		method, dir, ufrag string
@@ -233,7 +233,7 @@ func originalUfrag(t *testing.T, f *fakeFlow) string {
 // the core makes us send ours again after the back-off, and the browser
 // gets its answer.
 func TestGlare(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	g.handleWeb(f, webRequest(t, f, "INVITE", 10, browserSDP(3, "sendonly", "wJ8r")))
 	ours := core.expect(sip.INVITE)
@@ -262,7 +262,7 @@ func TestChangeChurnHoldsNoMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 changes")
 	}
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	dirs := []struct{ offer, answer string }{{"sendonly", "recvonly"}, {"sendrecv", "sendrecv"}}
 	// Per four changes: hold and resume, carried to the browser; a move by
@@ -346,7 +346,7 @@ func (f *fakeFlow) drain() {
 // TestOptionsInDialogAnsweredHere: OPTIONS in a dialog is answered on its
 // own leg with what we accept; the other leg never sees it.
 func TestOptionsInDialogAnsweredHere(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	core.send(coreInDialog("OPTIONS", inv, ack, core.addr(), 10, ""))
 	res := core.expectResponse()
@@ -369,7 +369,7 @@ func TestOptionsInDialogAnsweredHere(t *testing.T) {
 // 180 (with its tag) and before the 200 reaches the core in that early
 // dialog.
 func TestInfoInEarlyDialogRelayed(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 180, "Ringing", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", ""))
@@ -401,7 +401,7 @@ func TestInfoInEarlyDialogRelayed(t *testing.T) {
 // waits for that ACK (RFC 3261 14.1: no new INVITE while one is in
 // progress), then goes on; a second one meanwhile gets 491.
 func TestChangeWaitsForAck(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	g.handleWeb(f, webRequest(t, f, "INVITE", 10, browserSDP(3, "sendonly", "wJ8r")))
 	out := core.expect(sip.INVITE)

@@ -182,6 +182,9 @@ func (g *Gateway) handleWebRequest(f webFlow, req *sip.Request) {
 			}
 		}
 	case nonCallMethod(req.Method):
+		if speaksAs(req.Method) && !g.admitted(f, in, log) {
+			return
+		}
 		g.nonCall.FromWeb(f.Flow(), req, func(res *sip.Response) { _ = in.reply(res) })
 	default:
 		_ = in.reply(response(req, 501, "Not Implemented", ""))

@@ -14,7 +14,7 @@ import (
 // TestCoreDigitReachesBrowserAsInfo: a digit the media session read from
 // the core's RFC 4733 reaches the browser as INFO application/dtmf-relay.
 func TestCoreDigitReachesBrowserAsInfo(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	answeredCall(t, g, core, f)
 	c := g.callByWeb(f.name, "web-call-1")
 	c.enqueue(event{kind: evMedia, media: mediabridge.Event{Kind: mediabridge.EventDTMF,
@@ -42,6 +42,7 @@ func dtmfCall(t *testing.T, mode, sdp string) (*Gateway, *rawCore, *fakeFlow) {
 	core := newRawCore(t)
 	g := newGatewayTo(t, core, func(cfg *configs.Config) { cfg.DTMF.ToCore = mode })
 	f := newFakeFlow("f1")
+	registerBrowser(t, g, core, f)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 200, "OK", "t1", "Contact: <sip:bob@"+core.addr()+">\r\n", sdp))

@@ -51,6 +51,7 @@ type Gateway struct {
 	unreg    *unregisterQueue
 	observer Observer
 	dtmf     dtmfCounts
+	refused  refusalLog
 	nonCall  RequestHandler
 
 	flows atomic.Pointer[flowLookup]
@@ -209,6 +210,7 @@ func (g *Gateway) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			g.sweepBindings(now)
+			g.refused.sweep(now)
 		}
 	}
 }
@@ -263,6 +265,7 @@ func (g *Gateway) flowClosed(flow string) {
 		call.enqueue(event{kind: evFlowClosed, flowName: flow})
 	}
 	g.reg.dropFlowQueue(flow)
+	g.refused.forget(flow)
 	if fg, ok := g.nonCall.(interface{ Forget(flow string) }); ok {
 		fg.Forget(flow)
 	}

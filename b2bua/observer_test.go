@@ -27,7 +27,7 @@ func (r *recorder) CallEnded(_ CallInfo, c Cause, _ time.Time) { r.ended <- c }
 // TestObserverSeesStatesAndCause: a call's state changes and its typed end
 // reach the observer.
 func TestObserverSeesStatesAndCause(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	rec := &recorder{ended: make(chan Cause, 1)}
 	g.observer = rec
 	callToCore(t, g, core, f)

@@ -28,7 +28,7 @@ func coreInDialog(method string, inv *sip.Request, ack *sip.Request, coreAddr st
 // (what an IMS core sends to keep its session timer) is answered 200 on the
 // core leg alone, with our last description unchanged (same o= version).
 func TestSessionRefreshFromCore(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := callToCore(t, g, core, f)
 	for i, tc := range []struct {
 		method, sdp string
@@ -73,7 +73,7 @@ func TestSessionRefreshFromCore(t *testing.T) {
 // TestSessionRefreshFromWeb: JsSIP keeps its session timer with an UPDATE
 // without a body; it is answered 200 and the core never sees it.
 func TestSessionRefreshFromWeb(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	callToCore(t, g, core, f)
 	g.handleWeb(f, webInDialog(t, f, "UPDATE", "Session-Expires: 90;refresher=uac\r\n"))
 	if res := f.next(t); res.StatusCode != 200 || res.Contact() == nil {

@@ -145,6 +145,22 @@ func (r *registrar) lookup(tok string) (*binding, bool) {
 	return b, ok
 }
 
+// identities are the AoRs registered on a flow now: its bindings the core
+// accepted that have not expired (the sweep forgets those only later).
+func (r *registrar) identities(flow string, now time.Time) []sip.Uri {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []sip.Uri
+	for b := range r.byFlow[flow] {
+		b.mu.Lock()
+		if b.active && now.Before(b.expires) {
+			out = append(out, b.aor)
+		}
+		b.mu.Unlock()
+	}
+	return out
+}
+
 // parkedBinding finds the binding of aor, on a parked flow, that a
 // REGISTER's Contact names: the same +sip.instance, or the same URI.
 func (r *registrar) parkedBinding(aor sip.Uri, ct *sip.ContactHeader, parked func(flow string) bool) *binding {

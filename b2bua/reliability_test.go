@@ -22,6 +22,15 @@ func newRawRig(t *testing.T) (*Gateway, *rawCore, *fakeFlow) {
 	return newGatewayTo(t, core, nil), core, newFakeFlow("f1")
 }
 
+// newWebRig is newRawRig with the browser registered as alice: only then
+// does the gateway relay its calls and requests (identity.go).
+func newWebRig(t *testing.T) (*Gateway, *rawCore, *fakeFlow) {
+	t.Helper()
+	g, core, f := newRawRig(t)
+	registerBrowser(t, g, core, f)
+	return g, core, f
+}
+
 // callToCore starts a browser call and answers it at the raw core with a
 // 200 (to-tag "t1"); it returns the core's INVITE and the first ACK.
 func callToCore(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Request, *sip.Request) {
@@ -50,7 +59,7 @@ func callToCore(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) (*sip.Requ
 }
 
 func TestRetransmitted2xxIsAckedAgain(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := callToCore(t, g, core, f)
 	// The first ACK was lost: the core retransmits its 2xx, twice.
 	for i := 0; i < 2; i++ {
@@ -66,7 +75,7 @@ func TestRetransmitted2xxIsAckedAgain(t *testing.T) {
 }
 
 func TestSecondFork2xxIsAckedAndEnded(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, _ := callToCore(t, g, core, f)
 	core.send(reply(inv, 200, "OK", "t2", "Contact: <sip:bob2@"+core.addr()+">\r\n", coreAnswerSDP))
 	ack := core.expect(sip.ACK)
@@ -153,7 +162,7 @@ func TestAckStopsOur2xxRetransmissions(t *testing.T) {
 }
 
 func TestCancelWithoutFinalResponse(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-cancel", "inv2", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 180, "Ringing", "t1", "", ""))
@@ -187,8 +196,8 @@ func TestCancelWithoutFinalResponse(t *testing.T) {
 }
 
 func TestLargeInviteGoesOverTCP(t *testing.T) {
-	g, core, f := newRawRig(t)
-	long := "P-Preferred-Identity: <sip:+15551234567;ext=" + strings.Repeat("9", 1000) + "@ims.mnc001.mcc001.3gppnetwork.org>\r\nSubject: " + strings.Repeat("x", 1100) + "\r\n"
+	g, core, f := newWebRig(t)
+	long := "P-Preferred-Identity: <sip:alice@imsgate.test>\r\nSubject: " + strings.Repeat("x", 2100) + "\r\n"
 	g.handleWeb(f, webInvite("web-big", "inv3", long))
 	m, ok := core.next(5 * time.Second)
 	if !ok {
@@ -227,7 +236,7 @@ func TestUnsupportedRequire(t *testing.T) {
 }
 
 func TestRedirectKeepsContact(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-302", "inv5", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 302, "Moved Temporarily", "t1", "Contact: <sip:carol@elsewhere.test>\r\n", ""))
@@ -250,6 +259,9 @@ func TestSameCallIDManyFlows(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range flows {
 		flows[i] = newFakeFlow(fmt.Sprintf("dup%d", i))
+		registerBrowser(t, g, core, flows[i])
+	}
+	for i := range flows {
 		wg.Add(1)
 		go func(f *fakeFlow, i int) {
 			defer wg.Done()
@@ -271,11 +283,17 @@ func TestSameCallIDManyFlows(t *testing.T) {
 	waitEnded(t, g, 5*time.Second)
 }
 
-// registerBrowser registers a browser through the gateway at the raw core
-// and returns the gateway's binding.
-func registerBrowser(t *testing.T, g *Gateway, core *rawCore, f *fakeFlow) *binding {
+// registerBrowser registers a browser as alice through the gateway at the
+// raw core and returns the gateway's binding.
+func registerBrowser(t testing.TB, g *Gateway, core *rawCore, f *fakeFlow) *binding {
 	t.Helper()
-	g.handleWeb(f, parseReq(t, jssipRegister))
+	return registerAs(t, g, core, f, "alice")
+}
+
+// registerAs is registerBrowser for sip:user@imsgate.test.
+func registerAs(t testing.TB, g *Gateway, core *rawCore, f *fakeFlow, user string) *binding {
+	t.Helper()
+	g.handleWeb(f, parseReq(t, strings.ReplaceAll(jssipRegister, "sip:alice@", "sip:"+user+"@")))
 	reg := core.expect(sip.REGISTER)
 	core.send(reply(reg, 200, "OK", "r1", "Contact: "+reg.Contact().Value()+";expires=600\r\n", ""))
 	if res := f.next(t); res.StatusCode != 200 {
@@ -399,7 +417,7 @@ func TestCloseDuringUnregister(t *testing.T) {
 // headers a dialog needs are dropped, never read; the call gets a defined
 // end (the INVITE transaction times out: 408 to the browser).
 func TestMalformedCoreResponses(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-malformed", "inv6", ""))
 	inv := core.expect(sip.INVITE)
 	for _, drop := range []string{"To", "From", "Call-ID"} {

@@ -12,7 +12,7 @@ import (
 // by the gateway; the browser gets a plain 183 with its answer, once even
 // when the core repeats the 183; the 200 follows.
 func TestWePrackTheCore(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	if !hasTag(inv, "Supported", "100rel") || inv.GetHeader("P-Early-Media") == nil {
@@ -42,7 +42,7 @@ func TestWePrackTheCore(t *testing.T) {
 // from the browser; it gets it with the 200, which carries no SDP of its
 // own (the answer was the 183's).
 func TestEarlyMediaWithheld(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 183, "Session Progress", "t1", "Contact: <sip:bob@"+core.addr()+">\r\nP-Early-Media: inactive\r\n", coreAnswerSDP))

@@ -36,7 +36,7 @@ func TestWeRefreshTheCoreSession(t *testing.T) {
 		{"no UPDATE", "Allow: INVITE, ACK, BYE\r\n", sip.INVITE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, core, f := newRawRig(t)
+			g, core, f := newWebRig(t)
 			callToCoreWith(t, g, core, f, tc.allow+"Session-Expires: 2;refresher=uac\r\nRequire: timer\r\n")
 			var last []byte
 			for range 2 {
@@ -65,7 +65,7 @@ func TestWeRefreshTheCoreSession(t *testing.T) {
 // TestCoreStopsRefreshing: the core is the refresher and goes quiet; the
 // call ends before the interval runs out, BYE on both legs.
 func TestCoreStopsRefreshing(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	callToCoreWith(t, g, core, f, "Session-Expires: 3;refresher=uas\r\n")
 	start := time.Now()
 	core.expect(sip.BYE)
@@ -81,7 +81,7 @@ func TestCoreStopsRefreshing(t *testing.T) {
 // our 200 carries Session-Expires and Require: timer; one below our Min-SE
 // gets 422 with Min-SE.
 func TestCoreRefreshAnswered(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	up := strings.Replace(coreInDialog("UPDATE", inv, ack, core.addr(), 10, ""), "Content-Length", "Supported: timer\r\nSession-Expires: 600;refresher=uac\r\nContent-Length", 1)
 	core.send(up)
@@ -100,7 +100,7 @@ func TestCoreRefreshAnswered(t *testing.T) {
 // TestRetryAfter422: the core's 422 to our INVITE makes us ask again with
 // its Min-SE, CSeq one higher, and the call goes on.
 func TestRetryAfter422(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	g.handleWeb(f, webInvite("web-call-1", "inv1", ""))
 	inv := core.expect(sip.INVITE)
 	core.send(reply(inv, 422, "Session Interval Too Small", "t0", "Min-SE: 3600\r\n", ""))

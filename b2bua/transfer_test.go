@@ -52,7 +52,7 @@ func firstOK(t *testing.T, f *fakeFlow) *sip.Response {
 // core dialog, its 202 comes back, and the core's NOTIFY progress reaches
 // the browser.
 func TestBlindReferFromBrowser(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	answeredCall(t, g, core, f)
 	ok := firstOK(t, f)
 	g.handleWeb(f, webReq(t, ok, "REFER", 5, "Refer-To: <sip:carol@imsgate.test>\nReferred-By: <sip:alice@imsgate.test>\n", ""))
@@ -81,7 +81,7 @@ func TestBlindReferFromBrowser(t *testing.T) {
 // TestAttendedReferRewritesReplaces: the browser's REFER names its other
 // call by the browser's dialog; the core gets that call's core dialog.
 func TestAttendedReferRewritesReplaces(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	answeredCall(t, g, core, f)
 	ok2, inv2 := secondCall(t, g, core, f)
 	ok1 := firstOK(t, f)
@@ -98,7 +98,7 @@ func TestAttendedReferRewritesReplaces(t *testing.T) {
 // with Replaces naming that call's core dialog reaches the browser with
 // Replaces naming the browser's dialog.
 func TestInviteWithReplacesFromCore(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	attach(g, f)
 	inv, _ := answeredCall(t, g, core, f)
 	ok1 := firstOK(t, f)
@@ -119,7 +119,7 @@ func TestInviteWithReplacesFromCore(t *testing.T) {
 // hangs up at once; the BYE may overtake the 200 inside the gateway, and
 // the browser still gets the 200, not a 487.
 func TestRelayedAnswerAfterBye(t *testing.T) {
-	g, core, f := newRawRig(t)
+	g, core, f := newWebRig(t)
 	inv, ack := answeredCall(t, g, core, f)
 	ok := firstOK(t, f)
 	g.handleWeb(f, webReq(t, ok, "NOTIFY", 5, "Event: refer\nSubscription-State: terminated\nContent-Type: message/sipfrag\n", "SIP/2.0 200 OK\r\n"))

@@ -22,6 +22,7 @@ import (
 type Config struct {
 	Log      Log      `yaml:"log"`
 	WS       WS       `yaml:"ws"`
+	TLS      TLS      `yaml:"tls"`
 	SIP      SIP      `yaml:"sip"`
 	Upstream Upstream `yaml:"upstream"`
 	Calls    Calls    `yaml:"calls"`
@@ -49,11 +50,15 @@ type Log struct {
 
 // WS is the SIP-over-WebSocket side (RFC 7118) that browsers connect to.
 type WS struct {
-	// Listen is the host:port for HTTP/WebSocket (WSS when tls_cert is set).
+	// Listen is the host:port for plain HTTP/WebSocket (ws://); empty
+	// serves none. It is never TLS, whatever tls_cert says.
 	Listen string `yaml:"listen"`
+	// TLSListen is the host:port for HTTPS/WebSocket over TLS (wss://);
+	// empty serves none. It needs tls_cert and tls_key.
+	TLSListen string `yaml:"tls_listen"`
 	// Path, when set, is the only HTTP path that accepts upgrades.
 	Path string `yaml:"path"`
-	// TLSCert and TLSKey are PEM files; both set means WSS.
+	// TLSCert and TLSKey are the PEM files of tls_listen, re-read on SIGHUP.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	// Origins is the Origin allowlist; empty allows every origin.
@@ -166,6 +171,7 @@ type Demo struct {
 func Default() Config {
 	return Config{
 		Log: Log{Level: "info", Format: "console"},
+		TLS: TLS{MinVersion: "1.2"},
 		WS: WS{
 			Listen:          "127.0.0.1:8080",
 			MaxMessageBytes: 64 * 1024,
@@ -271,22 +277,11 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("log.format", "%q is not console or json", c.Log.Format)
 	}
-	if err := checkHostPort("ws.listen", c.WS.Listen); err != nil {
+	if err := c.validateWSTLS(); err != nil {
 		return err
 	}
 	if c.WS.Path != "" && !strings.HasPrefix(c.WS.Path, "/") {
 		return keyErr("ws.path", "%q must start with /", c.WS.Path)
-	}
-	if (c.WS.TLSCert == "") != (c.WS.TLSKey == "") {
-		return keyErr("ws.tls_cert", "ws.tls_cert and ws.tls_key must be set together")
-	}
-	for _, f := range []struct{ key, path string }{{"ws.tls_cert", c.WS.TLSCert}, {"ws.tls_key", c.WS.TLSKey}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return keyErr(f.key, "%v", err)
-		}
 	}
 	for i, o := range c.WS.Origins {
 		u, err := url.Parse(o)

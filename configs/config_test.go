@@ -53,8 +53,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 	}{
 		{"bad ws listen", "ws:\n  listen: nonsense\n", "ws.listen"},
 		{"bad path", "ws:\n  path: sip\n", "ws.path"},
-		{"cert without key", "ws:\n  tls_cert: /x.pem\n", "ws.tls_cert"},
-		{"missing cert file", "ws:\n  tls_cert: /nonexistent.pem\n  tls_key: /nonexistent.key\n", "ws.tls_cert"},
+		{"cert without tls_listen", "ws:\n  tls_cert: /x.pem\n", "ws.tls_listen"},
+		{"missing cert file", "ws:\n  tls_listen: :8443\n  tls_cert: /nonexistent.pem\n  tls_key: /nonexistent.key\n", "ws.tls_cert"},
 		{"bad origin", "ws:\n  origins: [example.com]\n", "ws.origins[0]"},
 		{"tiny max message", "ws:\n  max_message_bytes: 10\n", "ws.max_message_bytes"},
 		{"idle below ping", "ws:\n  ping_interval: 30s\n  idle_timeout: 10s\n", "ws.idle_timeout"},

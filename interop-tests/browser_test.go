@@ -35,6 +35,9 @@ type browserOptions struct {
 	NoRegister    bool   `json:"noRegister"` // a SIPp core straight behind the gateway
 	Text          string `json:"text"`       // message-*: the MESSAGE body to send
 	ContentType   string `json:"contentType"`
+	// ChromiumArgs are more Chromium flags, such as
+	// --ignore-certificate-errors-spki-list for a test's own certificate.
+	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
 	// Name is the process's name in artifacts/<test>/ (default browser):
 	// <name>.log, <name>.out.
 	Name string `json:"-"`

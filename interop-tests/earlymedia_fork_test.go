@@ -19,9 +19,10 @@ import (
 func TestForkedEarlyMedia(t *testing.T) {
 	const forkA, forkB = echoMediaPort + 2, echoMediaPort
 	wire := startCaptureOf(t, "wire", wireFilter)
-	uas := startSIPpUAS(t, "sipp-uas", "uas_early_forked.xml", echoUASPort, echoMediaPort, true, "-m", "1")
+	uas := startSIPpUAS(t, "sipp-uas", "uas_early_forked.xml", directSIPpPort, echoMediaPort, true, "-m", "1")
 	gw := startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	ua := dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, gw, ua)
 	ctx, cancel := context.WithTimeout(context.Background(), callStep)
 	defer cancel()
 	call, err := ua.Invite(ctx, "sip:echo@imsgate.test")

@@ -84,10 +84,11 @@ type earlyCall struct {
 func startEarlyCall(t *testing.T, earlyMedia string) *earlyCall {
 	t.Helper()
 	e := &earlyCall{wire: startCaptureOf(t, "wire", wireFilter)}
-	e.uas = startSIPpUAS(t, "sipp-uas", "uas_early_100rel.xml", echoUASPort, echoMediaPort, false,
+	e.uas = startSIPpUAS(t, "sipp-uas", "uas_early_100rel.xml", directSIPpPort, echoMediaPort, false,
 		"-m", "1", "-key", "early_media", earlyMedia)
 	e.gw = startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	ua := dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, e.gw, ua)
 	ctx, cancel := context.WithTimeout(context.Background(), callStep)
 	defer cancel()
 	call, err := ua.Invite(ctx, "sip:echo@imsgate.test")

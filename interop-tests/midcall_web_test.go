@@ -38,9 +38,10 @@ func TestHoldFromBrowser(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wire := startCaptureOf(t, "wire", uasWireFilter)
-			uas := startSIPpUAS(t, "sipp-uas", tc.scenario, echoUASPort, echoMediaPort, true, "-m", "1")
+			uas := startSIPpUAS(t, "sipp-uas", tc.scenario, directSIPpPort, echoMediaPort, true, "-m", "1")
 			gw := startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 			ua := dialWebUA(t, "sip:alice@imsgate.test")
+			registerWebUA(t, gw, ua)
 			call := placeCall(t, gw, ua, "sip:echo@imsgate.test")
 			waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
 
@@ -90,9 +91,10 @@ func expectedToCore(browser sip.RequestMethod, scenario string) sip.RequestMetho
 // held browser, and after the browser's resume media flows both ways.
 func TestGlare(t *testing.T) {
 	wire := startCaptureOf(t, "wire", uasWireFilter)
-	uas := startSIPpUAS(t, "sipp-uas", "uas_glare.xml", echoUASPort, echoMediaPort, true, "-m", "1")
+	uas := startSIPpUAS(t, "sipp-uas", "uas_glare.xml", directSIPpPort, echoMediaPort, true, "-m", "1")
 	gw := startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	ua := dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, gw, ua)
 	call := placeCall(t, gw, ua, "sip:echo@imsgate.test")
 	waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
 

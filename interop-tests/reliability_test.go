@@ -204,11 +204,14 @@ func TestCallOutForked2xx(t *testing.T) {
 	}
 }
 
-// gatewayDirectConfig is gatewayConfig over UDP with SIPp at port as the
-// upstream, no Kamailio in between: every SIP message SIPp drops or repeats
-// is one the gateway itself sent or gets.
+// gatewayDirectConfig is gatewayConfig over UDP with SIPp as the upstream,
+// no Kamailio in between: every SIP message SIPp drops or repeats is one
+// the gateway itself sent or gets. SIPp listens at directSIPpPort; at port,
+// where the gateway sends, a registrarFront answers the REGISTERs without
+// which the gateway relays no call (passthrough mode).
 func gatewayDirectConfig(t *testing.T, port int) string {
 	t.Helper()
+	startRegistrarFront(t, port, directSIPpPort)
 	kamailio := fmt.Sprintf("sip:%s;transport=udp", kamailioAddr)
 	cfg := gatewayConfig("udp")
 	if !strings.Contains(cfg, kamailio) {
@@ -229,9 +232,10 @@ func failGateway(t *testing.T, gw *proc, format string, args ...any) {
 // hangs up and SIPp must pass.
 func callSIPpUAS(t *testing.T, scenario string) (gw *proc, ua *webua.UA, call *webua.Call) {
 	t.Helper()
-	uas := startSIPpUAS(t, "sipp-uas", scenario, echoUASPort, echoMediaPort, true, "-m", "1")
+	uas := startSIPpUAS(t, "sipp-uas", scenario, directSIPpPort, echoMediaPort, true, "-m", "1")
 	gw = startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	ua = dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, gw, ua)
 	call = placeCall(t, gw, ua, "sip:echo@imsgate.test")
 	waitMedia(t, gw, call, "echoed", func(s webua.MediaStats) uint64 { return s.Echoed }, minEchoed)
 	hangUp(t, gw, call)

@@ -86,16 +86,15 @@ func TestBlindTransferByFarEnd_jssip(t *testing.T) {
 // test pages served.
 func startDirectBrowserPeers(t *testing.T, scenario string, calls int) (*env, *proc) {
 	t.Helper()
-	uas := startSIPpUAS(t, "sipp-uas", scenario, echoUASPort, echoMediaPort, true, "-m", strconv.Itoa(calls))
+	uas := startSIPpUAS(t, "sipp-uas", scenario, directSIPpPort, echoMediaPort, true, "-m", strconv.Itoa(calls))
 	e := &env{capture: startCapture(t)}
 	e.gateway = startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	e.pageBase = startStaticServer(t)
 	return e, uas
 }
 
-// directOptions: JsSIP as alice calling target, without registering.
+// directOptions: JsSIP as alice calling target once registered (at the
+// registrar front: the gateway relays no call before).
 func (e *env) directOptions(scenario, target string) browserOptions {
-	opts := e.browserOptions("jssip", "jssip.html", scenario, "alice", target)
-	opts.NoRegister = true
-	return opts
+	return e.browserOptions("jssip", "jssip.html", scenario, "alice", target)
 }

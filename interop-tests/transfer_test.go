@@ -106,9 +106,10 @@ func TestAttendedTransferReplaces(t *testing.T) {
 // in front of it and the webua as alice.
 func startTransferPeers(t *testing.T, calls int) (gw, uas *proc, ua *webua.UA) {
 	t.Helper()
-	uas = startSIPpUAS(t, "sipp-uas", "uas_transfer.xml", echoUASPort, echoMediaPort, true, "-m", strconv.Itoa(calls))
+	uas = startSIPpUAS(t, "sipp-uas", "uas_transfer.xml", directSIPpPort, echoMediaPort, true, "-m", strconv.Itoa(calls))
 	gw = startGateway(t, gatewayDirectConfig(t, echoUASPort), repoRoot())
 	ua = dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, gw, ua)
 	return gw, uas, ua
 }
 

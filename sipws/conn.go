@@ -2,6 +2,7 @@ package sipws
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -25,12 +26,14 @@ import (
 // is left in the read buffer, the reader parks the connection with the
 // server's idle watcher and ends (idle_linux.go): an idle registered browser
 // then costs the gateway no goroutine at all, only its structures and a
-// small read buffer, so a node holds a hundred thousand of them.
+// small read buffer, so a node holds a hundred thousand of them. WSS parks
+// too, once crypto/tls is seen to hold nothing (tlsIdle).
 type Conn struct {
 	srv       *Server
 	ws        *websocket.Conn
 	br        *bufio.Reader // gorilla's read buffer (upgrade.go), nil if not ours
-	fd        int           // the socket, for the idle watcher; -1: never park
+	tls       *tls.Conn     // under gorilla for WSS; nil for WS
+	fd        int           // the TCP socket, for the idle watcher; -1: never park
 	flow      string
 	remote    net.Addr
 	origin    string
@@ -57,7 +60,7 @@ type Conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *Conn {
 	transport := "WS"
-	if r.TLS != nil || s.tlsConfig != nil {
+	if r.TLS != nil {
 		transport = "WSS"
 	}
 	c := &Conn{
@@ -75,8 +78,13 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 		finished:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	netConn := ws.UnderlyingConn()
+	if tc, ok := netConn.(*tls.Conn); ok {
+		c.tls = tc
+		netConn = tc.NetConn()
+	}
 	if br != nil {
-		c.fd = socketFD(ws.UnderlyingConn())
+		c.fd = socketFD(netConn)
 	}
 	c.writer.Init(&c.mu, c.write, nil)
 	c.inbox.Init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true }, nil)
@@ -310,6 +318,9 @@ func (c *Conn) park() bool {
 	if c.fd < 0 || c.br.Buffered() > 0 {
 		return false
 	}
+	if c.tls != nil && !c.tlsIdle() {
+		return false
+	}
 	w := c.srv.idleWatcher()
 	if w == nil {
 		return false
@@ -328,6 +339,33 @@ func (c *Conn) park() bool {
 	}
 	c.parked = true
 	return true
+}
+
+// tlsIdle reports whether crypto/tls holds no plaintext and no complete
+// record, so that epoll on the raw socket can stand in for the reader: the
+// next bytes that matter are then still to come from the kernel. It asks
+// by reading with a read deadline in the past. Checked against crypto/tls
+// of Go 1.26 (conn.go):
+//   - Read serves buffered plaintext (c.input) first, and decrypts a
+//     complete record already in c.rawInput without touching the socket;
+//     either way data lands in our bufio.Reader and we go on reading.
+//   - Otherwise it reads the socket, which fails at once with
+//     os.ErrDeadlineExceeded before any syscall, so nothing is taken from
+//     the kernel (level-triggered epoll sees those bytes) and no partial
+//     record is lost (it stays in c.rawInput).
+//   - readRecordOrCCS makes an error permanent (c.in.err) only when it is
+//     not a net.Error with Temporary() true; the deadline error is
+//     temporary, so the TLS state is intact and the next Read goes on.
+//
+// bufio keeps the error only until Peek returns it (readErr clears it).
+// Any other error (close_notify, a bad record) is permanent in crypto/tls:
+// the reader then meets it again in gorilla and ends the connection.
+func (c *Conn) tlsIdle() bool {
+	_ = c.tls.SetReadDeadline(time.Unix(1, 0))
+	_, err := c.br.Peek(1)
+	_ = c.tls.SetReadDeadline(time.Unix(0, c.deadline.Load()))
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // skipPong takes a pong frame (RFC 6455 section 5.5.3) off the read
@@ -422,6 +460,12 @@ func (c *Conn) handleFrame(data []byte) {
 	case actionClose:
 		c.srv.log.Warn("bad SIP message, closing", c.logFields(zap.Error(res.err))...)
 		c.Close(res.closeCode, res.closeReason)
+	case actionKeepalive:
+		// Bounded like any reply: a peer that pings and never reads fills
+		// the send queue and is closed.
+		if err := c.enqueue(keepalivePong); err != nil {
+			c.srv.log.Debug("keepalive pong not sent", c.logFields(zap.Error(err))...)
+		}
 	case actionIgnore:
 	}
 }

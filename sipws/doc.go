@@ -1,8 +1,11 @@
 // Package sipws terminates SIP over WebSocket (RFC 7118) for browsers.
 //
-// It upgrades HTTP requests that ask for the "sip" subprotocol, applies the
-// Origin policy, and reads one SIP message per WebSocket message. Each parsed
-// message goes to a Handler; replies are written back on the same Conn. A
-// Conn is named by a flow token that stays the same for its whole life, so the
-// b2bua can route requests back to it. sipws knows nothing of dialogs or calls.
+// It upgrades HTTP requests that ask for the "sip" subprotocol, on plain WS
+// and WSS listeners at once (one registry; the WSS certificate reloads
+// without a restart), applies the Origin policy, and reads one SIP message
+// per WebSocket message (fragments reassembled, no compression), answering
+// the RFC 5626 double-CRLF keepalive. Each parsed message goes to a
+// Handler; replies are written back on the same Conn. A Conn is named by a
+// flow token that stays the same for its whole life, so the b2bua can route
+// requests back to it. sipws knows nothing of dialogs or calls.
 package sipws

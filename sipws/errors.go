@@ -16,4 +16,5 @@ var (
 	errShuttingDown  = errors.New("server shutting down")
 	errNilMessage    = errors.New("nil SIP message")
 	errNoHijack      = errors.New("response writer cannot be hijacked")
+	errNoTLS         = errors.New("no ws.tls_cert and ws.tls_key configured")
 )

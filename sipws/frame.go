@@ -18,7 +18,8 @@ type frameAction int
 
 const (
 	actionUnknown frameAction = iota
-	// actionIgnore: an empty or whitespace-only frame (CRLF keepalive).
+	// actionIgnore: an empty or whitespace-only frame, the single-CRLF
+	// keepalive "pong" (RFC 5626 section 4.4.1) among them.
 	actionIgnore
 	// actionDeliver: a valid SIP message for the Handler.
 	actionDeliver
@@ -28,6 +29,15 @@ const (
 	actionDrop
 	// actionClose: bytes we cannot answer; close the WebSocket.
 	actionClose
+	// actionKeepalive: the double-CRLF keepalive "ping" (RFC 5626 section
+	// 4.4.1), answered with keepalivePong on the same connection.
+	actionKeepalive
+)
+
+var (
+	keepalivePing = []byte("\r\n\r\n")
+	// keepalivePong is sent as is by every connection; never modified.
+	keepalivePong = []byte("\r\n")
 )
 
 func (a frameAction) String() string {
@@ -42,6 +52,8 @@ func (a frameAction) String() string {
 		return "drop"
 	case actionClose:
 		return "close"
+	case actionKeepalive:
+		return "keepalive"
 	default:
 		return "unknown"
 	}
@@ -66,6 +78,9 @@ type frameResult struct {
 // exactly one SIP message, so the whole frame is parsed as a datagram.
 func decodeFrame(p *sip.Parser, data []byte) frameResult {
 	if len(bytes.TrimSpace(data)) == 0 {
+		if bytes.Equal(data, keepalivePing) {
+			return frameResult{action: actionKeepalive}
+		}
 		return frameResult{action: actionIgnore}
 	}
 	// RFC 3261 section 7.5: CRLFs before the start line are ignored.

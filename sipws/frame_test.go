@@ -41,7 +41,9 @@ func TestDecodeFrame(t *testing.T) {
 		wantCallID string
 		wantCode   int
 	}{
-		{name: "crlf keepalive", frame: "\r\n\r\n", want: actionIgnore},
+		{name: "double crlf keepalive ping", frame: "\r\n\r\n", want: actionKeepalive},
+		{name: "single crlf keepalive pong", frame: "\r\n", want: actionIgnore},
+		{name: "triple crlf", frame: "\r\n\r\n\r\n", want: actionIgnore},
 		{name: "empty", frame: "", want: actionIgnore},
 		{name: "spaces", frame: " \t \r\n", want: actionIgnore},
 		{name: "register", frame: registerMsg, want: actionDeliver, wantCallID: "aiuy7k9njasd"},
@@ -222,8 +224,12 @@ func FuzzFrame(f *testing.F) {
 		res := decodeFrame(parser, frame)
 		switch res.action {
 		case actionIgnore:
-			if len(bytes.TrimSpace(frame)) != 0 {
-				t.Fatalf("non-blank frame ignored: %q", frame)
+			if len(bytes.TrimSpace(frame)) != 0 || bytes.Equal(frame, keepalivePing) {
+				t.Fatalf("frame %q ignored", frame)
+			}
+		case actionKeepalive:
+			if !bytes.Equal(frame, keepalivePing) {
+				t.Fatalf("frame %q taken for a keepalive", frame)
 			}
 		case actionDeliver:
 			if err := checkMandatory(res.msg); err != nil {
@@ -245,7 +251,7 @@ func FuzzFrame(f *testing.F) {
 		default:
 			t.Fatalf("action %v", res.action)
 		}
-		if res.action != actionDeliver && res.action != actionIgnore && res.err == nil {
+		if res.action != actionDeliver && res.action != actionIgnore && res.action != actionKeepalive && res.err == nil {
 			t.Fatalf("%v without an error", res.action)
 		}
 		if res.err != nil && errors.Unwrap(res.err) == nil {

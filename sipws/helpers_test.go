@@ -54,7 +54,7 @@ type recordingHandler struct {
 func newRecordingHandler() *recordingHandler {
 	return &recordingHandler{
 		messages: make(chan received, 16),
-		closed:   make(chan closedView, 16),
+		closed:   make(chan closedView, 128), // TestIdleWSSConnectionsPark closes 64 at once
 	}
 }
 
@@ -107,12 +107,15 @@ func testConfig() configs.WS {
 	return cfg
 }
 
-// testServer is a Server serving on 127.0.0.1:0.
+// testServer is a Server serving on 127.0.0.1:0; with a certificate in its
+// config it serves WSS (url) and plain WS (wsURL) at once.
 type testServer struct {
 	srv     *Server
 	handler *recordingHandler
 	url     string // ws:// or wss://
+	wsURL   string // plain ws://, always
 	served  chan error
+	serving int // how many Serve calls to wait for
 }
 
 func startServer(t *testing.T, cfg configs.WS, opts ...Option) *testServer {
@@ -128,18 +131,26 @@ func startServerWithLog(t *testing.T, cfg configs.WS, log *zap.Logger, opts ...O
 		t.Fatalf("NewServer: %v", err)
 	}
 	h.srv = func() *Server { return srv }
+	ts := &testServer{srv: srv, handler: h, served: make(chan error, 2)}
+	ts.wsURL = "ws://" + ts.listen(t, srv.Serve)
+	ts.url = ts.wsURL
+	if cfg.TLSCert != "" {
+		ts.url = "wss://" + ts.listen(t, srv.ServeTLS)
+	}
+	t.Cleanup(func() { ts.shutdown(t) })
+	return ts
+}
+
+// listen serves on a fresh loopback listener and returns its address.
+func (ts *testServer) listen(t *testing.T, serve func(net.Listener) error) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	scheme := "ws"
-	if cfg.TLSCert != "" {
-		scheme = "wss"
-	}
-	ts := &testServer{srv: srv, handler: h, url: scheme + "://" + l.Addr().String(), served: make(chan error, 1)}
-	go func() { ts.served <- srv.Serve(l) }()
-	t.Cleanup(func() { ts.shutdown(t) })
-	return ts
+	ts.serving++
+	go func() { ts.served <- serve(l) }()
+	return l.Addr().String()
 }
 
 // shutdown stops the server and waits for Serve to return; safe to call twice.
@@ -150,17 +161,16 @@ func (ts *testServer) shutdown(t *testing.T) {
 	if err := ts.srv.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
-	select {
-	case err, ok := <-ts.served:
-		if !ok {
-			return // already shut down
+	for ; ts.serving > 0; ts.serving-- {
+		select {
+		case err := <-ts.served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+			}
+		case <-time.After(waitFor):
+			t.Error("Serve did not return after Shutdown")
+			return
 		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
-		}
-		close(ts.served)
-	case <-time.After(waitFor):
-		t.Error("Serve did not return after Shutdown")
 	}
 }
 

@@ -38,9 +38,8 @@ func newIdleWatcher() (*idleWatcher, error) {
 	return w, nil
 }
 
-// socketFD is the descriptor of a plain TCP connection, or -1: a TLS
-// connection may hold decrypted bytes the socket no longer shows, so it is
-// never parked.
+// socketFD is the descriptor of a TCP connection (for WSS the one under
+// crypto/tls; Conn.tlsIdle makes parking it safe), or -1.
 func socketFD(c net.Conn) int {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {

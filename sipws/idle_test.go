@@ -36,8 +36,17 @@ func waitParked(t *testing.T, c *Conn) {
 // maskedFrame is a client frame (RFC 6455 section 5.2), FIN set, payload
 // under 64 KiB, masked with a fixed key.
 func maskedFrame(opcode byte, payload string) []byte {
+	return maskedFragment(true, opcode, payload)
+}
+
+// maskedFragment is maskedFrame with FIN as given: a message's first
+// fragment has its opcode, the others opcode 0 (continuation).
+func maskedFragment(fin bool, opcode byte, payload string) []byte {
 	key := [4]byte{0x11, 0x22, 0x33, 0x44}
-	b := []byte{0x80 | opcode}
+	b := []byte{opcode}
+	if fin {
+		b[0] |= 0x80
+	}
 	if len(payload) < 126 {
 		b = append(b, 0x80|byte(len(payload)))
 	} else {

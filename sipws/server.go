@@ -66,7 +66,9 @@ type Server struct {
 	log         *zap.Logger
 	httpHandler http.Handler
 	httpServer  *http.Server
-	tlsConfig   *tls.Config // nil means plain WS
+	tlsPolicy   configs.TLS
+	tls         *tls.Config // for ServeTLS; nil without a certificate
+	certs       *certStore  // what tls hands out; reloadable
 	upgrader    websocket.Upgrader
 	parser      *sip.Parser
 	origins     map[string]bool // normalized allowlist; empty allows all
@@ -97,8 +99,9 @@ func (s *Server) idleWatcher() *idleWatcher {
 	return s.idle
 }
 
-// NewServer builds a Server for the ws config section. TLS (WSS) is used
-// when cfg.TLSCert and cfg.TLSKey are set.
+// NewServer builds a Server for the ws config section. Serve takes plain
+// WS listeners; ServeTLS takes WSS listeners and needs cfg.TLSCert and
+// cfg.TLSKey.
 func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, fmt.Errorf("new ws server: %w", errNilHandler)
@@ -116,6 +119,7 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 		httpHandler: http.NotFoundHandler(),
 		conns:       make(map[string]*Conn),
 		origins:     make(map[string]bool),
+		tlsPolicy:   configs.Default().TLS,
 	}
 	for _, o := range cfg.Origins {
 		n, ok := normalizeOrigin(o)
@@ -127,15 +131,14 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	if len(s.origins) == 0 {
 		log.Warn("ws origin allowlist is empty: every origin is allowed")
 	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("load ws tls key pair: %w", err)
-		}
-		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	for _, opt := range opts {
 		opt(s)
+	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		var err error
+		if s.tls, err = s.tlsConfig(); err != nil {
+			return nil, fmt.Errorf("new ws server: %w", err)
+		}
 	}
 	s.parser = sip.NewParser()
 	// The frame size is already bounded by SetReadLimit; let the parser
@@ -150,6 +153,9 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 		// Idle clients dominate; a pooled write buffer keeps them small.
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{subprotocol},
+		// permessage-deflate is never negotiated: Safari closes with 1006
+		// when it is, and SIP messages are small.
+		EnableCompression: false,
 		// Origin is checked in ServeHTTP before Upgrade, with a text body.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -161,17 +167,20 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	return s, nil
 }
 
-// Serve accepts HTTP (HTTPS when TLS is configured) on l until Shutdown, then
-// returns http.ErrServerClosed.
+// Serve accepts plain HTTP and WS on l until Shutdown, then returns
+// http.ErrServerClosed. It may run beside ServeTLS.
 func (s *Server) Serve(l net.Listener) error {
-	if s.tlsConfig != nil {
-		l = tls.NewListener(l, s.tlsConfig)
-	}
+	return s.serve(l, "serve ws")
+}
+
+// serve runs the one http.Server on l; net/http allows several listeners
+// and Shutdown closes them all.
+func (s *Server) serve(l net.Listener, op string) error {
 	err := s.httpServer.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return fmt.Errorf("serve ws: %w", err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Drain refuses new upgrades with 503 from now on; open connections stay.

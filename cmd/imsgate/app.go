@@ -27,7 +27,8 @@ type app struct {
 	media *mediabridge.Engine
 	gw    *b2bua.Gateway
 	ws    *sipws.Server
-	wsLn  net.Listener
+	wsLn  net.Listener // ws.listen, plain WS; nil when not configured
+	wssLn net.Listener // ws.tls_listen, WSS; nil when not configured
 	sipPC net.PacketConn
 
 	pprof *http.Server
@@ -70,7 +71,7 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		tcp.Close()
 		return nil, err
 	}
-	var opts []sipws.Option
+	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS)}
 	if cfg.WS.WebPhone {
 		opts = append(opts, sipws.WithHTTPHandler(webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone"))))
 	}
@@ -84,31 +85,57 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 			return nil, err
 		}
 	}
-	a.wsLn, err = net.Listen("tcp", cfg.WS.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ws.listen: %w", err)
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.ws.Serve(a.wsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.serveMu.Lock()
-			a.served = err
-			a.serveMu.Unlock()
-			log.Error("websocket server stopped", zap.Error(err))
+	// One sipws.Server behind both listeners: one registry of flows.
+	var wsURL, wssURL, page string
+	if cfg.WS.Listen != "" {
+		if a.wsLn, err = net.Listen("tcp", cfg.WS.Listen); err != nil {
+			return nil, fmt.Errorf("ws.listen: %w", err)
 		}
-	}()
-	scheme := "ws"
-	if cfg.WS.TLSCert != "" {
-		scheme = "wss"
+		a.serve(a.ws.Serve, a.wsLn)
+		wsURL = "ws://" + a.wsLn.Addr().String() + "/"
+		page = "http://" + a.wsLn.Addr().String() + "/"
 	}
-	log.Info("imsgate ready", zap.String("ws", scheme+"://"+a.wsLn.Addr().String()+"/"),
+	if cfg.WS.TLSListen != "" {
+		if a.wssLn, err = net.Listen("tcp", cfg.WS.TLSListen); err != nil {
+			return nil, fmt.Errorf("ws.tls_listen: %w", err)
+		}
+		a.serve(a.ws.ServeTLS, a.wssLn)
+		wssURL = "wss://" + a.wssLn.Addr().String() + "/"
+		page = "https://" + a.wssLn.Addr().String() + "/"
+	}
+	log.Info("imsgate ready", zap.String("ws", wsURL), zap.String("wss", wssURL),
 		zap.String("sip", pc.LocalAddr().String()), zap.String("webrtc", a.media.WebRTCAddr().String()),
 		zap.String("upstream", cfg.Upstream.Proxy), zap.Bool("web_phone", cfg.WS.WebPhone))
 	if cfg.WS.WebPhone {
-		log.Info("web phone page", zap.String("url", "http://"+a.wsLn.Addr().String()+"/"))
+		log.Info("web phone page", zap.String("url", page))
 	}
 	return a, nil
+}
+
+// serve runs one WebSocket listener until the server shuts down.
+func (a *app) serve(serve func(net.Listener) error, ln net.Listener) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.serveMu.Lock()
+			a.served = err
+			a.serveMu.Unlock()
+			a.log.Error("websocket server stopped", zap.Error(err))
+		}
+	}()
+}
+
+// reloadCertificates re-reads the WSS key pair (SIGHUP). A bad file keeps
+// the old pair: an operator's mistake must not take WSS down.
+func (a *app) reloadCertificates() {
+	if a.wssLn == nil {
+		a.log.Info("SIGHUP: no ws.tls_listen, no certificate to reload")
+		return
+	}
+	if err := a.ws.ReloadCertificate(); err != nil {
+		a.log.Error("certificate reload failed; the old certificate stays in use", zap.Error(err))
+	}
 }
 
 // startDemo runs the embedded core and points the upstream at it.
@@ -159,8 +186,11 @@ func (a *app) startPprof(addr string) error {
 	return nil
 }
 
-// WSAddr is the bound WebSocket address.
+// WSAddr is the bound plain WebSocket address (ws.listen).
 func (a *app) WSAddr() string { return a.wsLn.Addr().String() }
+
+// WSSAddr is the bound secure WebSocket address (ws.tls_listen).
+func (a *app) WSSAddr() string { return a.wssLn.Addr().String() }
 
 // drain refuses new registrations' calls and upgrades, then waits up to
 // timeout for the calls in progress to end.
@@ -196,8 +226,12 @@ func (a *app) close(ctx context.Context) error {
 		if err := a.ws.Shutdown(ctx); err != nil {
 			a.log.Warn("websocket shutdown", zap.Error(err))
 		}
-	} else if a.wsLn != nil {
-		a.wsLn.Close()
+	} else {
+		for _, ln := range []net.Listener{a.wsLn, a.wssLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
 	}
 	if a.pprof != nil {
 		a.pprof.Close()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
 // Bad input through the whole gateway: each gets a clear answer and the
@@ -53,14 +54,7 @@ func TestLoopbackBadInput(t *testing.T) {
 		msg := "INVITE sip:echo@imsgate.test SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKbad1\r\n" +
 			"From: <sip:alice@imsgate.test>;tag=1\r\nTo: <sip:echo@imsgate.test>\r\nCall-ID: bad-1\r\n" +
 			"CSeq: 1 INVITE\r\nContent-Length: nonsense\r\n\r\n"
-		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, data, err := c.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := exchange(t, c, msg)
 		if !strings.HasPrefix(string(data), "SIP/2.0 400") || !strings.Contains(string(data), "bad-1") {
 			t.Fatalf("got %q, want a 400 for Call-ID bad-1", data)
 		}
@@ -91,7 +85,39 @@ func TestLoopbackBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("INVITE before REGISTER gets 403 and takes no port", func(t *testing.T) {
+		c := dialRaw(t)
+		msg := "INVITE sip:echo@imsgate.test SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKunreg1\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:alice@imsgate.test>;tag=u1\r\nTo: <sip:echo@imsgate.test>\r\n" +
+			"Call-ID: unreg-1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@x.invalid;transport=ws>\r\n" +
+			"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(offerSDP)) + "\r\n\r\n" + offerSDP
+		data := exchange(t, c, msg)
+		if !strings.HasPrefix(string(data), "SIP/2.0 403") || !strings.Contains(string(data), "unreg-1") {
+			t.Fatalf("got %q, want a 403 for Call-ID unreg-1", data)
+		}
+		if n := r.gw.media.PortPairsInUse(); n != 0 {
+			t.Fatalf("%d RTP port pairs in use for a refused INVITE", n)
+		}
+		if n := r.gw.gw.Refusals()["unregistered"]; n != 1 {
+			t.Fatalf("refusals counted: %d, want 1", n)
+		}
+	})
+
 	alice := r.browser(ctx, "alice")
+
+	t.Run("INVITE as another user gets 403", func(t *testing.T) {
+		msg := "INVITE sip:echo@imsgate.test SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKasbob\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:bob@imsgate.test>;tag=b1\r\nTo: <sip:echo@imsgate.test>\r\n" +
+			"Call-ID: as-bob-1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@x.invalid;transport=ws>\r\n" +
+			"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(offerSDP)) + "\r\n\r\n" + offerSDP
+		if err := alice.Send([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		res := nextFinal(t, ctx, alice)
+		if res.StatusCode != 403 || res.Reason != "From is not registered on this connection" {
+			t.Fatalf("got %s, want 403 From is not registered on this connection", res.StartLine())
+		}
+	})
 
 	t.Run("INVITE with no usable codec gets 488", func(t *testing.T) {
 		sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
@@ -105,24 +131,8 @@ func TestLoopbackBadInput(t *testing.T) {
 		if err := alice.Send([]byte(msg)); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			select {
-			case raw := <-alice.Unmatched():
-				m, err := sip.ParseMessage(raw)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, ok := m.(*sip.Response)
-				if !ok || res.StatusCode == 100 {
-					continue
-				}
-				if res.StatusCode != 488 || res.GetHeader("Warning") == nil {
-					t.Fatalf("got %s, want 488 with a Warning", res.StartLine())
-				}
-				return
-			case <-ctx.Done():
-				t.Fatal("no answer to the INVITE")
-			}
+		if res := nextFinal(t, ctx, alice); res.StatusCode != 488 || res.GetHeader("Warning") == nil {
+			t.Fatalf("got %s, want 488 with a Warning", res.StartLine())
 		}
 	})
 
@@ -147,6 +157,32 @@ func TestLoopbackBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// offerSDP is enough of an offer for the gateway to take an INVITE up.
+const offerSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
+	"a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n" +
+	"a=setup:actpass\r\na=mid:0\r\na=rtcp-mux\r\n"
+
+// nextFinal returns the next final response among the messages a browser's
+// UA matched to none of its transactions (those it sent raw).
+func nextFinal(t *testing.T, ctx context.Context, ua *webua.UA) *sip.Response {
+	t.Helper()
+	for {
+		select {
+		case raw := <-ua.Unmatched():
+			m, err := sip.ParseMessage(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
+				return res
+			}
+		case <-ctx.Done():
+			t.Fatal("no final response")
+		}
+	}
 }
 
 // rawCoreInvite sends one INVITE over UDP as a core would and returns the
@@ -207,4 +243,18 @@ func TestStartPortTaken(t *testing.T) {
 	if !strings.Contains(err.Error(), "ws.listen") {
 		t.Fatalf("error %q should name ws.listen", err)
 	}
+}
+
+// exchange sends msg as one WebSocket message and returns the next one.
+func exchange(t *testing.T, c *websocket.Conn, msg string) []byte {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -2,6 +2,9 @@
 //
 //	imsgate                  # embedded demo config: demo core, web phone, loopback only
 //	imsgate -config FILE     # production: YAML config (see configs/)
+//
+// SIGTERM or SIGINT drains and stops (a second one stops at once); SIGHUP
+// re-reads the WSS certificate.
 package main
 
 import (
@@ -58,22 +61,48 @@ func run(args []string) int {
 		return 1
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigs
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	sig := a.waitStop(sigs, nil)
 	log.Info("signal received: draining; a second signal stops at once", zap.String("signal", sig.String()))
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	secondDone := make(chan struct{})
 	go func() {
-		<-sigs
-		cancel()
+		defer close(secondDone)
+		if a.waitStop(sigs, ctx.Done()) != nil {
+			cancel()
+		}
 	}()
+	code := 0
 	a.drain(ctx, drainTimeout)
 	if err := a.close(ctx); err != nil {
 		log.Error("stopped with error", zap.Error(err))
-		return 1
+		code = 1
+	} else {
+		log.Info("stopped")
 	}
-	log.Info("stopped")
-	return 0
+	cancel()
+	<-secondDone
+	return code
+}
+
+// waitStop reloads the certificates on every SIGHUP until another signal
+// comes, and returns that signal; nil when done closes first.
+func (a *app) waitStop(sigs <-chan os.Signal, done <-chan struct{}) os.Signal {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				return sig
+			}
+			a.log.Info("SIGHUP: reloading certificates")
+			a.reloadCertificates()
+		case <-done:
+			return nil
+		}
+	}
 }
 
 func loadConfig(path string) (configs.Config, error) {

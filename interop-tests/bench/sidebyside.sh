@@ -337,7 +337,9 @@ run_loads() {
 	dur_s=$(seconds "$BENCH_DURATION")
 	if [[ " $BENCH_TESTS " == *" calls "* || " $BENCH_TESTS " == *" ramp "* || " $BENCH_TESTS " == *" setup "* ]]; then
 		"start_$gw"
-		common=(-ws "$GW_URL" -target sip:echo@imsgate.test -domain imsgate.test -rate "$BENCH_RATE"
+		# -register: imsgate relays a browser's INVITE only once it has
+		# registered (passthrough mode); the echo answers REGISTER 200.
+		common=(-ws "$GW_URL" -target sip:echo@imsgate.test -domain imsgate.test -register -rate "$BENCH_RATE"
 			-gateway-pids "$GW_PIDS" -sources "$BENCH_SOURCES" -label "$GW_LABEL")
 		if [[ " $BENCH_TESTS " == *" calls "* ]]; then
 			for n in $BENCH_CALLS; do

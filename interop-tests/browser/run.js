@@ -6,7 +6,8 @@
 //
 // Options: lib ("jssip" | "sipjs" | "webphone"), pageURL, wsURL, uri,
 // password, target, referTo, noRegister, scenario, talkMs, stepTimeoutMs,
-// artifactsDir; text and contentType for the message-* scenarios.
+// artifactsDir; text and contentType for the message-* scenarios;
+// chromiumArgs, more Chromium flags (a test's own certificate to trust).
 'use strict';
 
 const fs = require('fs');
@@ -90,8 +91,10 @@ async function sipSeen(prefix, n) {
 
 const zero = { inbound: 0, outbound: 0 };
 
-// callAndTalk: the browser calls opts.target and hears 50 packets.
+// callAndTalk: the browser calls opts.target and hears 50 packets; a page
+// that registers calls once registered (the gateway relays no call before).
 async function callAndTalk(page) {
+  if (!opts.noRegister) await agentStep(page, 'registered', stepTimeout);
   await page.evaluate((t) => window.agent.call(t), opts.target);
   await agentStep(page, 'confirmed', stepTimeout);
   phases.before = await statsGrown(page, 'inbound', zero, 50);
@@ -184,6 +187,22 @@ const scenarios = {
   },
   // call-out: the browser calls target, talks, and hangs up itself.
   async 'call-out'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    await sleep(talkMs);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-unregistered (with noRegister): the page calls before it has
+  // registered and the call must fail ("refused" is printed); it then
+  // registers, calls again, talks and hangs up.
+  async 'call-unregistered'(page) {
+    await agentStep(page, 'connected', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'failed', stepTimeout);
+    say({ event: 'refused' });
+    await page.evaluate(() => window.agent.register());
     await agentStep(page, 'registered', stepTimeout);
     await page.evaluate((t) => window.agent.call(t), opts.target);
     await agentStep(page, 'confirmed', stepTimeout);
@@ -434,7 +453,7 @@ async function main() {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: opts.chromium || '/usr/bin/chromium',
       headless: true,
-      args: chromiumArgs,
+      args: chromiumArgs.concat(opts.chromiumArgs || []),
     });
     const page = context.pages()[0] || await context.newPage();
     page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));

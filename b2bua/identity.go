@@ -1,0 +1,117 @@
+package b2bua
+
+import (
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// Digest pass-through (auth.mode passthrough, TS 24.371): the core
+// authenticates a browser when it accepts the browser's REGISTER. The core
+// sees one source for every browser, so the gateway answers for what it
+// relays: until a registration the core accepted is in place on a
+// WebSocket flow, nothing but REGISTER (and OPTIONS, answered here) is
+// relayed from it, and a browser speaks only as an AoR registered on its
+// own flow. Requests in a dialog belong to one that passed this check, and
+// go on when the registration lapses.
+
+// speaksAs tells the out-of-dialog requests that are relayed under their
+// From identity, and so need a registration on the flow.
+func speaksAs(m sip.RequestMethod) bool {
+	switch m {
+	case sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH:
+		return true
+	}
+	return false
+}
+
+// admitted tells whether a browser's out-of-dialog request may be relayed;
+// when not, it has answered it 403.
+func (g *Gateway) admitted(f webFlow, in *serverTx, log *zap.Logger) bool {
+	why := g.authorize(f.Flow(), in.req)
+	if why == refusalNone {
+		return true
+	}
+	g.refuseWeb(f, in, why, log)
+	return false
+}
+
+// authorize checks the From and any P-Preferred-Identity (RFC 3325) of a
+// browser's request against the AoRs registered on its flow now.
+func (g *Gateway) authorize(flow string, req *sip.Request) refusal {
+	aors := g.reg.identities(flow, time.Now())
+	switch {
+	case len(aors) == 0:
+		return refusalUnregistered
+	case !hasAoR(aors, req.From().Address):
+		return refusalFrom
+	}
+	for _, h := range req.GetHeaders("P-Preferred-Identity") {
+		for _, v := range splitAddresses(h.Value()) {
+			var u sip.Uri
+			params := sip.NewParams()
+			if _, err := sip.ParseAddressValue(v, &u, &params); err != nil || !hasAoR(aors, u) {
+				return refusalPreferred
+			}
+		}
+	}
+	return refusalNone
+}
+
+// refuseWeb answers a browser's request 403 saying why, logs it (at Info
+// once per flow, reason and window) and counts it.
+func (g *Gateway) refuseWeb(f webFlow, in *serverTx, why refusal, log *zap.Logger) {
+	lvl := zap.DebugLevel
+	if g.refused.note(f.Flow(), why, time.Now()) {
+		lvl = zap.InfoLevel
+	}
+	if ce := log.Check(lvl, "request refused"); ce != nil {
+		ce.Write(zap.Stringer("reason", why), zap.String("aor", in.req.From().Address.String()))
+	}
+	res := response(in.req, 403, why.phrase(), token(10))
+	res.AppendHeader(sip.NewHeader("Warning", `399 imsgate "`+why.phrase()+`"`))
+	_ = in.reply(res)
+}
+
+func hasAoR(aors []sip.Uri, u sip.Uri) bool {
+	for _, a := range aors {
+		if sameAoR(a, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameAoR compares two URIs as addresses of record: sip and sips alike,
+// the user exactly (RFC 3261 19.1.4), the host in any case; port and
+// parameters do not name another user.
+func sameAoR(a, b sip.Uri) bool {
+	return isSIPScheme(a.Scheme) && isSIPScheme(b.Scheme) && a.User == b.User && strings.EqualFold(a.Host, b.Host)
+}
+
+func isSIPScheme(s string) bool { return s == "sip" || s == "sips" }
+
+// splitAddresses splits a header value listing name-addrs or addr-specs
+// (RFC 3261 7.3.1) at its commas, but not at those quoted or in brackets.
+func splitAddresses(v string) []string {
+	var out []string
+	quoted, bracket, start := false, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++ // a quoted-pair
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == '<':
+			bracket = true
+		case !quoted && c == '>':
+			bracket = false
+		case !quoted && !bracket && c == ',':
+			out = append(out, strings.TrimSpace(v[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(v[start:]))
+}
