@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -156,29 +155,6 @@ func (c *Call) logDigit(d mediabridge.DTMFDigit, from Side, arrived, left string
 	c.g.dtmf.add(in + " -> " + out)
 }
 
-// dtmfCounts counts digits by the forms they arrived and left in.
-type dtmfCounts struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (d *dtmfCounts) add(key string) {
-	d.mu.Lock()
-	if d.n == nil {
-		d.n = map[string]uint64{}
-	}
-	d.n[key]++ // keys are a fixed handful of form pairs
-	d.mu.Unlock()
-}
-
 // DTMFCounts is how many digits crossed the gateway, by "side form ->
 // side form" (e.g. "web info -> core rfc4733").
-func (g *Gateway) DTMFCounts() map[string]uint64 {
-	g.dtmf.mu.Lock()
-	defer g.dtmf.mu.Unlock()
-	out := make(map[string]uint64, len(g.dtmf.n))
-	for k, v := range g.dtmf.n {
-		out[k] = v
-	}
-	return out
-}
+func (g *Gateway) DTMFCounts() map[string]uint64 { return g.dtmf.snapshot() }

@@ -50,7 +50,7 @@ type Gateway struct {
 	reg      *registrar
 	unreg    *unregisterQueue
 	observer Observer
-	dtmf     dtmfCounts
+	dtmf     tally // digits by the forms they came and left in
 	refused  refusalLog
 	nonCall  RequestHandler
 

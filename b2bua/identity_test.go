@@ -193,8 +193,8 @@ func TestRefusalLogThrottles(t *testing.T) {
 			t.Fatalf("%s %s at %v: info %v, want %v", step.flow, step.why, step.at, got, step.info)
 		}
 	}
-	if l.n[refusalUnregistered] != 5 || l.n[refusalFrom] != 1 {
-		t.Fatalf("counts %v", l.n)
+	if n := l.counts.snapshot(); n["unregistered"] != 5 || n["from_not_registered"] != 1 {
+		t.Fatalf("counts %v", n)
 	}
 	l.forget("f1")
 	l.sweep(t0.Add(2*time.Second + refusalLogWindow))

@@ -52,8 +52,8 @@ const refusalLogWindow = 60 * time.Second
 // last logged at Info, so a browser that keeps trying cannot flood the log.
 // Its size is bounded by the live flows (forget) and the window (sweep).
 type refusalLog struct {
+	counts tally
 	mu     sync.Mutex
-	n      map[refusal]uint64
 	logged map[refusalKey]time.Time
 }
 
@@ -65,12 +65,12 @@ type refusalKey struct {
 // note counts a refusal; true when it is the first of its flow and reason
 // in the window, to be logged at Info.
 func (l *refusalLog) note(flow string, why refusal, now time.Time) bool {
+	l.counts.add(why.String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.n == nil {
-		l.n, l.logged = map[refusal]uint64{}, map[refusalKey]time.Time{}
+	if l.logged == nil {
+		l.logged = map[refusalKey]time.Time{}
 	}
-	l.n[why]++
 	k := refusalKey{flow, why}
 	if last, ok := l.logged[k]; ok && now.Sub(last) < refusalLogWindow {
 		return false
@@ -102,12 +102,4 @@ func (l *refusalLog) sweep(now time.Time) {
 // Refusals is how many browser requests were refused before anything was
 // relayed, by reason ("unregistered", "from_not_registered",
 // "preferred_identity_not_registered").
-func (g *Gateway) Refusals() map[string]uint64 {
-	g.refused.mu.Lock()
-	defer g.refused.mu.Unlock()
-	out := make(map[string]uint64, len(g.refused.n))
-	for why, n := range g.refused.n {
-		out[why.String()] = n
-	}
-	return out
-}
+func (g *Gateway) Refusals() map[string]uint64 { return g.refused.counts.snapshot() }

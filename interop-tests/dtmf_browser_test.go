@@ -275,15 +275,3 @@ func goertzelPower(x []float64, hz float64) float64 {
 	}
 	return s1*s1 + s2*s2 - k*s1*s2
 }
-
-// ulawToLinear decodes one G.711 u-law byte.
-func ulawToLinear(u byte) float64 {
-	u = ^u
-	exp := int(u>>4) & 7
-	v := (int(u&0x0f)<<3 + 0x84) << exp
-	v -= 0x84
-	if u&0x80 != 0 {
-		return float64(-v)
-	}
-	return float64(v)
-}

@@ -183,18 +183,20 @@ func rtpPayloadStart(pkt []byte) (int, bool) {
 // else the next 20 ms of a tone in G.711. buf is pkt's buffer, with room
 // beyond it. It returns the packet to send.
 func (f *forwarder) digitsIntoAudio(buf, pkt []byte, clock uint32, sc *loopScratch) []byte {
-	head, ok := rtpPayloadStart(pkt)
-	if !ok {
-		return pkt
-	}
 	if out := f.eventsOut.Load(); out != nil && out.clock == clock {
 		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-		if p, ok := out.next(ts); ok && cap(buf) >= head+dtmfPayloadLen {
-			return eventPacket(buf[:head+dtmfPayloadLen], head, out.pt, p)
+		if head, ok := rtpPayloadStart(pkt); ok && cap(buf) >= head+dtmfPayloadLen {
+			if p, ok := out.next(ts); ok {
+				return eventPacket(buf[:head+dtmfPayloadLen], head, out.pt, p)
+			}
 		}
 	}
 	law := lawOf(pkt[1])
-	if law == lawNone || pkt[0]&0x20 != 0 {
+	if law == lawNone || pkt[0]&0x20 != 0 || !f.tonesOut.playing() {
+		return pkt // the usual case: no digit, the header is not read further
+	}
+	head, ok := rtpPayloadStart(pkt)
+	if !ok {
 		return pkt
 	}
 	payload := pkt[head:]
@@ -232,6 +234,11 @@ type toneSender struct {
 	gen    dtmfToneGen
 	active bool
 	gap    int // samples of silence still owed after a tone
+}
+
+// playing tells whether a tone or its gap is on, or a digit waits.
+func (t *toneSender) playing() bool {
+	return t.active || t.gap > 0 || t.queue.head.Load() != t.queue.tail.Load()
 }
 
 // fill writes the next samples of tone or gap into dst; false when no

@@ -136,15 +136,19 @@ func (g *rig) do(fromWeb bool, req *sip.Request) *sip.Response {
 	return await(g.t, g.send(fromWeb, req))
 }
 
+// peer is the web's side or the core's.
+func (g *rig) peer(web bool) *peer {
+	if web {
+		return g.web
+	}
+	return g.core
+}
+
 // next is the next request the relay sent the web or the core.
 func (g *rig) next(toWeb bool) sent {
 	g.t.Helper()
-	p := g.core
-	if toWeb {
-		p = g.web
-	}
 	select {
-	case s := <-p.got:
+	case s := <-g.peer(toWeb).got:
 		return s
 	case <-time.After(5 * time.Second):
 		g.t.Fatalf("nothing reached the %s", map[bool]string{true: "web", false: "core"}[toWeb])
@@ -155,12 +159,8 @@ func (g *rig) next(toWeb bool) sent {
 // quiet checks that nothing reaches a side for a while.
 func (g *rig) quiet(toWeb bool, d time.Duration) {
 	g.t.Helper()
-	p := g.core
-	if toWeb {
-		p = g.web
-	}
 	select {
-	case s := <-p.got:
+	case s := <-g.peer(toWeb).got:
 		g.t.Fatalf("unexpected %s", s.req.StartLine())
 	case <-time.After(d):
 	}

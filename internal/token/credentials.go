@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +41,7 @@ type credentialsFile struct {
 type Store struct {
 	path    string
 	data    atomic.Pointer[storeData]
-	checked atomic.Int64
+	checked throttle
 	mu      sync.Mutex
 }
 
@@ -58,7 +57,7 @@ func OpenStore(path string) (*Store, error) {
 	if err := s.Reload(); err != nil {
 		return nil, err
 	}
-	s.checked.Store(time.Now().UnixNano())
+	s.checked.start()
 	return s, nil
 }
 
@@ -76,28 +75,22 @@ func (s *Store) Pool() []Identity {
 }
 
 func (s *Store) reloadIfChanged() {
-	now := time.Now()
-	last := s.checked.Load()
-	if now.UnixNano()-last < int64(reloadCheck) || !s.checked.CompareAndSwap(last, now.UnixNano()) {
-		return
+	if s.checked.due() {
+		_ = s.Reload()
 	}
-	_ = s.Reload()
 }
 
 // Reload re-reads the file if it changed since it was read.
 func (s *Store) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := os.Stat(s.path)
-	if err != nil {
-		return fmt.Errorf("credentials file: %w", err)
+	var seen time.Time
+	if old := s.data.Load(); old != nil {
+		seen = old.modTime
 	}
-	if old := s.data.Load(); old != nil && st.ModTime().Equal(old.modTime) {
-		return nil
-	}
-	raw, err := os.ReadFile(s.path)
-	if err != nil {
-		return fmt.Errorf("credentials file: %w", err)
+	raw, mod, err := readIfChanged("credentials file", s.path, seen)
+	if err != nil || raw == nil {
+		return err
 	}
 	var f credentialsFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
@@ -108,7 +101,7 @@ func (s *Store) Reload() error {
 	if err := f.check(); err != nil {
 		return fmt.Errorf("credentials file %s: %w", s.path, err)
 	}
-	s.data.Store(&storeData{file: f, modTime: st.ModTime()})
+	s.data.Store(&storeData{file: f, modTime: mod})
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +37,6 @@ type Config struct {
 // one of kilobytes is an attack on the parser, not a credential.
 const maxTokenBytes = 8 << 10
 
-// reloadCheck is how often Verify looks whether the key files changed
-// (a variable for tests).
-var reloadCheck = time.Second
-
 // Verifier checks tokens. Its key files are re-read when they change (a
 // backend rotating its keys), at most once per reloadCheck, on the
 // goroutine of the Verify that noticed; a file that no longer reads keeps
@@ -49,8 +44,8 @@ var reloadCheck = time.Second
 type Verifier struct {
 	cfg     Config
 	keys    atomic.Pointer[keySet]
-	checked atomic.Int64 // unix ns of the last look at the files
-	mu      sync.Mutex   // one reload at a time
+	checked throttle   // the last look at the files
+	mu      sync.Mutex // one reload at a time
 	opts    []jwt.ParserOption
 }
 
@@ -85,7 +80,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	v.keys.Store(ks)
-	v.checked.Store(time.Now().UnixNano())
+	v.checked.start()
 	return v, nil
 }
 
@@ -108,7 +103,9 @@ func (v *Verifier) Verify(raw string, now time.Time) (Claims, error) {
 	if len(raw) > maxTokenBytes {
 		return Claims{}, refused(ErrMalformed, "token too large")
 	}
-	v.reloadIfChanged()
+	if v.checked.due() {
+		_ = v.Reload()
+	}
 	var c Claims
 	// A parser per token: its options hold the time it checks against.
 	parser := jwt.NewParser(append(v.opts[:len(v.opts):len(v.opts)], jwt.WithTimeFunc(func() time.Time { return now }))...)
@@ -159,16 +156,6 @@ func fits(alg string, k crypto.PublicKey) bool {
 	return false
 }
 
-// reloadIfChanged re-reads the key files whose modification time moved.
-func (v *Verifier) reloadIfChanged() {
-	now := time.Now()
-	last := v.checked.Load()
-	if now.UnixNano()-last < int64(reloadCheck) || !v.checked.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	_ = v.Reload()
-}
-
 // Reload re-reads key files that changed since they were read; on an
 // error the keys stay as they were.
 func (v *Verifier) Reload() error {
@@ -189,32 +176,24 @@ func readKeys(cfg Config, old *keySet) (*keySet, error) {
 		*ks = *old
 	}
 	if cfg.KeyFile != "" {
-		st, err := os.Stat(cfg.KeyFile)
+		data, mod, err := readIfChanged("token key file", cfg.KeyFile, ks.pemTime)
 		if err != nil {
-			return nil, fmt.Errorf("token key file: %w", err)
+			return nil, err
 		}
-		if old == nil || !st.ModTime().Equal(old.pemTime) {
-			data, err := os.ReadFile(cfg.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("token key file: %w", err)
-			}
+		if data != nil {
 			keys, err := parsePublicKeys(data)
 			if err != nil {
 				return nil, fmt.Errorf("token key file %s: %w", cfg.KeyFile, err)
 			}
-			ks.pem, ks.pemTime = keys, st.ModTime()
+			ks.pem, ks.pemTime = keys, mod
 		}
 	}
 	if cfg.JWKSFile != "" {
-		st, err := os.Stat(cfg.JWKSFile)
+		data, mod, err := readIfChanged("token jwks file", cfg.JWKSFile, ks.setTime)
 		if err != nil {
-			return nil, fmt.Errorf("token jwks file: %w", err)
+			return nil, err
 		}
-		if old == nil || !st.ModTime().Equal(old.setTime) {
-			data, err := os.ReadFile(cfg.JWKSFile)
-			if err != nil {
-				return nil, fmt.Errorf("token jwks file: %w", err)
-			}
+		if data != nil {
 			if !json.Valid(data) {
 				return nil, fmt.Errorf("token jwks file %s: not JSON", cfg.JWKSFile)
 			}
@@ -222,7 +201,7 @@ func readKeys(cfg Config, old *keySet) (*keySet, error) {
 			if err != nil {
 				return nil, fmt.Errorf("token jwks file %s: %w", cfg.JWKSFile, err)
 			}
-			ks.jwks, ks.setTime = set, st.ModTime()
+			ks.jwks, ks.setTime = set, mod
 		}
 	}
 	return ks, nil
