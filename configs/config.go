@@ -27,6 +27,8 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	Calls    Calls    `yaml:"calls"`
 	Presence Presence `yaml:"presence"`
+	Auth     Auth     `yaml:"auth"`
+	Limits   Limits   `yaml:"limits"`
 	DTMF     DTMF     `yaml:"dtmf"`
 	Media    Media    `yaml:"media"`
 	Demo     Demo     `yaml:"demo"`
@@ -198,7 +200,9 @@ func Default() Config {
 			RTPPorts:   "20000-29999",
 			Codecs:     []string{"opus", "PCMU", "PCMA", "G722", "telephone-event"},
 		},
-		Demo: Demo{Listen: "127.0.0.1:5090"},
+		Demo:   Demo{Listen: "127.0.0.1:5090"},
+		Auth:   Auth{Mode: AuthPassthrough, Leeway: 30 * time.Second, ExpiryGrace: 5 * time.Minute},
+		Limits: DefaultLimits(),
 	}
 }
 
@@ -278,6 +282,9 @@ func (c *Config) Validate() error {
 		return keyErr("log.format", "%q is not console or json", c.Log.Format)
 	}
 	if err := c.validateWSTLS(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
 		return err
 	}
 	if c.WS.Path != "" && !strings.HasPrefix(c.WS.Path, "/") {
@@ -381,7 +388,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.validateLimits()
 }
 
 // KnownCodecs are the codec names media.codecs accepts.

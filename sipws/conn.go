@@ -39,6 +39,7 @@ type Conn struct {
 	origin    string
 	transport string
 	opened    time.Time
+	principal any // what Admission admitted it as
 
 	mu     sync.Mutex
 	writer serial.Queue[[]byte] // serialized SIP messages, written in order

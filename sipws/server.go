@@ -72,6 +72,7 @@ type Server struct {
 	upgrader    websocket.Upgrader
 	parser      *sip.Parser
 	origins     map[string]bool // normalized allowlist; empty allows all
+	admission   Admission       // nil: no check beyond origin and subprotocol
 
 	draining atomic.Bool
 

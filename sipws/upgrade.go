@@ -24,6 +24,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	principal, ok := s.admitPrincipal(w, r)
+	if !ok {
+		return
+	}
 	if !s.admit() {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
@@ -38,6 +42,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newConn(s, ws, hw.br, r)
+	c.principal = principal
 	if err := s.register(c); err != nil {
 		// Shutdown began during the upgrade: the handler never saw this conn.
 		_ = ws.WriteControl(websocket.CloseMessage,
@@ -45,6 +50,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		s.wg.Done()
 		return
+	}
+	if o, ok := s.handler.(Opener); ok {
+		o.ConnOpened(c)
 	}
 	// The connection's own goroutine reads from here on: returning lets
 	// net/http drop the request and its buffers, which an idle browser

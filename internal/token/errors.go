@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -37,6 +38,11 @@ func (e *Error) Unwrap() error { return e.Kind }
 // Status is the HTTP status of the refused upgrade: 401 for every token
 // problem (RFC 6750 3.1, error="invalid_token").
 func (e *Error) Status() int { return http.StatusUnauthorized }
+
+// Challenge is the WWW-Authenticate of the refused upgrade (RFC 6750 3).
+func (e *Error) Challenge() string {
+	return `Bearer error="invalid_token", error_description="` + strings.ReplaceAll(e.Error(), `"`, "'") + `"`
+}
 
 func refused(kind error, detail string) *Error { return &Error{Kind: kind, Detail: detail} }
 
