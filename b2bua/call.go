@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	authtoken "github.com/imsgate/imsgate/internal/token"
 	"github.com/imsgate/imsgate/mediabridge"
 )
 
@@ -72,22 +73,33 @@ type Call struct {
 	timer sessionTimer
 	// rel is 100rel on the core leg (reliable.go).
 	rel reliability
+	// slot is the identity the call is counted under (call_limits.go).
+	slot     string
+	slotHeld atomic.Bool
+	// caller is the identity a browser's call is placed as toward the
+	// core (its P-Asserted-Identity); creds answer the core's challenges
+	// for it in token mode (nil: the browser answers them); challenges
+	// counts those answered.
+	caller     sip.Uri
+	creds      *authtoken.Identity
+	challenges int
 }
 
 type eventKind int
 
 const (
-	evUnknown    eventKind = iota
-	evRequest              // a request from a leg (in)
-	evResponse             // a response to one of our requests (tx, res)
-	evTxFailed             // one of our transactions ended with no final response (tx, err)
-	evTxTimeout            // a web transaction saw no response in 64·T1 (tx)
-	evCoreCancel           // the core cancelled its INVITE; sipgo answered 200 and 487
-	evTimer                // one of the call's timers fired (timer)
-	evFlowClosed           // the browser's WebSocket closed
-	evShutdown             // the gateway is stopping
-	evMedia                // a media-side event (ICE, DTLS, consent)
-	evFlowMoved            // the browser reconnected: its dialogs move to flow
+	evUnknown      eventKind = iota
+	evRequest                // a request from a leg (in)
+	evResponse               // a response to one of our requests (tx, res)
+	evTxFailed               // one of our transactions ended with no final response (tx, err)
+	evTxTimeout              // a web transaction saw no response in 64·T1 (tx)
+	evCoreCancel             // the core cancelled its INVITE; sipgo answered 200 and 487
+	evTimer                  // one of the call's timers fired (timer)
+	evFlowClosed             // the browser's WebSocket closed
+	evShutdown               // the gateway is stopping
+	evTokenExpired           // the flow's token ran out, its grace too
+	evMedia                  // a media-side event (ICE, DTLS, consent)
+	evFlowMoved              // the browser reconnected: its dialogs move to flow
 )
 
 type event struct {
@@ -265,6 +277,8 @@ func (c *Call) handle(ev event) {
 		c.onFlowMoved(ev.flow)
 	case evShutdown:
 		c.end(Cause{Reason: EndShutdown, By: SideGateway})
+	case evTokenExpired:
+		c.end(Cause{Reason: EndTokenExpired, By: SideGateway})
 	case evMedia:
 		c.onMedia(ev.media)
 	}

@@ -17,7 +17,7 @@ var errNoAnswer = errors.New("2xx without SDP answer")
 // (digest pass-through, TS 24.371: the Request-URI is kept so they stay
 // valid) and identity; toward the browser: the caller's identity.
 var inviteHeaders = map[Side][]string{
-	SideCore: {"Authorization", "Proxy-Authorization", "P-Preferred-Identity", "Privacy", "Subject", "Replaces", "Referred-By"},
+	SideCore: {"Authorization", "Proxy-Authorization", "Privacy", "Subject", "Replaces", "Referred-By"},
 	SideWeb:  {"P-Asserted-Identity", "Privacy", "Subject", "Alert-Info", "Replaces", "Referred-By"},
 }
 
@@ -37,11 +37,24 @@ func (g *Gateway) startWebCall(f webFlow, in *serverTx, log *zap.Logger) {
 	if !g.admitted(f, in, log) {
 		return
 	}
+	caller := g.callerIdentity(f.Flow(), inv)
+	slot, why, err := g.takeSlot(caller)
+	switch {
+	case err != nil:
+		g.refuse(in, statusOf(err), log)
+		return
+	case why != refusalNone:
+		g.refuseWeb(f, in, why, log)
+		return
+	}
 	c, err := g.newCall(SideWeb, f, callIDOf(inv), token(24))
 	if err != nil {
+		g.slots.give(slot)
 		g.refuse(in, statusOf(err), log)
 		return
 	}
+	c.holdSlot(slot)
+	c.caller, c.creds = caller, g.credentials(f.Flow())
 	c.originBranch = branchOf(inv)
 	c.web.receiveInvite(in)
 	g.launch(c, in, log)
@@ -85,11 +98,26 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		g.refuse(in, statusErr(480, "Temporarily Unavailable", errFlowGone), log)
 		return
 	}
+	callee := req.To().Address
+	if b != nil {
+		callee = b.aor
+	}
+	slot, why, err := g.takeSlot(callee)
+	switch {
+	case err != nil:
+		g.refuse(in, statusOf(err), log)
+		return
+	case why != refusalNone:
+		g.refuse(in, statusErr(486, "Busy Here", errors.New("limits.calls_per_identity reached")), log)
+		return
+	}
 	c, err := g.newCall(SideCore, f, token(24), callIDOf(req))
 	if err != nil {
+		g.slots.give(slot)
 		g.refuse(in, statusOf(err), log)
 		return
 	}
+	c.holdSlot(slot)
 	c.binding, c.replacing = b, replacing
 	c.core.receiveInvite(in)
 	c.rel.required = hasTag(req, "Require", "100rel")
@@ -98,6 +126,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 		c.coreCanceled.Store(true)
 		c.notify(event{kind: evCoreCancel})
 	}) {
+		g.giveSlot(c)
 		_ = c.media.Close()
 		in.final = true // sipgo answered the CANCEL and the INVITE
 		return
@@ -108,6 +137,7 @@ func (g *Gateway) startCoreCall(in *serverTx, stx *sip.ServerTx) {
 // launch publishes a fully built call and starts its goroutine.
 func (g *Gateway) launch(c *Call, in *serverTx, log *zap.Logger) {
 	if err := g.addCall(c); err != nil {
+		g.giveSlot(c)
 		_ = c.media.Close()
 		g.refuse(in, statusOf(err), log)
 		return
@@ -181,9 +211,22 @@ func (c *Call) originate(b *leg, sdp []byte) *sip.Request {
 		d.remote = *c.replacing.webRemote.Clone()
 		d.remoteTarget = *c.replacing.webTarget.Clone()
 	}
+	if b.side == SideCore && c.creds != nil {
+		// A token session calls as its token's identity (a click-to-call
+		// token: as the pool identity it was given), whatever its From said.
+		d.local = *c.caller.Clone()
+	}
 	req := d.request(sip.INVITE, 0)
 	req.AppendHeader(c.contact(b))
-	copyHeaders(inv, req, inviteHeaders[b.side]...)
+	names := inviteHeaders[b.side]
+	if b.side == SideWeb {
+		names = c.g.webHeaders(names)
+	}
+	copyHeaders(inv, req, names...)
+	if b.side == SideCore && c.origin == SideWeb {
+		c.g.assertIdentity(req, c.caller)
+		c.g.preloadServiceRoute(req, c.flow, c.caller)
+	}
 	c.g.rewriteReplaces(c.origin, c.currentFlow(), req)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	if b.side == SideCore {
@@ -277,6 +320,12 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 			if c.retryAfter422(b, res) {
 				return
 			}
+		}
+		if challenged(res) && c.creds != nil && b.side == SideCore && !c.ending {
+			if c.answerChallenge(b, res) {
+				return
+			}
+			res = refusedCredentials(res)
 		}
 		c.disarm(timerKey{timerNoAnswer, b.side})
 		c.disarm(timerKey{timerCancelWait, b.side})
@@ -483,6 +532,10 @@ func (c *Call) endFork(b *leg, res *sip.Response) {
 func (c *Call) relayFailure(a *leg, res *sip.Response) {
 	c.g.removeCall(c)
 	out := response(a.inviteIn.req, res.StatusCode, res.Reason, a.dlg.localTag)
-	copyHeaders(res, out, failureHeaders...)
+	names := failureHeaders
+	if a.side == SideWeb {
+		names = c.g.webHeaders(names)
+	}
+	copyHeaders(res, out, names...)
 	_ = a.inviteIn.reply(out)
 }

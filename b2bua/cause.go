@@ -46,6 +46,7 @@ const (
 	EndSessionExpired             // the core's session timer ran out unrefreshed (RFC 4028 §10)
 	EndReconnectTimeout           // the browser did not come back within calls.reconnect_grace
 	EndMediaTimeout               // the browser's ICE consent checks stopped (RFC 7675)
+	EndTokenExpired               // the browser's token ran out, and its grace (auth.expiry_grace)
 )
 
 func (r EndReason) String() string {
@@ -76,6 +77,8 @@ func (r EndReason) String() string {
 		return "reconnect_timeout"
 	case EndMediaTimeout:
 		return "media_timeout"
+	case EndTokenExpired:
+		return "token_expired"
 	}
 	return "unknown"
 }

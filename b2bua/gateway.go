@@ -52,7 +52,9 @@ type Gateway struct {
 	observer Observer
 	dtmf     tally // digits by the forms they came and left in
 	refused  refusalLog
+	slots    callSlots
 	nonCall  RequestHandler
+	tokens   *tokenMode // auth.mode token; nil in passthrough
 
 	flows atomic.Pointer[flowLookup]
 
@@ -122,6 +124,13 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	for _, o := range opts {
 		o(g)
 	}
+	if cfg.Auth.Mode == configs.AuthToken {
+		if g.tokens, err = newTokenMode(cfg.Auth); err != nil {
+			cancel()
+			ua.Close()
+			return nil, err
+		}
+	}
 	g.unreg = newUnregisterQueue(g, cfg.Upstream.UnregisterRate)
 	// The transaction layer hands us every request with its transaction;
 	// we own the transaction until we answer it (sipgo's Server would end
@@ -141,6 +150,9 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	case <-time.After(5 * time.Second):
 		g.Close()
 		return nil, errors.New("sip udp listener did not start")
+	}
+	if g.tokens != nil {
+		g.goOwned(g.keepPoolRegistered)
 	}
 	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()),
 		zap.String("advertise", fmt.Sprintf("%s:%d", core.host, core.port)),
@@ -266,6 +278,7 @@ func (g *Gateway) flowClosed(flow string) {
 	}
 	g.reg.dropFlowQueue(flow)
 	g.refused.forget(flow)
+	g.tokens.flowEnded(flow)
 	if fg, ok := g.nonCall.(interface{ Forget(flow string) }); ok {
 		fg.Forget(flow)
 	}
@@ -321,6 +334,7 @@ func (g *Gateway) removeCall(c *Call) {
 }
 
 func (g *Gateway) unindex(c *Call) (string, bool) {
+	g.giveSlot(c)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if wk := webKey(c.flow, c.web.dlg.callID); g.calls[wk] == c {

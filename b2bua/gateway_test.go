@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -20,10 +21,20 @@ type fakeFlow struct {
 	out  []sip.Message
 	got  chan sip.Message
 	done chan struct{}
+	// closed is the WebSocket close the gateway asked for, if any.
+	closed chan string
 }
 
 func newFakeFlow(name string) *fakeFlow {
-	return &fakeFlow{name: name, got: make(chan sip.Message, 64), done: make(chan struct{})}
+	return &fakeFlow{name: name, got: make(chan sip.Message, 64), done: make(chan struct{}), closed: make(chan string, 1)}
+}
+
+// Close records the close the gateway asked for (sipws.Conn.Close).
+func (f *fakeFlow) Close(code int, reason string) {
+	select {
+	case f.closed <- fmt.Sprintf("%d %s", code, reason):
+	default:
+	}
 }
 
 func (f *fakeFlow) Flow() string          { return f.name }

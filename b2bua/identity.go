@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"path"
 	"strings"
 	"time"
 
@@ -38,9 +39,21 @@ func (g *Gateway) admitted(f webFlow, in *serverTx, log *zap.Logger) bool {
 	return false
 }
 
-// authorize checks the From and any P-Preferred-Identity (RFC 3325) of a
-// browser's request against the AoRs registered on its flow now.
+// authorize checks a browser's out-of-dialog request: against the
+// destination denylist in every mode; in token mode against its token
+// session; in passthrough its From and any P-Preferred-Identity (RFC 3325)
+// against the AoRs registered on its flow now.
 func (g *Gateway) authorize(flow string, req *sip.Request) refusal {
+	if g.deniedDestination(req) {
+		return refusalDenied
+	}
+	if g.tokens != nil {
+		s := g.tokens.session(flow)
+		if s == nil {
+			return refusalUnregistered
+		}
+		return s.authorize(req)
+	}
 	aors := g.reg.identities(flow, time.Now())
 	switch {
 	case len(aors) == 0:
@@ -48,16 +61,49 @@ func (g *Gateway) authorize(flow string, req *sip.Request) refusal {
 	case !hasAoR(aors, req.From().Address):
 		return refusalFrom
 	}
+	for _, u := range preferredIdentities(req) {
+		if u == nil || !hasAoR(aors, *u) {
+			return refusalPreferred
+		}
+	}
+	return refusalNone
+}
+
+// preferredIdentities are the URIs of a request's P-Preferred-Identity
+// headers; nil stands for one that does not parse.
+func preferredIdentities(req *sip.Request) []*sip.Uri {
+	var out []*sip.Uri
 	for _, h := range req.GetHeaders("P-Preferred-Identity") {
 		for _, v := range splitAddresses(h.Value()) {
 			var u sip.Uri
 			params := sip.NewParams()
-			if _, err := sip.ParseAddressValue(v, &u, &params); err != nil || !hasAoR(aors, u) {
-				return refusalPreferred
+			if _, err := sip.ParseAddressValue(v, &u, &params); err != nil {
+				out = append(out, nil)
+				continue
 			}
+			out = append(out, &u)
 		}
 	}
-	return refusalNone
+	return out
+}
+
+// deniedDestination tells a request whose Request-URI matches
+// limits.deny_destinations (premium-rate numbers), in any mode.
+func (g *Gateway) deniedDestination(req *sip.Request) bool {
+	if req.Method != sip.INVITE && req.Method != sip.MESSAGE {
+		return false
+	}
+	u := req.Recipient
+	full := u.User + "@" + strings.ToLower(u.Host)
+	for _, p := range g.cfg.Limits.DenyDestinations {
+		if ok, _ := path.Match(p, u.User); ok {
+			return true
+		}
+		if ok, _ := path.Match(p, full); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // refuseWeb answers a browser's request 403 saying why, logs it (at Info
@@ -70,7 +116,7 @@ func (g *Gateway) refuseWeb(f webFlow, in *serverTx, why refusal, log *zap.Logge
 	if ce := log.Check(lvl, "request refused"); ce != nil {
 		ce.Write(zap.Stringer("reason", why), zap.String("aor", in.req.From().Address.String()))
 	}
-	res := response(in.req, 403, why.phrase(), token(10))
+	res := response(in.req, why.status(), why.phrase(), token(10))
 	res.AppendHeader(sip.NewHeader("Warning", `399 imsgate "`+why.phrase()+`"`))
 	_ = in.reply(res)
 }

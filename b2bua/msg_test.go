@@ -60,11 +60,11 @@ func TestRegistrarBindings(t *testing.T) {
 	r := newRegistrar()
 	req := parseReq(t, jssipRegister)
 	ct := contacts(req)[0]
-	b1 := r.get("flow1", req.To().Address, ct)
-	if again := r.get("flow1", req.To().Address, ct); again != b1 {
+	b1, _ := r.get("flow1", req.To().Address, ct, 10)
+	if again, _ := r.get("flow1", req.To().Address, ct, 10); again != b1 {
 		t.Fatal("a refresh must reuse the binding (same upstream Call-ID and CSeq sequence)")
 	}
-	b2 := r.get("flow2", req.To().Address, ct)
+	b2, _ := r.get("flow2", req.To().Address, ct, 10)
 	if b2 == b1 || b2.token == b1.token || b2.callID == b1.callID {
 		t.Fatal("another flow for the same AoR is its own binding")
 	}

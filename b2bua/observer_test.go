@@ -122,8 +122,8 @@ func TestRegistersOfAFlowInOrder(t *testing.T) {
 func TestAbandonedChallengeSwept(t *testing.T) {
 	r := newRegistrar()
 	req := parseReq(t, jssipRegister)
-	abandoned := r.get("flow1", req.To().Address, contacts(req)[0])
-	active := r.get("flow2", req.To().Address, contacts(req)[0])
+	abandoned, _ := r.get("flow1", req.To().Address, contacts(req)[0], 10)
+	active, _ := r.get("flow2", req.To().Address, contacts(req)[0], 10)
 	active.active, active.expires = true, time.Now().Add(time.Hour)
 	now := time.Now().Add(64*sip.T1 + time.Second)
 	got := r.stale(now)

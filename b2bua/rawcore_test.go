@@ -48,25 +48,7 @@ type rawMsg struct {
 
 func newRawCore(t testing.TB) *rawCore {
 	t.Helper()
-	// One port for UDP and TCP: a UDP port the system picks may be taken
-	// for TCP by someone else, so try a few.
-	var udp net.PacketConn
-	var tcp net.Listener
-	for try := 0; tcp == nil; try++ {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", u.LocalAddr().String())
-		if err != nil {
-			u.Close()
-			if try == 20 {
-				t.Fatal(err)
-			}
-			continue
-		}
-		udp, tcp = u, l
-	}
+	udp, tcp := bindUDPAndTCP(t)
 	c := &rawCore{t: t, udp: udp, tcp: tcp, msgs: make(chan rawMsg, 256)}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -306,14 +288,7 @@ func newGatewayTo(t testing.TB, core *rawCore, change func(*configs.Config)) *Ga
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := bindUDPAndTCP(t)
 	g, err := New(cfg, media, pc, ln, log)
 	if err != nil {
 		t.Fatal(err)
@@ -384,4 +359,24 @@ func attach(g *Gateway, flows ...*fakeFlow) {
 		return f, ok
 	})
 	g.flows.Store(&lookup)
+}
+
+// bindUDPAndTCP binds one loopback port for UDP and TCP: a UDP port the
+// system picks may be taken for TCP by someone else, so try a few.
+func bindUDPAndTCP(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for try := 0; ; try++ {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", u.LocalAddr().String())
+		if err == nil {
+			return u, l
+		}
+		u.Close()
+		if try == 20 {
+			t.Fatal(err)
+		}
+	}
 }

@@ -10,10 +10,18 @@ import (
 type refusal int
 
 const (
-	refusalNone         refusal = iota
-	refusalUnregistered         // no registration on the flow
-	refusalFrom                 // From is no AoR registered on the flow
-	refusalPreferred            // nor is a P-Preferred-Identity
+	refusalNone          refusal = iota
+	refusalUnregistered          // no registration on the flow
+	refusalFrom                  // From is no AoR registered on the flow
+	refusalPreferred             // nor is a P-Preferred-Identity
+	refusalDenied                // a destination of limits.deny_destinations
+	refusalTokenExpired          // the token session ran out
+	refusalTokenIdentity         // not the token's identity
+	refusalScope                 // not in the token's scope
+	refusalDestination           // a destination the token does not allow
+	refusalRegistrations         // limits.registrations_per_conn reached
+	refusalIdentityCalls         // limits.calls_per_identity reached
+	refusalLast          = refusalIdentityCalls
 )
 
 func (r refusal) String() string {
@@ -26,6 +34,20 @@ func (r refusal) String() string {
 		return "from_not_registered"
 	case refusalPreferred:
 		return "preferred_identity_not_registered"
+	case refusalDenied:
+		return "destination_denied"
+	case refusalTokenExpired:
+		return "token_expired"
+	case refusalTokenIdentity:
+		return "not_token_identity"
+	case refusalScope:
+		return "token_scope"
+	case refusalDestination:
+		return "token_destination"
+	case refusalRegistrations:
+		return "registrations_per_conn"
+	case refusalIdentityCalls:
+		return "calls_per_identity"
 	}
 	return "unknown"
 }
@@ -40,8 +62,31 @@ func (r refusal) phrase() string {
 		return "From is not registered on this connection"
 	case refusalPreferred:
 		return "P-Preferred-Identity is not registered on this connection"
+	case refusalDenied:
+		return "Destination not allowed"
+	case refusalTokenExpired:
+		return "Token expired"
+	case refusalTokenIdentity:
+		return "Not the identity of this connection's token"
+	case refusalScope:
+		return "Not allowed by this connection's token"
+	case refusalDestination:
+		return "Destination not allowed by this connection's token"
+	case refusalRegistrations:
+		return "Too many registrations on this connection"
+	case refusalIdentityCalls:
+		return "Too many calls for this identity"
 	}
 	return "Forbidden"
+}
+
+// status is the refusal's SIP status: 403 for what the browser may not
+// do, 486 for a limit it may reach again once a call ends.
+func (r refusal) status() int {
+	if r == refusalIdentityCalls {
+		return 486
+	}
+	return 403
 }
 
 // refusalLogWindow is how long a flow's later refusals of one reason go to
@@ -83,7 +128,7 @@ func (l *refusalLog) note(flow string, why refusal, now time.Time) bool {
 func (l *refusalLog) forget(flow string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for why := refusalUnregistered; why <= refusalPreferred; why++ {
+	for why := refusalUnregistered; why <= refusalLast; why++ {
 		delete(l.logged, refusalKey{flow, why})
 	}
 }

@@ -35,6 +35,13 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		g.replyWeb(f, response(req, 400, "Bad Request", ""), log)
 		return
 	}
+	creds := g.credentials(f.Flow())
+	if g.tokens != nil {
+		if why := g.authorize(f.Flow(), req); why != refusalNone {
+			g.refuseWeb(f, webServerTx(f, req), why, log)
+			return
+		}
+	}
 	ct := cts[0]
 	want := expiresOf(req, ct, 3600)
 	if max := int(g.cfg.Upstream.RegisterExpires / time.Second); max > 0 && want > max {
@@ -45,7 +52,16 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 	parked := g.reg.parkedBinding(aor, ct, g.isParked)
 	b := parked
 	if b == nil {
-		b = g.reg.get(f.Flow(), aor, ct)
+		var ok bool
+		if b, ok = g.reg.get(f.Flow(), aor, ct, g.cfg.Limits.RegistrationsPerConn); !ok {
+			g.refuseWeb(f, webServerTx(f, req), refusalRegistrations, log)
+			return
+		}
+	}
+	if creds != nil {
+		b.mu.Lock()
+		b.creds = creds
+		b.mu.Unlock()
 	}
 	log = log.With(zap.String("aor", aor.String()), zap.String("binding", b.token))
 
@@ -60,7 +76,7 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		return
 	}
 	out := response(req, res.StatusCode, res.Reason, token(10))
-	copyHeaders(res, out, registerHeaders...)
+	copyHeaders(res, out, g.webHeaders(registerHeaders)...)
 	switch {
 	case res.StatusCode >= 200 && res.StatusCode < 300:
 		granted := grantedExpiry(res, b, want)
@@ -72,6 +88,7 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		b.mu.Lock()
 		b.active = true
 		b.expires = time.Now().Add(time.Duration(granted) * time.Second)
+		b.routes = serviceRoute(res)
 		b.mu.Unlock()
 		if parked != nil {
 			g.takeOver(f, parked)
@@ -89,7 +106,15 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		c.Params.Add("expires", strconv.Itoa(granted))
 		out.AppendHeader(c)
 		log.Info("registered", zap.Int("expires", granted))
-	case res.StatusCode == 401 || res.StatusCode == 407:
+	case challenged(res) && creds != nil:
+		// The store's credentials did not do: the browser has none to try.
+		if !b.isActive() {
+			g.reg.remove(b)
+		}
+		log.Warn("core refused the credentials of the token's identity", zap.String("identity", creds.AoR))
+		out = response(req, 403, "Forbidden", token(10))
+		out.AppendHeader(sip.NewHeader("Warning", `399 imsgate "the core refused this identity's credentials"`))
+	case challenged(res):
 		log.Debug("register challenged", zap.Int("status", res.StatusCode))
 	default:
 		if !b.isActive() {
@@ -173,16 +198,28 @@ func (g *Gateway) registerUpstream(ctx context.Context, b *binding, web *sip.Req
 	b.auth = nil
 	for _, name := range []string{"Authorization", "Proxy-Authorization"} {
 		for _, h := range web.GetHeaders(name) {
-			b.auth = append(b.auth, sip.NewHeader(h.Name(), h.Value()))
+			if b.creds == nil { // a token session's browser holds no SIP credentials
+				b.auth = append(b.auth, sip.NewHeader(h.Name(), h.Value()))
+			}
 		}
 	}
 	// The browser's Supported (path, gruu, outbound) describes its own
 	// flow, not the gateway's Contact: it stays on the web leg.
 	req := g.buildRegister(b, expires)
+	creds := b.creds
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
 	defer cancel()
-	return g.core.request(ctx, req)
+	return g.core.requestAs(ctx, req, creds, b.nextCSeq)
+}
+
+// nextCSeq takes the binding's next CSeq, for a REGISTER sent again with
+// credentials.
+func (b *binding) nextCSeq() uint32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cseq++
+	return b.cseq
 }
 
 // buildRegister makes an upstream REGISTER for b; b.mu must be held.
@@ -203,6 +240,8 @@ func (g *Gateway) buildRegister(b *binding, expires int) *sip.Request {
 	for _, h := range b.auth {
 		req.AppendHeader(sip.NewHeader(h.Name(), h.Value()))
 	}
+	g.addPath(req, b)
+	g.accessNetwork(req)
 	return req
 }
 
@@ -219,10 +258,11 @@ func (g *Gateway) unregister(ctx context.Context, b *binding) {
 	b.active = false
 	b.cseq++
 	req := g.buildRegister(b, 0)
+	creds := b.creds
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
 	defer cancel()
-	res, err := g.core.request(ctx, req)
+	res, err := g.core.requestAs(ctx, req, creds, b.nextCSeq)
 	l := g.log.With(zap.String("aor", b.aor.String()), zap.String("binding", b.token), zap.String("flow", g.reg.flowOf(b)))
 	switch {
 	case err != nil:

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	authtoken "github.com/imsgate/imsgate/internal/token"
 	"github.com/imsgate/imsgate/presence"
 )
 
@@ -32,7 +33,11 @@ type binding struct {
 	cseq    uint32
 	// auth is the browser's last credentials, replayed to unregister when the
 	// WebSocket closes (the browser is gone and cannot answer a challenge).
-	auth    []sip.Header
+	auth []sip.Header
+	// routes is the Service-Route the core returned (RFC 3608).
+	routes []string
+	// creds answer the core's challenges in token mode; nil in passthrough.
+	creds   *authtoken.Identity
 	regURI  sip.Uri
 	expires time.Time
 	active  bool // the core accepted it at least once
@@ -72,13 +77,17 @@ func flowContactKey(flow string, u sip.Uri) string {
 	return flow + "|" + strings.ToLower(u.User+"@"+u.Host+":"+strconv.Itoa(u.Port))
 }
 
-// get returns the binding of a browser contact on a flow, creating it.
-func (r *registrar) get(flow string, aor sip.Uri, ct *sip.ContactHeader) *binding {
+// get returns the binding of a browser contact on a flow, creating it
+// unless the flow holds max bindings already (limits.registrations_per_conn).
+func (r *registrar) get(flow string, aor sip.Uri, ct *sip.ContactHeader, max int) (*binding, bool) {
 	key := flowContactKey(flow, ct.Address)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b, ok := r.byFlowCt[key]; ok {
-		return b
+		return b, true
+	}
+	if len(r.byFlow[flow]) >= max {
+		return nil, false
 	}
 	b := &binding{token: token(20), aor: aor, flow: flow, contact: *ct.Clone(), created: time.Now(),
 		callID: token(24), fromTag: token(12)}
@@ -88,7 +97,7 @@ func (r *registrar) get(flow string, aor sip.Uri, ct *sip.ContactHeader) *bindin
 	r.byToken[b.token] = b
 	addTo(r.byFlow, flow, b)
 	addTo(r.byAoR, aorKey(aor), b)
-	return b
+	return b, true
 }
 
 func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
@@ -159,6 +168,23 @@ func (r *registrar) identities(flow string, now time.Time) []sip.Uri {
 		b.mu.Unlock()
 	}
 	return out
+}
+
+// serviceRoute is the Service-Route of an AoR's registration on a flow.
+func (r *registrar) serviceRoute(flow string, aor sip.Uri) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for b := range r.byFlow[flow] {
+		if sameAoR(b.aor, aor) {
+			b.mu.Lock()
+			routes := b.routes
+			b.mu.Unlock()
+			if len(routes) > 0 {
+				return routes
+			}
+		}
+	}
+	return nil
 }
 
 // parkedBinding finds the binding of aor, on a parked flow, that a

@@ -253,7 +253,10 @@ func TestRedirectKeepsContact(t *testing.T) {
 func TestSameCallIDManyFlows(t *testing.T) {
 	noLeaks(t)
 	core := newRawCore(t)
-	g := newGatewayTo(t, core, func(c *configs.Config) { c.Upstream.InviteTimeout = 300 * time.Millisecond })
+	g := newGatewayTo(t, core, func(c *configs.Config) {
+		c.Upstream.InviteTimeout = 300 * time.Millisecond
+		c.Limits.CallsPerIdentity = 100 // every flow is alice
+	})
 	const n = 20
 	flows := make([]*fakeFlow, n)
 	var wg sync.WaitGroup

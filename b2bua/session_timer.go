@@ -103,11 +103,21 @@ func (c *Call) retryAfter422(b *leg, res *sip.Response) bool {
 		return false
 	}
 	req := b.invite.Clone()
-	req.RemoveHeader("Via")
 	req.RemoveHeader("Session-Expires")
 	req.RemoveHeader("Min-SE")
 	req.AppendHeader(sip.NewHeader("Session-Expires", seconds(want)))
 	req.AppendHeader(sip.NewHeader("Min-SE", seconds(want)))
+	if !c.resendInvite(b, req) {
+		return false
+	}
+	c.log.Info("core asked for a longer session interval; INVITE sent again", zap.Duration("session_expires", want))
+	return true
+}
+
+// resendInvite sends a leg's INVITE again, changed after the far side's
+// error response (a new transaction: our Via, the next CSeq).
+func (c *Call) resendInvite(b *leg, req *sip.Request) bool {
+	req.RemoveHeader("Via")
 	b.dlg.cseq++
 	req.CSeq().SeqNo = b.dlg.cseq
 	tx := &clientTx{leg: b.side, purpose: txInvite, req: req}
@@ -117,7 +127,6 @@ func (c *Call) retryAfter422(b *leg, res *sip.Response) bool {
 		delete(b.out, tx)
 		return false
 	}
-	c.log.Info("core asked for a longer session interval; INVITE sent again", zap.Duration("session_expires", want))
 	return true
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/serial"
+	authtoken "github.com/imsgate/imsgate/internal/token"
 )
 
 // maxUDPRequest: a request larger than this leaves over TCP (RFC 3261
@@ -177,6 +178,25 @@ func (c *coreSide) common(req *sip.Request) {
 func (c *coreSide) request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	c.prepareOutOfDialog(req)
 	return c.do(ctx, req)
+}
+
+// requestAs is request, answering the core's challenges with id (token
+// mode: the gateway holds the identity's credentials); each answer goes
+// with the CSeq nextCSeq gives. Without id a challenge is returned as it is.
+func (c *coreSide) requestAs(ctx context.Context, req *sip.Request, id *authtoken.Identity, nextCSeq func() uint32) (*sip.Response, error) {
+	for tries := 0; ; tries++ {
+		res, err := c.request(ctx, req)
+		if err != nil || id == nil || !challenged(res) || tries == maxChallenges {
+			return res, err
+		}
+		again, ok := answerChallenge(req, res, id)
+		if !ok {
+			return res, nil
+		}
+		again.RemoveHeader("Via")
+		again.CSeq().SeqNo = nextCSeq()
+		req = again
+	}
 }
 
 // requestInDialog sends a non-INVITE request of a dialog that is not a

@@ -102,6 +102,20 @@ type Upstream struct {
 	// UnregisterRate paces the de-registrations sent when WebSockets close
 	// (per second), so a mass disconnect does not flood the core.
 	UnregisterRate float64 `yaml:"unregister_rate"`
+	// IMS makes the gateway act as the core's P-CSCF-like edge (TS
+	// 24.229): Path on REGISTER (RFC 3327), requests routed by the
+	// Service-Route the core returned (RFC 3608).
+	IMS bool `yaml:"ims"`
+	// AccessNetworkInfo and VisitedNetworkID, when set, are sent as
+	// P-Access-Network-Info (REGISTER and dialog-forming requests) and
+	// P-Visited-Network-ID (REGISTER).
+	AccessNetworkInfo string `yaml:"access_network_info"`
+	VisitedNetworkID  string `yaml:"visited_network_id"`
+	// WebHeaders are header names of the core's requests and responses
+	// that reach browsers besides those the gateway relays anyway; every
+	// other header of the core (its trust-domain P- headers above all)
+	// stays on the core side.
+	WebHeaders []string `yaml:"web_headers"`
 }
 
 // Calls is what applies to every call.

@@ -72,6 +72,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		return nil, err
 	}
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS)}
+	if adm := a.gw.Admission(); adm != nil {
+		opts = append(opts, sipws.WithAdmission(adm))
+	}
 	if cfg.WS.WebPhone {
 		opts = append(opts, sipws.WithHTTPHandler(webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone"))))
 	}
@@ -105,7 +108,7 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	}
 	log.Info("imsgate ready", zap.String("ws", wsURL), zap.String("wss", wssURL),
 		zap.String("sip", pc.LocalAddr().String()), zap.String("webrtc", a.media.WebRTCAddr().String()),
-		zap.String("upstream", cfg.Upstream.Proxy), zap.Bool("web_phone", cfg.WS.WebPhone))
+		zap.String("upstream", cfg.Upstream.Proxy), zap.String("auth", cfg.Auth.Mode), zap.Bool("web_phone", cfg.WS.WebPhone))
 	if cfg.WS.WebPhone {
 		log.Info("web phone page", zap.String("url", page))
 	}

@@ -47,6 +47,7 @@ type Store struct {
 
 type storeData struct {
 	file    credentialsFile
+	byAoR   map[string]Identity // every identity, subjects' and pool's, by AoR
 	modTime time.Time
 }
 
@@ -101,8 +102,27 @@ func (s *Store) Reload() error {
 	if err := f.check(); err != nil {
 		return fmt.Errorf("credentials file %s: %w", s.path, err)
 	}
-	s.data.Store(&storeData{file: f, modTime: mod})
+	s.data.Store(&storeData{file: f, byAoR: f.byAoR(), modTime: mod})
 	return nil
+}
+
+// ByAoR is the identity whose AoR is aor (compared as written, scheme and
+// all), for a request that names its identity but not its subject.
+func (s *Store) ByAoR(aor string) (Identity, bool) {
+	s.reloadIfChanged()
+	id, ok := s.data.Load().byAoR[strings.ToLower(aor)]
+	return id, ok
+}
+
+func (f credentialsFile) byAoR() map[string]Identity {
+	m := make(map[string]Identity, len(f.Subjects)+len(f.ClickToCall))
+	for _, id := range f.Subjects {
+		m[strings.ToLower(id.AoR)] = id
+	}
+	for _, id := range f.ClickToCall {
+		m[strings.ToLower(id.AoR)] = id
+	}
+	return m
 }
 
 // check names the first entry that cannot work.
