@@ -54,7 +54,13 @@ func (p presenceCore) Request(ctx context.Context, req *sip.Request) (*sip.Respo
 	if to := req.To(); to != nil && tagOf(to.Params) != "" {
 		return p.g.core.requestInDialog(ctx, req)
 	}
-	return p.g.core.request(ctx, req)
+	// The relay's requests out of a dialog come from a browser, whose From
+	// the gateway checked (identity.go): it vouches for it, and in token
+	// mode answers the core's challenges as that identity.
+	from := req.From().Address
+	p.g.assertIdentity(req, from)
+	seq := req.CSeq().SeqNo
+	return p.g.core.requestAs(ctx, req, p.g.tokens.byAoR(from), func() uint32 { seq++; return seq })
 }
 
 // Contact is the gateway's Contact toward the core. The core's requests in

@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -245,8 +244,18 @@ func (g *Gateway) credentials(flow string) *authtoken.Identity {
 	return nil
 }
 
-// errNoCredentials: the core refused the credentials of the store.
-var errNoCredentials = errors.New("the core refused the gateway's credentials for this identity")
+// byAoR is the identity of the store whose AoR is u; nil in passthrough
+// or for an AoR the store does not hold.
+func (m *tokenMode) byAoR(u sip.Uri) *authtoken.Identity {
+	if m == nil {
+		return nil
+	}
+	plain := sip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port}
+	if id, ok := m.store.ByAoR(plain.String()); ok {
+		return &id
+	}
+	return nil
+}
 
 // answerChallenge sends the core leg's INVITE again with the credentials
 // of the call's token identity; false when it cannot (another realm, or

@@ -202,6 +202,19 @@ func TestTokenRegisterAndCall(t *testing.T) {
 	if res := f.expectStatus(t); res.StatusCode != 486 {
 		t.Fatalf("browser got %d, want the core's 486 after the challenge", res.StatusCode)
 	}
+
+	g.handleWeb(f, parseReq(t, "MESSAGE sip:bob@imsgate.test SIP/2.0\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKm1\n"+
+		"Max-Forwards: 70\nFrom: <sip:alice@imsgate.test>;tag=m1\nTo: <sip:bob@imsgate.test>\nCall-ID: tok-msg\n"+
+		"CSeq: 1 MESSAGE\nContent-Type: text/plain\nContent-Length: 2\n\nhi"))
+	msg := expectSkippingACK(t, core, sip.MESSAGE) // the ACK of the 486 may come first
+	if pai := msg.GetHeader("P-Asserted-Identity"); pai == nil || pai.Value() != "<sip:alice@imsgate.test>" {
+		t.Fatalf("MESSAGE P-Asserted-Identity %v", pai)
+	}
+	again = answerWithChallenge(t, core, msg, 407, "alice")
+	core.send(reply(again, 200, "OK", "m2", "", ""))
+	if res := f.next(t); res.StatusCode != 200 {
+		t.Fatalf("MESSAGE: browser got %d, want 200", res.StatusCode)
+	}
 }
 
 func TestTokenClickToCall(t *testing.T) {
