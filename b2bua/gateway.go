@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/mediabridge"
 	"github.com/imsgate/imsgate/presence"
 	"github.com/imsgate/imsgate/sipws"
@@ -54,7 +55,8 @@ type Gateway struct {
 	refused  refusalLog
 	slots    callSlots
 	nonCall  RequestHandler
-	tokens   *tokenMode // auth.mode token; nil in passthrough
+	tokens   *tokenMode   // auth.mode token; nil in passthrough
+	sipTLS   net.Listener // sip.tls_listen; nil without one
 
 	flows atomic.Pointer[flowLookup]
 
@@ -85,6 +87,10 @@ type Option func(*Gateway)
 // WithObserver sends every call's state changes and end to o.
 func WithObserver(o Observer) Option { return func(g *Gateway) { g.observer = o } }
 
+// WithSIPTLS serves SIP over TLS toward the core on ln (sip.tls_listen,
+// a TLS listener).
+func WithSIPTLS(ln net.Listener) Option { return func(g *Gateway) { g.sipTLS = ln } }
+
 // WithRequestHandler hands requests that are not part of a call (MESSAGE,
 // SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS) to h.
 func WithRequestHandler(h RequestHandler) Option { return func(g *Gateway) { g.nonCall = h } }
@@ -95,7 +101,11 @@ func WithRequestHandler(h RequestHandler) Option { return func(g *Gateway) { g.n
 func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn net.Listener, log *zap.Logger, opts ...Option) (*Gateway, error) {
 	// sipgo logs through slog; its lines land in the same zap core.
 	slogger := slog.New(zapslog.NewHandler(log.Named("sip").Core()))
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent),
+	clientTLS, err := certs.ClientConfig(cfg.TLS, cfg.Upstream.TLSCA)
+	if err != nil {
+		return nil, err
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent), sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)))
 	if err != nil {
@@ -124,6 +134,13 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	for _, o := range opts {
 		o(g)
 	}
+	if g.sipTLS != nil {
+		g.core.tlsPort = g.sipTLS.Addr().(*net.TCPAddr).Port
+	} else if core.transport == "tls" {
+		cancel()
+		ua.Close()
+		return nil, errors.New("upstream over TLS needs the SIP TLS listener (sip.tls_listen)")
+	}
 	if cfg.Auth.Mode == configs.AuthToken {
 		if g.tokens, err = newTokenMode(cfg.Auth); err != nil {
 			cancel()
@@ -139,7 +156,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 
 	listening := &listeningConn{PacketConn: sipConn, ready: make(chan struct{})}
 	g.wg.Add(3)
-	go func() { defer g.wg.Done(); g.serveCore(listening, sipLn) }()
+	go func() { defer g.wg.Done(); g.serveCore(listening, sipLn, g.sipTLS) }()
 	go func() { defer g.wg.Done(); g.sweepLoop(ctx) }()
 	go func() { defer g.wg.Done(); g.unreg.run(ctx) }()
 	// Until sipgo reads the listening socket it is not in sipgo's
@@ -154,7 +171,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	if g.tokens != nil {
 		g.goOwned(g.keepPoolRegistered)
 	}
-	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()),
+	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()), zap.Int("tls_port", core.tlsPort),
 		zap.String("advertise", fmt.Sprintf("%s:%d", core.host, core.port)),
 		zap.String("upstream", cfg.Upstream.Proxy), zap.String("transport", core.transport))
 	return g, nil
@@ -174,9 +191,18 @@ func (l *listeningConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return l.PacketConn.ReadFrom(p)
 }
 
-func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
+func (g *Gateway) serveCore(udp net.PacketConn, tcp, tlsLn net.Listener) {
 	tp := g.core.ua.TransportLayer()
 	var wg sync.WaitGroup
+	if tlsLn != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tp.ServeTLS(tlsLn); err != nil && g.ctx.Err() == nil {
+				g.log.Error("sip tls serve stopped", zap.Error(err))
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -194,6 +220,9 @@ func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
 	// Stop reading first so no message enters sipgo, then close it.
 	udp.Close()
 	tcp.Close()
+	if tlsLn != nil {
+		tlsLn.Close()
+	}
 	wg.Wait()
 	g.core.ua.Close()
 	clearPools(tp)
@@ -204,7 +233,7 @@ func (g *Gateway) serveCore(udp net.PacketConn, tcp net.Listener) {
 // may answer through a new socket.
 func clearPools(tp *sip.TransportLayer) {
 	for i := 0; i < 10; i++ {
-		for _, network := range []string{"udp", "tcp"} {
+		for _, network := range []string{"udp", "tcp", "tls"} {
 			if pool := tp.Pool(network); pool != nil {
 				_ = pool.Clear()
 			}

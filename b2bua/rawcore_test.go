@@ -272,8 +272,14 @@ const coreOfferSDP = "v=0\r\no=core 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.
 // newGatewayTo runs a gateway whose upstream is the raw core.
 func newGatewayTo(t testing.TB, core *rawCore, change func(*configs.Config)) *Gateway {
 	t.Helper()
+	return newGatewayToWith(t, "sip:"+core.addr(), change)
+}
+
+// newGatewayToWith is newGatewayTo for any upstream.proxy, with options.
+func newGatewayToWith(t testing.TB, proxy string, change func(*configs.Config), opts ...Option) *Gateway {
+	t.Helper()
 	cfg := configs.Default()
-	cfg.Upstream.Proxy = "sip:" + core.addr()
+	cfg.Upstream.Proxy = proxy
 	cfg.Upstream.InviteTimeout = 5 * time.Second
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "43000-43999"
@@ -289,7 +295,7 @@ func newGatewayTo(t testing.TB, core *rawCore, change func(*configs.Config)) *Ga
 		t.Fatal(err)
 	}
 	pc, ln := bindUDPAndTCP(t)
-	g, err := New(cfg, media, pc, ln, log)
+	g, err := New(cfg, media, pc, ln, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,9 @@ type coreSide struct {
 	ua        *sipgo.UserAgent
 	client    *sipgo.Client
 	host      string // advertised host in Contact and Via
-	port      int    // advertised port
-	transport string // "udp" or "tcp" toward the upstream
+	port      int    // advertised port (UDP and TCP)
+	tlsPort   int    // the SIP over TLS listener's port; 0 without one
+	transport string // "udp", "tcp" or "tls" toward the upstream
 	proxy     configs.Proxy
 	// udpLocal is the bound UDP listen address: requests leave from it so the
 	// core sees one address for the gateway (symmetric signalling).
@@ -88,10 +89,19 @@ func advertised(adv string, bound net.Addr) (string, int, error) {
 // contact is the gateway's Contact toward the core, whose user routes back.
 func (c *coreSide) contact(user string) *sip.ContactHeader {
 	return &sip.ContactHeader{
-		Address: sip.Uri{Scheme: "sip", User: user, Host: c.host, Port: c.port,
+		Address: sip.Uri{Scheme: "sip", User: user, Host: c.host, Port: c.portFor(c.transport),
 			UriParams: sip.HeaderParams{{K: "transport", V: c.transport}}},
 		Params: sip.NewParams(),
 	}
+}
+
+// portFor is the gateway's port for a transport: the TLS listener's for
+// TLS, else the one UDP and TCP share.
+func (c *coreSide) portFor(transport string) int {
+	if strings.EqualFold(transport, "tls") && c.tlsPort != 0 {
+		return c.tlsPort
+	}
+	return c.port
 }
 
 // prepareOutOfDialog sends an out-of-dialog request to the upstream proxy
@@ -209,6 +219,10 @@ func (c *coreSide) requestInDialog(ctx context.Context, req *sip.Request) (*sip.
 
 // do sends a prepared non-INVITE request and waits for its final response.
 func (c *coreSide) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if req.Via() == nil {
+		// Ours, not sipgo's: its port is the listener of the transport.
+		req.PrependHeader(c.via(req))
+	}
 	res, err := c.client.Do(ctx, req)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -233,7 +247,7 @@ func init() { sip.UDPMTUSize = 65535 }
 // that sipgo leaves the request as it is (the call keeps reading it).
 func (c *coreSide) via(req *sip.Request) *sip.ViaHeader {
 	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: req.Transport(),
-		Host: c.host, Port: c.port, Params: sip.NewParams()}
+		Host: c.host, Port: c.portFor(req.Transport()), Params: sip.NewParams()}
 	v.Params.Add("branch", newBranch())
 	v.Params.Add("rport", "") // RFC 3581: a core behind NAT answers where we sent from
 	return v

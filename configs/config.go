@@ -85,8 +85,13 @@ type SIP struct {
 	// core; defaults to the listen address.
 	Advertise string `yaml:"advertise"`
 	// Transport is the transport used toward the upstream when upstream.proxy
-	// names none: udp or tcp.
+	// names none: udp, tcp or tls.
 	Transport string `yaml:"transport"`
+	// TLSListen is the host:port of SIP over TLS toward the core; empty
+	// serves none. It needs tls_cert and tls_key (PEM, re-read on SIGHUP).
+	TLSListen string `yaml:"tls_listen"`
+	TLSCert   string `yaml:"tls_cert"`
+	TLSKey    string `yaml:"tls_key"`
 }
 
 // Upstream is the IMS core, PBX or proxy every request is re-originated to.
@@ -102,6 +107,9 @@ type Upstream struct {
 	// UnregisterRate paces the de-registrations sent when WebSockets close
 	// (per second), so a mass disconnect does not flood the core.
 	UnregisterRate float64 `yaml:"unregister_rate"`
+	// TLSCA is the PEM file of the certificates the core's TLS certificate
+	// is checked against (transport=tls); empty: the system's roots.
+	TLSCA string `yaml:"tls_ca"`
 	// IMS makes the gateway act as the core's P-CSCF-like edge (TS
 	// 24.229): Path on REGISTER (RFC 3327), requests routed by the
 	// Service-Route the core returned (RFC 3608).
@@ -323,15 +331,19 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch c.SIP.Transport {
-	case "udp", "tcp":
+	case "udp", "tcp", "tls":
 	default:
-		return keyErr("sip.transport", "%q is not udp or tcp", c.SIP.Transport)
+		return keyErr("sip.transport", "%q is not udp, tcp or tls", c.SIP.Transport)
 	}
 	if c.Upstream.Proxy == "" {
 		return keyErr("upstream.proxy", "is required (a SIP URI such as sip:pcscf.example.net:5060;transport=tcp)")
 	}
-	if _, err := ParseProxy(c.Upstream.Proxy); err != nil {
+	proxy, err := ParseProxy(c.Upstream.Proxy)
+	if err != nil {
 		return keyErr("upstream.proxy", "%v", err)
+	}
+	if err := c.validateSIPTLS(proxy); err != nil {
+		return err
 	}
 	if c.Upstream.RegisterExpires < 0 {
 		return keyErr("upstream.register_expires", "must not be negative")
@@ -453,7 +465,7 @@ func ParsePortRange(s string) (lo, hi int, err error) {
 type Proxy struct {
 	Host      string
 	Port      int
-	Transport string // "udp" or "tcp"
+	Transport string // "udp", "tcp" or "tls"
 }
 
 // Addr is host:port.
@@ -486,8 +498,8 @@ func ParseProxy(s string) (Proxy, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		if strings.EqualFold(k, "transport") {
 			v = strings.ToLower(v)
-			if v != "udp" && v != "tcp" {
-				return Proxy{}, fmt.Errorf("%q: transport %q is not udp or tcp", s, v)
+			if v != "udp" && v != "tcp" && v != "tls" {
+				return Proxy{}, fmt.Errorf("%q: transport %q is not udp, tcp or tls", s, v)
 			}
 			p.Transport = v
 		}

@@ -158,3 +158,38 @@ func suitesFitKey(suites []uint16, key crypto.PrivateKey) bool {
 	}
 	return false
 }
+
+// validateSIPTLS checks SIP over TLS toward the core: a listener needs its
+// key pair, and an upstream over TLS a listener (the core reaches the
+// gateway's Contact over TLS too).
+func (c *Config) validateSIPTLS(proxy Proxy) error {
+	sip := c.SIP
+	tp := proxy.Transport
+	if tp == "" {
+		tp = sip.Transport
+	}
+	if sip.TLSListen == "" {
+		if sip.TLSCert != "" || sip.TLSKey != "" {
+			return keyErr("sip.tls_cert", "is set but sip.tls_listen is empty")
+		}
+		if tp == "tls" {
+			return keyErr("sip.tls_listen", "upstream.proxy is over TLS: the core needs a TLS listener to reach the gateway")
+		}
+		return nil
+	}
+	if err := checkHostPort("sip.tls_listen", sip.TLSListen); err != nil {
+		return err
+	}
+	if sip.TLSCert == "" || sip.TLSKey == "" {
+		return keyErr("sip.tls_cert", "sip.tls_listen needs sip.tls_cert and sip.tls_key")
+	}
+	if _, err := tls.LoadX509KeyPair(sip.TLSCert, sip.TLSKey); err != nil {
+		return keyErr("sip.tls_cert", "%v", err)
+	}
+	if c.Upstream.TLSCA != "" {
+		if _, err := os.Stat(c.Upstream.TLSCA); err != nil {
+			return keyErr("upstream.tls_ca", "%v", err)
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/imsgate/imsgate/cmd/imsgate/democore"
 	"github.com/imsgate/imsgate/cmd/imsgate/webphone"
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/mediabridge"
 	"github.com/imsgate/imsgate/sipws"
 )
@@ -30,6 +32,8 @@ type app struct {
 	wsLn  net.Listener // ws.listen, plain WS; nil when not configured
 	wssLn net.Listener // ws.tls_listen, WSS; nil when not configured
 	sipPC net.PacketConn
+	// sipCerts is the key pair of sip.tls_listen; nil without one.
+	sipCerts *certs.Store
 
 	pprof *http.Server
 
@@ -66,7 +70,16 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip.listen tcp: %w", err)
 	}
-	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"))
+	var gwOpts []b2bua.Option
+	if cfg.SIP.TLSListen != "" {
+		tlsLn, err := a.listenSIPTLS(cfg)
+		if err != nil {
+			tcp.Close()
+			return nil, err
+		}
+		gwOpts = append(gwOpts, b2bua.WithSIPTLS(tlsLn))
+	}
+	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
 	if err != nil {
 		tcp.Close()
 		return nil, err
@@ -129,15 +142,44 @@ func (a *app) serve(serve func(net.Listener) error, ln net.Listener) {
 	}()
 }
 
-// reloadCertificates re-reads the WSS key pair (SIGHUP). A bad file keeps
-// the old pair: an operator's mistake must not take WSS down.
+// listenSIPTLS binds sip.tls_listen with its reloadable key pair.
+func (a *app) listenSIPTLS(cfg configs.Config) (net.Listener, error) {
+	st, err := certs.NewStore(cfg.SIP.TLSCert, cfg.SIP.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("sip.tls_cert: %w", err)
+	}
+	tlsCfg, err := certs.ServerConfig(cfg.TLS, st)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.SIP.TLSListen)
+	if err != nil {
+		return nil, fmt.Errorf("sip.tls_listen: %w", err)
+	}
+	a.sipCerts = st
+	return tls.NewListener(ln, tlsCfg), nil
+}
+
+// reloadCertificates re-reads the key pairs of the TLS listeners (SIGHUP).
+// A bad file keeps the old pair: an operator's mistake must not take TLS
+// down. Open connections keep the pair they shook hands with.
 func (a *app) reloadCertificates() {
-	if a.wssLn == nil {
-		a.log.Info("SIGHUP: no ws.tls_listen, no certificate to reload")
+	if a.wssLn == nil && a.sipCerts == nil {
+		a.log.Info("SIGHUP: no ws.tls_listen or sip.tls_listen, no certificate to reload")
 		return
 	}
-	if err := a.ws.ReloadCertificate(); err != nil {
-		a.log.Error("certificate reload failed; the old certificate stays in use", zap.Error(err))
+	if a.wssLn != nil {
+		if err := a.ws.ReloadCertificate(); err != nil {
+			a.log.Error("certificate reload failed; the old certificate stays in use", zap.Error(err))
+		}
+	}
+	if a.sipCerts != nil {
+		leaf, err := a.sipCerts.Reload()
+		if err != nil {
+			a.log.Error("sip tls certificate reload failed; the old certificate stays in use", zap.Error(err))
+			return
+		}
+		a.log.Info("sip tls certificate loaded", zap.String("subject", leaf.Subject.String()), zap.Time("not_after", leaf.NotAfter))
 	}
 }
 
