@@ -11,16 +11,18 @@ import (
 // gateway. Every one is on by default; a refusal is logged once per source
 // and window, and counted.
 type Limits struct {
-	// ConnsPerIP bounds the WebSocket connections open from one source IP
-	// (an office behind one NAT shares it).
+	// ConnsPerIP bounds the TCP connections open from one source IP,
+	// upgraded to WebSocket or not yet (an office behind one NAT shares it);
+	// one past it is closed as it is accepted.
 	ConnsPerIP int `yaml:"conns_per_ip"`
 	// UpgradesPerIP is the WebSocket upgrades one source IP may make per
 	// second (burst: twice as many); past it, 429.
 	UpgradesPerIP float64 `yaml:"upgrades_per_ip"`
 	// UpgradeTimeout is the time a client has to send its whole upgrade
-	// request (slowloris).
+	// request (slowloris), and how long a served HTTP connection may stay
+	// idle before it is closed.
 	UpgradeTimeout time.Duration `yaml:"upgrade_timeout"`
-	// MaxUpgradeBytes bounds the upgrade request's headers.
+	// MaxUpgradeBytes bounds the upgrade request's headers (past it, 431).
 	MaxUpgradeBytes int `yaml:"max_upgrade_bytes"`
 	// RequestsPerConn is the SIP requests one connection may send per
 	// second (burst: twice as many); past it, 503 with Retry-After, and a
@@ -32,8 +34,9 @@ type Limits struct {
 	// (AoR or token subject) and in the whole gateway.
 	CallsPerIdentity int `yaml:"calls_per_identity"`
 	CallsTotal       int `yaml:"calls_total"`
-	// MaxHeaders bounds the header fields of one SIP message, and MaxSDPBytes
-	// its SDP body.
+	// MaxHeaders bounds the header fields of one SIP message, a
+	// comma-separated row counting once per value (past it, 400), and
+	// MaxSDPBytes its SDP or multipart body (past it, 413).
 	MaxHeaders  int `yaml:"max_headers"`
 	MaxSDPBytes int `yaml:"max_sdp_bytes"`
 	// DenyDestinations are patterns of destinations no browser may call
@@ -63,6 +66,26 @@ func DefaultLimits() Limits {
 
 func (c *Config) validateLimits() error {
 	l := c.Limits
+	if err := l.CheckPositive(); err != nil {
+		return err
+	}
+	if l.MaxUpgradeBytes < 1024 {
+		return keyErr("limits.max_upgrade_bytes", "%d is below 1024: browsers send about 600 bytes of headers", l.MaxUpgradeBytes)
+	}
+	if l.MaxSDPBytes > c.WS.MaxMessageBytes {
+		return keyErr("limits.max_sdp_bytes", "%d is above ws.max_message_bytes (%d)", l.MaxSDPBytes, c.WS.MaxMessageBytes)
+	}
+	for i, p := range l.DenyDestinations {
+		if err := checkPattern(p); err != nil {
+			return keyErr(fmt.Sprintf("limits.deny_destinations[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}
+
+// CheckPositive returns a *KeyError naming the first limit that is zero or
+// less, which would refuse everything rather than nothing.
+func (l Limits) CheckPositive() error {
 	for _, v := range []struct {
 		key string
 		n   float64
@@ -81,17 +104,6 @@ func (c *Config) validateLimits() error {
 	} {
 		if v.n <= 0 {
 			return keyErr(v.key, "must be positive (limits cannot be turned off, only raised)")
-		}
-	}
-	if l.MaxUpgradeBytes < 1024 {
-		return keyErr("limits.max_upgrade_bytes", "%d is below 1024: browsers send about 600 bytes of headers", l.MaxUpgradeBytes)
-	}
-	if l.MaxSDPBytes > c.WS.MaxMessageBytes {
-		return keyErr("limits.max_sdp_bytes", "%d is above ws.max_message_bytes (%d)", l.MaxSDPBytes, c.WS.MaxMessageBytes)
-	}
-	for i, p := range l.DenyDestinations {
-		if err := checkPattern(p); err != nil {
-			return keyErr(fmt.Sprintf("limits.deny_destinations[%d]", i), "%v", err)
 		}
 	}
 	return nil

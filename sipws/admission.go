@@ -46,7 +46,8 @@ func (s *Server) admitPrincipal(w http.ResponseWriter, r *http.Request) (any, bo
 	if errors.As(err, &ch) {
 		w.Header().Set("WWW-Authenticate", ch.Challenge())
 	}
-	s.log.Info("ws upgrade refused", zap.String("remote_addr", r.RemoteAddr), zap.Int("status", status), zap.Error(err))
+	s.refuse(refusalAdmission, requestIP(r), "ws upgrade refused by admission",
+		zap.String("remote_addr", r.RemoteAddr), zap.Int("status", status), zap.Error(err))
 	http.Error(w, err.Error(), status)
 	return nil, false
 }

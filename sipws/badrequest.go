@@ -2,14 +2,15 @@ package sipws
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// maxWarningText bounds the parse error echoed in the 400's Warning header.
+// maxWarningText bounds the error echoed in an intake response's Warning.
 const maxWarningText = 200
 
-// scannedRequest holds what a 400 response needs, read from raw text when
+// scannedRequest holds what an intake response needs, read from raw text when
 // the SIP parser gave up.
 type scannedRequest struct {
 	method string
@@ -20,17 +21,34 @@ type scannedRequest struct {
 	cseq   string
 }
 
-// badRequest builds "400 Bad Request" for a request the parser rejected,
-// copying the headers a response must carry (RFC 3261 section 8.2.6.2) and
-// naming the parse error in a Warning.
-func badRequest(req scannedRequest, parseErr error) []byte {
+// sipStatus is the status line of a response the intake sends itself.
+type sipStatus struct {
+	code   int
+	reason string
+}
+
+var (
+	statusBadRequest = sipStatus{400, "Bad Request"}
+	// RFC 3261 has no code for too many header fields (413 is about the
+	// body, 513 about the whole message's size): a 400 whose phrase says it.
+	statusTooManyHeaders = sipStatus{400, "Too Many Header Fields"}
+	statusTooLarge       = sipStatus{413, "Request Entity Too Large"}
+	statusUnavailable    = sipStatus{503, "Service Unavailable"}
+	statusBadVersion     = sipStatus{505, "Version Not Supported"}
+)
+
+// intakeResponse builds the response to a request the intake refuses
+// before the Handler sees it, copying the headers a response must carry
+// (RFC 3261 section 8.2.6.2) and naming why in a Warning; extra are more
+// header lines, such as "Retry-After: 1".
+func intakeResponse(req scannedRequest, st sipStatus, why error, extra ...string) []byte {
 	to := req.to
 	if !strings.Contains(strings.ToLower(to), ";tag=") {
 		// RFC 3261 section 8.2.6.2: the UAS adds a To tag.
 		to += ";tag=" + newFlow()[:10]
 	}
 	var b bytes.Buffer
-	b.WriteString("SIP/2.0 400 Bad Request\r\n")
+	b.WriteString("SIP/2.0 " + strconv.Itoa(st.code) + " " + st.reason + "\r\n")
 	for _, v := range req.vias {
 		b.WriteString("Via: " + v + "\r\n")
 	}
@@ -38,8 +56,11 @@ func badRequest(req scannedRequest, parseErr error) []byte {
 	b.WriteString("To: " + to + "\r\n")
 	b.WriteString("Call-ID: " + req.callID + "\r\n")
 	b.WriteString("CSeq: " + req.cseq + "\r\n")
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
+	}
 	// RFC 3261 section 20.43: warn-code 399 is "miscellaneous warning".
-	b.WriteString(`Warning: 399 imsgate "` + warningText(parseErr.Error()) + "\"\r\n")
+	b.WriteString(`Warning: 399 imsgate "` + warningText(why.Error()) + "\"\r\n")
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return b.Bytes()
 }
@@ -95,13 +116,14 @@ func scanRequest(data []byte) (scannedRequest, bool) {
 }
 
 // requestLineMethod accepts "METHOD SP Request-URI SP SIP/x.y" and returns
-// the method.
+// the method; a Request-URI with spaces in it (RFC 4475 lwsruri) is still
+// a request to answer.
 func requestLineMethod(line string) (string, bool) {
 	parts := strings.Fields(line)
-	if len(parts) != 3 || !isToken(parts[0]) {
+	if len(parts) < 3 || !isToken(parts[0]) {
 		return "", false
 	}
-	if !strings.HasPrefix(strings.ToUpper(parts[2]), "SIP/") {
+	if !strings.HasPrefix(strings.ToUpper(parts[len(parts)-1]), "SIP/") {
 		return "", false
 	}
 	return strings.ToUpper(parts[0]), true

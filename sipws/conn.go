@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +37,12 @@ type Conn struct {
 	fd        int           // the TCP socket, for the idle watcher; -1: never park
 	flow      string
 	remote    net.Addr
+	ip        netip.Addr // remote's, the key of its refusals
 	origin    string
 	transport string
 	opened    time.Time
-	principal any // what Admission admitted it as
+	principal any         // what Admission admitted it as
+	rate      requestRate // used by the handler goroutine only
 
 	mu     sync.Mutex
 	writer serial.Queue[[]byte] // serialized SIP messages, written in order
@@ -71,6 +74,7 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 		fd:         -1,
 		flow:       newFlow(),
 		remote:     ws.RemoteAddr(),
+		ip:         addrIP(ws.RemoteAddr()),
 		origin:     r.Header.Get("Origin"),
 		transport:  transport,
 		opened:     time.Now(),
@@ -78,6 +82,7 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 		readerDone: make(chan struct{}),
 		finished:   make(chan struct{}),
 		done:       make(chan struct{}),
+		rate:       requestRate{lim: newRate(s.limits.RequestsPerConn)},
 	}
 	netConn := ws.UnderlyingConn()
 	if tc, ok := netConn.(*tls.Conn); ok {
@@ -85,7 +90,7 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 		netConn = tc.NetConn()
 	}
 	if br != nil {
-		c.fd = socketFD(netConn)
+		c.fd = socketFD(socketConn(netConn))
 	}
 	c.writer.Init(&c.mu, c.write, nil)
 	c.inbox.Init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true }, nil)
@@ -442,7 +447,14 @@ func (c *Conn) deliver(data []byte) {
 // handleFrame acts on one WebSocket message: one SIP message (RFC 7118
 // section 5); text and binary frames alike, invalid UTF-8 included.
 func (c *Conn) handleFrame(data []byte) {
-	res := decodeFrame(c.srv.parser, data)
+	select {
+	case <-c.closing:
+		// Read before the close but after the frame that caused it (a
+		// flood, garbage): nothing more from this peer is acted on.
+		return
+	default:
+	}
+	res := intakeFrame(&c.rate, c.srv.parser, c.srv.frameLimits, data, c.srv.now())
 	switch res.action {
 	case actionDeliver:
 		res.msg.SetSource(c.remote.String())
@@ -452,14 +464,14 @@ func (c *Conn) handleFrame(data []byte) {
 		}
 		c.srv.handler.HandleMessage(c, res.msg)
 	case actionReject:
-		c.srv.log.Warn("bad SIP request answered 400", c.logFields(zap.Error(res.err))...)
+		c.refused(res, "SIP request refused")
 		if err := c.enqueue(res.reply); err != nil {
-			c.srv.log.Warn("send 400", c.logFields(zap.Error(err))...)
+			c.srv.log.Debug("refusal not sent", c.logFields(zap.Error(err))...)
 		}
 	case actionDrop:
-		c.srv.log.Warn("bad SIP ACK dropped", c.logFields(zap.Error(res.err))...)
+		c.refused(res, "SIP message dropped")
 	case actionClose:
-		c.srv.log.Warn("bad SIP message, closing", c.logFields(zap.Error(res.err))...)
+		c.refused(res, "SIP message refused, closing")
 		c.Close(res.closeCode, res.closeReason)
 	case actionKeepalive:
 		// Bounded like any reply: a peer that pings and never reads fills
@@ -469,6 +481,12 @@ func (c *Conn) handleFrame(data []byte) {
 		}
 	case actionIgnore:
 	}
+}
+
+// refused counts and logs a refused frame, once per source and kind and
+// log window at Warn.
+func (c *Conn) refused(res frameResult, msg string) {
+	c.srv.refuse(res.refusal, c.ip, msg, c.logFields(zap.Error(res.err))...)
 }
 
 func (c *Conn) writeText(data []byte) error {

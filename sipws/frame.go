@@ -3,10 +3,10 @@ package sipws
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/gorilla/websocket"
 )
 
 // maxCloseReason is the room left for a reason in a close frame: 125 bytes
@@ -23,9 +23,10 @@ const (
 	actionIgnore
 	// actionDeliver: a valid SIP message for the Handler.
 	actionDeliver
-	// actionReject: a broken request we can still answer with 400.
+	// actionReject: a request refused with a response of the intake's
+	// own (400, 413, 503, 505).
 	actionReject
-	// actionDrop: a broken ACK, which gets no response.
+	// actionDrop: a refused ACK or response, which gets no response.
 	actionDrop
 	// actionClose: bytes we cannot answer; close the WebSocket.
 	actionClose
@@ -64,19 +65,22 @@ type frameResult struct {
 	action frameAction
 	// msg is set for actionDeliver.
 	msg sip.Message
-	// reply is a ready-to-send 400 response for actionReject.
+	// reply is a ready-to-send response for actionReject.
 	reply []byte
 	// closeCode and closeReason are set for actionClose.
 	closeCode   int
 	closeReason string
-	// err is the parse problem for actionReject and actionClose.
-	err error
+	// err is why, and refusal its kind, for actionReject, actionDrop and
+	// actionClose.
+	err     error
+	refusal refusalKind
 }
 
-// decodeFrame turns one WebSocket message into a SIP message, a 400 reply or
-// a close decision. RFC 7118 section 5: each WebSocket message carries
-// exactly one SIP message, so the whole frame is parsed as a datagram.
-func decodeFrame(p *sip.Parser, data []byte) frameResult {
+// decodeFrame turns one WebSocket message into a SIP message, a refusal
+// (a response, a drop or a close) or a keepalive. RFC 7118 section 5: each
+// WebSocket message carries exactly one SIP message, so the whole frame is
+// parsed as a datagram.
+func decodeFrame(p *sip.Parser, lim frameLimits, data []byte) frameResult {
 	if len(bytes.TrimSpace(data)) == 0 {
 		if bytes.Equal(data, keepalivePing) {
 			return frameResult{action: actionKeepalive}
@@ -85,28 +89,21 @@ func decodeFrame(p *sip.Parser, data []byte) frameResult {
 	}
 	// RFC 3261 section 7.5: CRLFs before the start line are ignored.
 	data = bytes.TrimLeft(data, "\r\n")
-
+	if headerLinesOver(data, lim.maxHeaders) {
+		err := fmt.Errorf("%w: more than %d", errTooManyFields, lim.maxHeaders)
+		return refuseFrame(data, refusalTooManyHeaders, statusTooManyHeaders, err)
+	}
 	msg, err := p.ParseSIP(data)
 	if err == nil {
 		err = checkMandatory(msg)
 	}
-	if err == nil {
-		return frameResult{action: actionDeliver, msg: msg}
+	if err != nil {
+		return refuseFrame(data, refusalMalformed, statusBadRequest, fmt.Errorf("parse sip: %w", err))
 	}
-	err = fmt.Errorf("parse sip: %w", err)
-	if req, ok := scanRequest(data); ok {
-		if req.method == "ACK" {
-			// RFC 3261 section 17.1.1.3: an ACK is never answered.
-			return frameResult{action: actionDrop, err: err}
-		}
-		return frameResult{action: actionReject, reply: badRequest(req, err), err: err}
+	if kind, st, err := checkIntake(msg, lim); err != nil {
+		return refuseFrame(data, kind, st, err)
 	}
-	return frameResult{
-		action:      actionClose,
-		closeCode:   websocket.CloseInvalidFramePayloadData,
-		closeReason: truncateReason("invalid SIP message: " + err.Error()),
-		err:         err,
-	}
+	return frameResult{action: actionDeliver, msg: msg}
 }
 
 // checkMandatory makes sure b2bua never sees a message without the headers
@@ -125,7 +122,9 @@ func checkMandatory(msg sip.Message) error {
 		return fmt.Errorf("%w: CSeq", errMissingHeader)
 	}
 	// RFC 3261 section 8.1.1.5: a request's CSeq names its own method.
-	if req, ok := msg.(*sip.Request); ok && msg.CSeq().MethodName != req.Method {
+	// The parser upper-cases the request line's method only, so case
+	// cannot count (RFC 4475 intmeth).
+	if req, ok := msg.(*sip.Request); ok && !strings.EqualFold(string(msg.CSeq().MethodName), string(req.Method)) {
 		return fmt.Errorf("%w: %s vs %s", errCSeqMismatch, msg.CSeq().MethodName, req.Method)
 	}
 	return nil

@@ -2,13 +2,18 @@ package sipws
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/gorilla/websocket"
+
+	"github.com/imsgate/imsgate/configs"
 )
 
 const registerMsg = "REGISTER sip:example.com SIP/2.0\r\n" +
@@ -32,14 +37,40 @@ const badMaxForwards = "INVITE sip:bob@example.com SIP/2.0\r\n" +
 	"Max-Forwards: seventy\r\n" +
 	"Content-Length: 0\r\n\r\n"
 
+// defaultFrameLimits are the frame limits of configs.DefaultLimits.
+var defaultFrameLimits = frameLimits{maxHeaders: configs.DefaultLimits().MaxHeaders, maxSDPBytes: configs.DefaultLimits().MaxSDPBytes}
+
+// withHeaders adds n header lines of the form "X-Pad-i: v" before the end
+// of msg's header section.
+func withHeaders(msg string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-Pad-%d: v\r\n", i)
+	}
+	return strings.Replace(msg, "Content-Length: 0\r\n", b.String()+"Content-Length: 0\r\n", 1)
+}
+
+// withBody gives msg a body of n bytes of contentType.
+func withBody(msg, contentType string, n int) string {
+	body := strings.Repeat("a", n)
+	return strings.Replace(msg, "Content-Length: 0\r\n\r\n",
+		fmt.Sprintf("Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s", contentType, n, body), 1)
+}
+
+const okResponse = "SIP/2.0 200 OK\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1\r\n" +
+	"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+
 func TestDecodeFrame(t *testing.T) {
 	parser := sip.NewParser()
+	maxSDP := defaultFrameLimits.maxSDPBytes
 	tests := []struct {
-		name       string
-		frame      string
-		want       frameAction
-		wantCallID string
-		wantCode   int
+		name        string
+		frame       string
+		want        frameAction
+		wantCallID  string
+		wantCode    int // close code
+		wantStatus  int // reply status; 400 when unset
+		wantRefusal refusalKind
 	}{
 		{name: "double crlf keepalive ping", frame: "\r\n\r\n", want: actionKeepalive},
 		{name: "single crlf keepalive pong", frame: "\r\n", want: actionIgnore},
@@ -52,22 +83,61 @@ func TestDecodeFrame(t *testing.T) {
 			"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
 			want: actionDeliver, wantCallID: "r1"},
 		{name: "bad max-forwards", frame: badMaxForwards, want: actionReject,
-			wantCallID: "3848276298220188511@atlanta.example.com"},
+			wantCallID: "3848276298220188511@atlanta.example.com", wantRefusal: refusalMalformed},
 		{name: "cseq method mismatch", frame: strings.Replace(registerMsg, "CSeq: 1 REGISTER", "CSeq: 1 INVITE", 1),
-			want: actionReject, wantCallID: "aiuy7k9njasd"},
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantRefusal: refusalMalformed},
+		{name: "cseq method in other case", frame: strings.Replace(registerMsg, "CSeq: 1 REGISTER", "CSeq: 1 register", 1),
+			want: actionDeliver, wantCallID: "aiuy7k9njasd"},
 		{name: "missing call-id", frame: strings.Replace(registerMsg, "Call-ID: aiuy7k9njasd\r\n", "", 1),
-			want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData},
-		{name: "bad ack dropped", frame: strings.NewReplacer("INVITE", "ACK").Replace(badMaxForwards), want: actionDrop},
-		{name: "garbage", frame: "hello, world", want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData},
-		{name: "binary junk", frame: "\x00\xff\xfe\x80 INVITE", want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData},
+			want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData, wantRefusal: refusalMalformed},
+		{name: "bad ack dropped", frame: strings.NewReplacer("INVITE", "ACK").Replace(badMaxForwards), want: actionDrop,
+			wantRefusal: refusalMalformed},
+		{name: "bad response dropped", frame: strings.Replace(okResponse, "200 OK", "4294967301 Big", 1), want: actionDrop,
+			wantRefusal: refusalMalformed},
+		{name: "garbage", frame: "hello, world", want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData,
+			wantRefusal: refusalMalformed},
+		{name: "binary junk", frame: "\x00\xff\xfe\x80 INVITE", want: actionClose, wantCode: websocket.CloseInvalidFramePayloadData,
+			wantRefusal: refusalMalformed},
 		{name: "long garbage reason truncated", frame: strings.Repeat("é", 400), want: actionClose,
-			wantCode: websocket.CloseInvalidFramePayloadData},
+			wantCode: websocket.CloseInvalidFramePayloadData, wantRefusal: refusalMalformed},
+		{name: "unsupported version", frame: strings.Replace(registerMsg, "SIP/2.0\r\n", "SIP/7.0\r\n", 1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantStatus: 505, wantRefusal: refusalMalformed},
+		{name: "unsupported version response dropped", frame: strings.Replace(okResponse, "SIP/2.0 200", "SIP/3.0 200", 1),
+			want: actionDrop, wantRefusal: refusalMalformed},
+		{name: "from twice", frame: strings.Replace(registerMsg, "To:", "From: <sip:mallory@example.com>;tag=x\r\nTo:", 1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantRefusal: refusalMalformed},
+		{name: "content-length twice", frame: strings.Replace(registerMsg, "Content-Length: 0\r\n", "l: 0\r\nContent-Length: 0\r\n", 1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantRefusal: refusalMalformed},
+		{name: "headers at the limit", frame: withHeaders(registerMsg, defaultFrameLimits.maxHeaders-8),
+			want: actionDeliver, wantCallID: "aiuy7k9njasd"},
+		{name: "header lines over the limit", frame: withHeaders(registerMsg, defaultFrameLimits.maxHeaders),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantRefusal: refusalTooManyHeaders},
+		{name: "header values over the limit", frame: strings.Replace(registerMsg, "Via: ",
+			"Via: "+strings.Repeat("SIP/2.0/WSS x.invalid;branch=z9hG4bKx, ", defaultFrameLimits.maxHeaders), 1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantRefusal: refusalTooManyHeaders},
+		{name: "ack with too many headers dropped", frame: withHeaders(strings.ReplaceAll(registerMsg, "REGISTER", "ACK"), 200),
+			want: actionDrop, wantRefusal: refusalTooManyHeaders},
+		{name: "response with too many headers dropped", frame: withHeaders(okResponse, 200),
+			want: actionDrop, wantRefusal: refusalTooManyHeaders},
+		{name: "sdp at the limit", frame: withBody(registerMsg, "application/sdp", maxSDP),
+			want: actionDeliver, wantCallID: "aiuy7k9njasd"},
+		{name: "sdp over the limit", frame: withBody(registerMsg, "application/SDP; charset=utf-8", maxSDP+1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantStatus: 413, wantRefusal: refusalSDPTooLarge},
+		{name: "multipart over the limit", frame: withBody(registerMsg, "multipart/mixed;boundary=x", maxSDP+1),
+			want: actionReject, wantCallID: "aiuy7k9njasd", wantStatus: 413, wantRefusal: refusalSDPTooLarge},
+		{name: "other body over the sdp limit", frame: withBody(registerMsg, "text/plain", maxSDP+1),
+			want: actionDeliver, wantCallID: "aiuy7k9njasd"},
+		{name: "response with large sdp dropped", frame: withBody(okResponse, "application/sdp", maxSDP+1),
+			want: actionDrop, wantRefusal: refusalSDPTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := decodeFrame(parser, []byte(tt.frame))
+			res := decodeFrame(parser, defaultFrameLimits, []byte(tt.frame))
 			if res.action != tt.want {
 				t.Fatalf("action = %v, want %v (err %v)", res.action, tt.want, res.err)
+			}
+			if res.refusal != tt.wantRefusal {
+				t.Errorf("refusal = %v, want %v", res.refusal, tt.wantRefusal)
 			}
 			switch res.action {
 			case actionDeliver:
@@ -76,8 +146,8 @@ func TestDecodeFrame(t *testing.T) {
 				}
 			case actionReject:
 				resp := parseReply(t, res.reply)
-				if resp.StatusCode != 400 {
-					t.Errorf("status = %d, want 400", resp.StatusCode)
+				if want := cmp.Or(tt.wantStatus, 400); resp.StatusCode != want {
+					t.Errorf("status = %d, want %d", resp.StatusCode, want)
 				}
 				if got := resp.CallID().Value(); got != tt.wantCallID {
 					t.Errorf("reply Call-ID = %q, want %q", got, tt.wantCallID)
@@ -101,7 +171,7 @@ func TestDecodeFrame(t *testing.T) {
 }
 
 func TestBadRequestCopiesHeaders(t *testing.T) {
-	res := decodeFrame(sip.NewParser(), []byte(badMaxForwards))
+	res := decodeFrame(sip.NewParser(), defaultFrameLimits, []byte(badMaxForwards))
 	if res.action != actionReject {
 		t.Fatalf("action = %v, want reject", res.action)
 	}
@@ -212,59 +282,85 @@ var fuzzSeeds = []string{
 	"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
 }
 
+// tightFrameLimits make the limits' refusals reachable for small inputs.
+var tightFrameLimits = frameLimits{maxHeaders: 6, maxSDPBytes: 8}
+
 // FuzzFrame checks that no frame crashes decodeFrame and that every outcome
-// is well formed: a delivered message has its mandatory headers, a 400 is
-// one well-framed response, and a close reason fits a close frame.
+// is well formed, under the default limits and under tight ones: a
+// delivered message has its mandatory headers, a reply is one well-framed
+// response, and a close reason fits a close frame. The seeds include every
+// RFC 4475 message in testdata/torture.
 func FuzzFrame(f *testing.F) {
-	for _, s := range fuzzSeeds {
-		f.Add([]byte(s))
-	}
+	addFrameSeeds(f)
 	parser := sip.NewParser()
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		res := decodeFrame(parser, frame)
-		switch res.action {
-		case actionIgnore:
-			if len(bytes.TrimSpace(frame)) != 0 || bytes.Equal(frame, keepalivePing) {
-				t.Fatalf("frame %q ignored", frame)
-			}
-		case actionKeepalive:
-			if !bytes.Equal(frame, keepalivePing) {
-				t.Fatalf("frame %q taken for a keepalive", frame)
-			}
-		case actionDeliver:
-			if err := checkMandatory(res.msg); err != nil {
-				t.Fatalf("delivered message fails its check: %v", err)
-			}
-		case actionReject:
-			checkReplyFraming(t, res.reply)
-		case actionDrop:
-			if res.err == nil {
-				t.Fatal("drop without an error")
-			}
-		case actionClose:
-			if len(res.closeReason) > maxCloseReason || !utf8.ValidString(res.closeReason) {
-				t.Fatalf("bad close reason %q", res.closeReason)
-			}
-			if res.closeCode != websocket.CloseInvalidFramePayloadData {
-				t.Fatalf("close code %d", res.closeCode)
-			}
-		default:
-			t.Fatalf("action %v", res.action)
-		}
-		if res.action != actionDeliver && res.action != actionIgnore && res.action != actionKeepalive && res.err == nil {
-			t.Fatalf("%v without an error", res.action)
-		}
-		if res.err != nil && errors.Unwrap(res.err) == nil {
-			t.Fatalf("error %v is not wrapped", res.err)
+		for _, lim := range []frameLimits{defaultFrameLimits, tightFrameLimits} {
+			checkFrameResult(t, frame, decodeFrame(parser, lim, frame))
 		}
 	})
 }
 
-// checkReplyFraming makes sure a 400 cannot smuggle extra lines: every CR
+// addFrameSeeds seeds a frame fuzz target with fuzzSeeds and every RFC
+// 4475 message.
+func addFrameSeeds(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, m := range tortureCorpus(f) {
+		f.Add(m.data)
+	}
+}
+
+// checkFrameResult checks that res is a well-formed outcome for frame.
+func checkFrameResult(t *testing.T, frame []byte, res frameResult) {
+	t.Helper()
+	switch res.action {
+	case actionIgnore:
+		if len(bytes.TrimSpace(frame)) != 0 || bytes.Equal(frame, keepalivePing) {
+			t.Fatalf("frame %q ignored", frame)
+		}
+	case actionKeepalive:
+		if !bytes.Equal(frame, keepalivePing) {
+			t.Fatalf("frame %q taken for a keepalive", frame)
+		}
+	case actionDeliver:
+		if err := checkMandatory(res.msg); err != nil {
+			t.Fatalf("delivered message fails its check: %v", err)
+		}
+	case actionReject:
+		checkReplyFraming(t, res.reply)
+	case actionDrop:
+	case actionClose:
+		if len(res.closeReason) > maxCloseReason || !utf8.ValidString(res.closeReason) {
+			t.Fatalf("bad close reason %q", res.closeReason)
+		}
+		want := websocket.CloseInvalidFramePayloadData
+		if res.refusal == refusalRateClose {
+			want = websocket.ClosePolicyViolation
+		}
+		if res.closeCode != want {
+			t.Fatalf("close code %d for %v", res.closeCode, res.refusal)
+		}
+	default:
+		t.Fatalf("action %v", res.action)
+	}
+	refused := res.action != actionDeliver && res.action != actionIgnore && res.action != actionKeepalive
+	if refused != (res.err != nil) || refused != (res.refusal != refusalUnknown) {
+		t.Fatalf("%v with error %v and refusal %v", res.action, res.err, res.refusal)
+	}
+	if res.err != nil && errors.Unwrap(res.err) == nil {
+		t.Fatalf("error %v is not wrapped", res.err)
+	}
+}
+
+// replyStart is the status line of every response the intake sends.
+var replyStart = regexp.MustCompile(`^SIP/2\.0 (400|413|503|505) [A-Za-z ]+\r\n`)
+
+// checkReplyFraming makes sure a reply cannot smuggle extra lines: every CR
 // or LF belongs to a CRLF, the header section ends once, at the end.
 func checkReplyFraming(t *testing.T, reply []byte) {
 	t.Helper()
-	if !bytes.HasPrefix(reply, []byte("SIP/2.0 400 Bad Request\r\n")) {
+	if !replyStart.Match(reply) {
 		t.Fatalf("reply start: %q", reply)
 	}
 	if !bytes.HasSuffix(reply, []byte("\r\n\r\n")) || bytes.Index(reply, []byte("\r\n\r\n")) != len(reply)-4 {

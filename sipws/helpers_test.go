@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,25 +127,33 @@ func startServer(t *testing.T, cfg configs.WS, opts ...Option) *testServer {
 func startServerWithLog(t *testing.T, cfg configs.WS, log *zap.Logger, opts ...Option) *testServer {
 	t.Helper()
 	h := newRecordingHandler()
+	return serveHandler(t, cfg, h, h, log, opts...)
+}
+
+// serveHandler starts a Server whose Handler h records into rec (h is rec,
+// or wraps it). Limits are roomy unless opts set others.
+func serveHandler(t *testing.T, cfg configs.WS, h Handler, rec *recordingHandler, log *zap.Logger, opts ...Option) *testServer {
+	t.Helper()
+	opts = append([]Option{WithLimits(roomyLimits())}, opts...)
 	srv, err := NewServer(cfg, h, log, opts...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
-	h.srv = func() *Server { return srv }
-	ts := &testServer{srv: srv, handler: h, served: make(chan error, 2)}
-	ts.wsURL = "ws://" + ts.listen(t, srv.Serve)
+	rec.srv = func() *Server { return srv }
+	ts := &testServer{srv: srv, handler: rec, served: make(chan error, 3)}
+	ts.wsURL = "ws://" + ts.listen(t, "127.0.0.1:0", srv.Serve)
 	ts.url = ts.wsURL
 	if cfg.TLSCert != "" {
-		ts.url = "wss://" + ts.listen(t, srv.ServeTLS)
+		ts.url = "wss://" + ts.listen(t, "127.0.0.1:0", srv.ServeTLS)
 	}
 	t.Cleanup(func() { ts.shutdown(t) })
 	return ts
 }
 
-// listen serves on a fresh loopback listener and returns its address.
-func (ts *testServer) listen(t *testing.T, serve func(net.Listener) error) string {
+// listen serves on a fresh listener at addr and returns its address.
+func (ts *testServer) listen(t *testing.T, addr string, serve func(net.Listener) error) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -173,6 +182,32 @@ func (ts *testServer) shutdown(t *testing.T) {
 		}
 	}
 }
+
+// roomyLimits are limits no test meets unless it means to: tests open
+// many connections from one address at once. A test of a limit passes its
+// own WithLimits after them.
+func roomyLimits() configs.Limits {
+	l := configs.DefaultLimits()
+	l.ConnsPerIP = 100000
+	l.UpgradesPerIP = 100000
+	l.RequestsPerConn = 100000
+	return l
+}
+
+// fakeClock is the limiters' clock in tests: it moves only when told, so
+// no bucket refills behind a test's back.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func withClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
 func sipHeader(origin string) http.Header {
 	h := http.Header{}

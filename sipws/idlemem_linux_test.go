@@ -66,13 +66,13 @@ func measureIdle(t *testing.T, transport string, n int) idleFigures {
 	cfg, _ := tlsTestConfig(t)
 	// No ping while measuring: the clients never read, as idle ones do.
 	cfg.PingInterval, cfg.IdleTimeout = time.Hour, 2*time.Hour
-	srv, err := NewServer(cfg, replyHandler{}, zap.NewNop())
+	srv, err := NewServer(cfg, replyHandler{}, zap.NewNop(), WithLimits(roomyLimits()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := &testServer{srv: srv, served: make(chan error, 2)}
-	ts.wsURL = "ws://" + ts.listen(t, srv.Serve)
-	ts.url = "wss://" + ts.listen(t, srv.ServeTLS)
+	ts.wsURL = "ws://" + ts.listen(t, "127.0.0.1:0", srv.Serve)
+	ts.url = "wss://" + ts.listen(t, "127.0.0.1:0", srv.ServeTLS)
 	defer ts.shutdown(t)
 	url := ts.wsURL
 	if transport == "wss" {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/certs"
 )
 
 const (
@@ -31,8 +32,6 @@ const (
 	writeWait = 10 * time.Second
 	// closeGrace is how long we wait for the peer's close frame after sending ours.
 	closeGrace = time.Second
-	// readHeaderTimeout bounds the HTTP request before an upgrade.
-	readHeaderTimeout = 10 * time.Second
 	// subprotocol is the WebSocket subprotocol of RFC 7118 section 4.
 	subprotocol = "sip"
 )
@@ -67,12 +66,19 @@ type Server struct {
 	httpHandler http.Handler
 	httpServer  *http.Server
 	tlsPolicy   configs.TLS
-	tls         *tls.Config // for ServeTLS; nil without a certificate
-	certs       *certStore  // what tls hands out; reloadable
+	tls         *tls.Config  // for ServeTLS; nil without a certificate
+	certs       *certs.Store // what tls hands out; reloadable
 	upgrader    websocket.Upgrader
 	parser      *sip.Parser
 	origins     map[string]bool // normalized allowlist; empty allows all
 	admission   Admission       // nil: no check beyond origin and subprotocol
+
+	limits      configs.Limits
+	frameLimits frameLimits
+	now         func() time.Time // the limiters' clock
+	refusals    *refusalLog
+	perIP       *ipConns      // TCP connections per source IP
+	upgrades    *upgradeRates // upgrade rate per source IP
 
 	draining atomic.Bool
 
@@ -121,6 +127,8 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 		conns:       make(map[string]*Conn),
 		origins:     make(map[string]bool),
 		tlsPolicy:   configs.Default().TLS,
+		limits:      configs.DefaultLimits(),
+		now:         time.Now,
 	}
 	for _, o := range cfg.Origins {
 		n, ok := normalizeOrigin(o)
@@ -135,6 +143,13 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	for _, opt := range opts {
 		opt(s)
 	}
+	if err := s.limits.CheckPositive(); err != nil {
+		return nil, fmt.Errorf("new ws server: %w", err)
+	}
+	s.frameLimits = frameLimits{maxHeaders: s.limits.MaxHeaders, maxSDPBytes: s.limits.MaxSDPBytes}
+	s.refusals = newRefusalLog(s.limits.LogWindow)
+	s.perIP = newIPConns(s.limits.ConnsPerIP)
+	s.upgrades = newUpgradeRates(s.limits.UpgradesPerIP)
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		var err error
 		if s.tls, err = s.tlsConfig(); err != nil {
@@ -146,7 +161,7 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 	// accept whatever the config allows.
 	s.parser.MaxMessageLength = cfg.MaxMessageBytes
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: readHeaderTimeout,
+		HandshakeTimeout: s.limits.UpgradeTimeout,
 		// Zero: gorilla reads through the hijacked reader, which
 		// hijackWriter makes readBufferSize bytes.
 		ReadBufferSize:  0,
@@ -161,9 +176,17 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	s.httpServer = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ErrorLog:          httpErrorLog(log),
+		Handler: s,
+		// Slowloris: the request, headers and all, within upgrade_timeout
+		// (after the TLS handshake, bounded alike); a connection served
+		// (the web phone page) that stays silent as long is closed, so
+		// connections that never upgrade cannot pile up.
+		ReadHeaderTimeout: s.limits.UpgradeTimeout,
+		IdleTimeout:       s.limits.UpgradeTimeout,
+		// net/http allows 4 KiB beyond it, then answers 431.
+		MaxHeaderBytes: s.limits.MaxUpgradeBytes,
+		ConnState:      s.connState,
+		ErrorLog:       httpErrorLog(log),
 	}
 	return s, nil
 }
@@ -171,11 +194,12 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 // Serve accepts plain HTTP and WS on l until Shutdown, then returns
 // http.ErrServerClosed. It may run beside ServeTLS.
 func (s *Server) Serve(l net.Listener) error {
-	return s.serve(l, "serve ws")
+	return s.serve(s.limitListener(l), "serve ws")
 }
 
-// serve runs the one http.Server on l; net/http allows several listeners
-// and Shutdown closes them all.
+// serve runs the one http.Server on l, which the caller has wrapped with
+// limitListener; net/http allows several listeners and Shutdown closes
+// them all.
 func (s *Server) serve(l net.Listener, op string) error {
 	err := s.httpServer.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -220,6 +220,23 @@ func TestBadRequestAnswered400(t *testing.T) {
 	ts.handler.nextMessage(t)
 }
 
+// TestMalformedResponseDropped: a response is never answered, and one that
+// cannot be parsed is dropped (RFC 4475 bigcode: "simply drop it"); the
+// connection stays.
+func TestMalformedResponseDropped(t *testing.T) {
+	ts := startServer(t, testConfig())
+	ws := dial(t, websocket.DefaultDialer, ts.url, sipHeader(""))
+	send(t, ws, websocket.TextMessage, "SIP/2.0 200 OK\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1\r\n"+
+		"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCSeq: 1 INVITE\r\n\r\n")
+	send(t, ws, websocket.TextMessage, registerMsg)
+	if got := ts.handler.nextMessage(t).msg.CallID().Value(); got != "aiuy7k9njasd" {
+		t.Errorf("handler got Call-ID %q, want the REGISTER's", got)
+	}
+	if n := ts.srv.Refusals()["malformed"]; n != 1 {
+		t.Errorf("malformed refusals = %d, want 1", n)
+	}
+}
+
 func TestGarbageClosesConnection(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -228,8 +245,6 @@ func TestGarbageClosesConnection(t *testing.T) {
 	}{
 		{name: "text", kind: websocket.TextMessage, frame: "hello, world"},
 		{name: "binary", kind: websocket.BinaryMessage, frame: "\x00\x01\x02\xff"},
-		{name: "response without call-id", kind: websocket.TextMessage,
-			frame: "SIP/2.0 200 OK\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCSeq: 1 INVITE\r\n\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,8 +292,8 @@ func TestPingAndIdleTimeout(t *testing.T) {
 
 func TestPongKeepsConnectionAlive(t *testing.T) {
 	cfg := testConfig()
-	cfg.PingInterval = 20 * time.Millisecond
-	cfg.IdleTimeout = 200 * time.Millisecond
+	cfg.PingInterval = 50 * time.Millisecond
+	cfg.IdleTimeout = time.Second
 	ts := startServer(t, cfg)
 	ws := dial(t, websocket.DefaultDialer, ts.url, sipHeader(""))
 	// The default ping handler answers with pongs while we read. Count
@@ -294,7 +309,7 @@ func TestPongKeepsConnectionAlive(t *testing.T) {
 		_, _, err := ws.ReadMessage()
 		readErr <- err
 	}()
-	for i := range 25 {
+	for i := range 30 {
 		select {
 		case <-pings:
 		case err := <-readErr:

@@ -2,15 +2,14 @@ package sipws
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/certs"
 )
 
 // WithTLSPolicy sets the TLS version and cipher suites of the WSS listener
@@ -19,51 +18,19 @@ func WithTLSPolicy(p configs.TLS) Option {
 	return func(s *Server) { s.tlsPolicy = p }
 }
 
-// certStore holds the WSS key pair. Handshakes read it through
-// GetCertificate, so a reload changes what new connections see and leaves
-// the open ones (whose handshakes are done) alone.
-type certStore struct {
-	certFile, keyFile string
-	cur               atomic.Pointer[tls.Certificate]
-}
-
-func newCertStore(certFile, keyFile string) (*certStore, error) {
-	st := &certStore{certFile: certFile, keyFile: keyFile}
-	if _, err := st.reload(); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// reload reads the files again; on any error the current pair stays.
-func (st *certStore) reload() (*x509.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(st.certFile, st.keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load ws tls key pair %s, %s: %w", st.certFile, st.keyFile, err)
-	}
-	// LoadX509KeyPair fills Leaf (Go 1.23+); the log wants its dates.
-	st.cur.Store(&cert)
-	return cert.Leaf, nil
-}
-
-func (st *certStore) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return st.cur.Load(), nil
-}
-
 // tlsConfig builds the WSS listener's config from the policy and the store.
 func (s *Server) tlsConfig() (*tls.Config, error) {
-	st, err := newCertStore(s.cfg.TLSCert, s.cfg.TLSKey)
+	st, err := certs.NewStore(s.cfg.TLSCert, s.cfg.TLSKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ws: %w", err)
 	}
-	cfg, err := s.tlsPolicy.ServerConfig()
+	// No NextProtos: without ALPN "h2" net/http speaks HTTP/1.1, which a
+	// WebSocket upgrade needs (RFC 6455 section 4.1).
+	cfg, err := certs.ServerConfig(s.tlsPolicy, st)
 	if err != nil {
 		return nil, fmt.Errorf("ws tls policy: %w", err)
 	}
 	s.certs = st
-	// No NextProtos: without ALPN "h2" net/http speaks HTTP/1.1, which a
-	// WebSocket upgrade needs (RFC 6455 section 4.1).
-	cfg.GetCertificate = st.getCertificate
 	return cfg, nil
 }
 
@@ -74,7 +41,7 @@ func (s *Server) ReloadCertificate() error {
 	if s.certs == nil {
 		return fmt.Errorf("reload ws certificate: %w", errNoTLS)
 	}
-	leaf, err := s.certs.reload()
+	leaf, err := s.certs.Reload()
 	if err != nil {
 		return fmt.Errorf("reload ws certificate: %w", err)
 	}
@@ -91,5 +58,5 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.tls == nil {
 		return fmt.Errorf("serve wss: %w", errNoTLS)
 	}
-	return s.serve(tls.NewListener(l, s.tls), "serve wss")
+	return s.serve(tls.NewListener(s.limitListener(l), s.tls), "serve wss")
 }

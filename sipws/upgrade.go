@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,6 +18,9 @@ import (
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		s.httpHandler.ServeHTTP(w, r)
+		return
+	}
+	if !s.upgradeAllowed(w, r) {
 		return
 	}
 	if status, msg := s.refuseUpgrade(r); status != 0 {
@@ -58,6 +63,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http drop the request and its buffers, which an idle browser
 	// would otherwise hold for hours.
 	c.start()
+}
+
+// upgradeAllowed takes one upgrade from the source IP's allowance
+// (limits.upgrades_per_ip), before anything costly such as the Admission;
+// past it the answer is 429 with Retry-After, and the connection is closed
+// so that a retry costs a new one (limits.conns_per_ip).
+func (s *Server) upgradeAllowed(w http.ResponseWriter, r *http.Request) bool {
+	ip := requestIP(r)
+	ok, retry := s.upgrades.allow(ip, s.now())
+	if ok {
+		return true
+	}
+	s.refuse(refusalUpgradeRate, ip, "ws upgrade refused: too many from this address", zap.String("remote_addr", r.RemoteAddr))
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	w.Header().Set("Connection", "close")
+	http.Error(w, "too many WebSocket upgrades from this address, retry later", http.StatusTooManyRequests)
+	return false
+}
+
+// requestIP is the source IP of a request, IPv4-mapped IPv6 as IPv4.
+func requestIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // refuseUpgrade returns an HTTP status and text body when the upgrade must

@@ -84,7 +84,7 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		tcp.Close()
 		return nil, err
 	}
-	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS)}
+	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits)}
 	if adm := a.gw.Admission(); adm != nil {
 		opts = append(opts, sipws.WithAdmission(adm))
 	}
