@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +32,22 @@ type rig struct {
 	log  *zap.Logger
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigOn(t, "127.0.0.1") }
+
+// newRigOn is a rig whose every listener, SIP and media address is ip.
+func newRigOn(t *testing.T, ip string) *rig {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	core, err := democore.New(democore.Options{
 		Domain:  domain,
 		Users:   map[string]string{"alice": "secret", "bob": "secret"},
-		MediaIP: "127.0.0.1",
+		MediaIP: ip,
 	}, log.Named("core"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	any := net.JoinHostPort(ip, "0")
+	pc, err := net.ListenPacket("udp", any)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +59,9 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	cfg := configs.Default()
-	cfg.WS.Listen = "127.0.0.1:0"
-	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.WS.Listen = any
+	cfg.SIP.Listen = any
+	cfg.Media.PublicIP = ip
 	cfg.Upstream.Proxy = "sip:" + pc.LocalAddr().String() + ";transport=udp"
 	cfg.Upstream.Domain = domain
 	cfg.Upstream.InviteTimeout = 20 * time.Second
@@ -308,6 +315,61 @@ func TestLoopbackCalls(t *testing.T) {
 	alice.Close()
 	waitFor(t, ctx, "gateway forgets alice", func() bool { return r.gw.gw.Bindings() == 0 && r.gw.gw.Calls() == 0 })
 	waitFor(t, ctx, "core forgets alice", func() bool { return len(r.core.Bindings("sip:alice@"+domain)) == 0 })
+}
+
+// ipv6Addr is the address TestLoopbackIPv6 gives the loopback of its own
+// network namespace: browsers (pion as Chrome) never gather ::1.
+const ipv6Addr = "fd00:1::1"
+
+// TestLoopbackIPv6: with every listener, the core and the media on one
+// IPv6 address a browser registers and calls, and audio flows both ways
+// (IN IP6 in both SDPs, ICE candidates and RTP over IPv6). It runs again
+// inside a network namespace of its own (as root, with util-linux
+// unshare), where that address is put on the loopback.
+func TestLoopbackIPv6(t *testing.T) {
+	if os.Getenv("IMSGATE_IPV6_NETNS") == "" {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root for a network namespace with an IPv6 address")
+		}
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			t.Skip("needs util-linux unshare")
+		}
+		cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run", "^TestLoopbackIPv6$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "IMSGATE_IPV6_NETNS=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestLoopbackIPv6") {
+			t.Fatalf("in its namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", ipv6Addr + "/128", "dev", "lo", "nodad"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	noLeaks(t)
+	r := newRigOn(t, ipv6Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := r.browser(ctx, "alice")
+	call, err := alice.Invite(ctx, "sip:echo@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call.Result(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("result = %v, %v; want 200", res, err)
+	} else if !strings.Contains(string(res.Body()), "IN IP6 "+ipv6Addr) {
+		t.Fatalf("the browser's answer has no IPv6 address:\n%s", res.Body())
+	}
+	waitFor(t, ctx, "echoed audio over IPv6", func() bool { return call.Media().Echoed >= 25 })
+	waitFor(t, ctx, "the core (on IPv6 only) to count the browser's audio", func() bool {
+		calls := r.core.EchoCalls()
+		return calls[len(calls)-1].PacketsIn >= 25
+	})
+	if err := call.HangUp(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLoopbackForkToTwoBrowsers(t *testing.T) {

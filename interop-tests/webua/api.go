@@ -15,7 +15,7 @@ const (
 	ptTelephoneEvent = 101
 )
 
-// NewAPI returns a webrtc API restricted to loopback UDP4 host candidates, so
+// NewAPI returns a webrtc API restricted to loopback host candidates, so
 // tests never touch a real network, offering PCMU, PCMA, opus and
 // telephone-event. Share one API between many UAs to save memory.
 func NewAPI() *webrtc.API {
@@ -43,7 +43,7 @@ func newAPI() (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	// mDNS would send multicast off the loopback; loopback candidates need no hiding.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// rtpengine's answer declares no a=ssrc; without this pion drops its
