@@ -11,7 +11,8 @@ import (
 
 // Every example file shipped in configs/examples loads and validates.
 func TestExamplesValidate(t *testing.T) {
-	files, err := filepath.Glob("examples/*.yaml")
+	t.Chdir("..") // the examples name files from the repository root
+	files, err := filepath.Glob("configs/examples/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configs found: %v", err)
 	}
