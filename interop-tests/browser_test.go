@@ -35,6 +35,7 @@ type browserOptions struct {
 	NoRegister    bool   `json:"noRegister"` // a SIPp core straight behind the gateway
 	Text          string `json:"text"`       // message-*: the MESSAGE body to send
 	ContentType   string `json:"contentType"`
+	RefusedTarget string `json:"refusedTarget"` // call-then-refused: the call that must fail
 	// ChromiumArgs are more Chromium flags, such as
 	// --ignore-certificate-errors-spki-list for a test's own certificate.
 	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
@@ -56,6 +57,7 @@ type audioOut struct {
 type pageEvent struct {
 	Name   string  `json:"name"`
 	Detail *string `json:"detail"`
+	At     int64   `json:"at"` // the page's Date.now(), ms since the epoch
 }
 
 // browserResult is run.js's last line.
@@ -77,6 +79,9 @@ type browserResult struct {
 	// Phases: getStats() packet counters at a scenario's steps
 	// (call-out-hold: before, held, holdEnd, resumed, after).
 	Phases map[string]packetCounts `json:"phases"`
+	// WSErrors is what Chromium said of a WebSocket that failed, such as
+	// a refused upgrade's status.
+	WSErrors []string `json:"wsErrors"`
 }
 
 type packetCounts struct {
@@ -91,6 +96,16 @@ func (r browserResult) hasEvent(name string) bool {
 		}
 	}
 	return false
+}
+
+// firstEvent is the page's first event called name.
+func (r browserResult) firstEvent(name string) (pageEvent, bool) {
+	for _, e := range r.Events {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return pageEvent{}, false
 }
 
 // details lists the details of the page's events called name, in order.
@@ -250,6 +265,9 @@ func (r browserResult) summary() string {
 		if e.Detail != nil && *e.Detail != "" {
 			sb.WriteString("(" + *e.Detail + ")")
 		}
+	}
+	if len(r.WSErrors) > 0 {
+		sb.WriteString("\nWebSocket errors:\n  " + strings.Join(r.WSErrors, "\n  "))
 	}
 	if n := len(r.Console); n > 0 {
 		from := max(0, n-15)

@@ -151,7 +151,14 @@ func (c *capture) count(t *testing.T, filter string, extra ...string) int {
 // working directory (relative paths in the config resolve there).
 func startGateway(t *testing.T, yaml, dir string) *proc {
 	t.Helper()
-	args := []string{gatewayBin}
+	return startGatewayBin(t, gatewayBin, yaml, dir)
+}
+
+// startGatewayBin is startGateway with another build of the gateway (one
+// without -race, whose CPU and memory mean something).
+func startGatewayBin(t *testing.T, bin, yaml, dir string) *proc {
+	t.Helper()
+	args := []string{bin}
 	if yaml != "" {
 		cfg := filepath.Join(artifactDir(t), "imsgate.yaml")
 		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {

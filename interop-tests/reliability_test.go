@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
@@ -272,7 +273,17 @@ func placeCall(t *testing.T, gw *proc, ua *webua.UA, target string) *webua.Call 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callStep)
 	defer cancel()
-	call, err := ua.Invite(ctx, target)
+	call, res := inviteResult(ctx, t, gw, ua, target)
+	if !res.IsSuccess() {
+		failGateway(t, gw, "invite %s: %d %s", target, res.StatusCode, res.Reason)
+	}
+	return call
+}
+
+// inviteResult places a call and waits for its final response.
+func inviteResult(ctx context.Context, t *testing.T, gw *proc, ua *webua.UA, target string, opts ...webua.InviteOption) (*webua.Call, *sip.Response) {
+	t.Helper()
+	call, err := ua.Invite(ctx, target, opts...)
 	if err != nil {
 		failGateway(t, gw, "invite %s: %v", target, err)
 	}
@@ -280,10 +291,7 @@ func placeCall(t *testing.T, gw *proc, ua *webua.UA, target string) *webua.Call 
 	if err != nil {
 		failGateway(t, gw, "invite %s: %v", target, err)
 	}
-	if !res.IsSuccess() {
-		failGateway(t, gw, "invite %s: %d %s", target, res.StatusCode, res.Reason)
-	}
-	return call
+	return call, res
 }
 
 // answerNext takes the next incoming call, rings and answers it; Answer

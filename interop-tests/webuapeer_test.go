@@ -21,15 +21,22 @@ import (
 // started, so the suite's goroutine check stays meaningful.
 func dialWebUA(t *testing.T, aor string) *webua.UA {
 	t.Helper()
-	logFile, err := os.Create(filepath.Join(artifactDir(t), "webua.log"))
+	return dialWebUAWith(t, "webua", webua.Config{URL: "ws://" + gatewayWSAddr + "/", AoR: aor, Password: "secret"})
+}
+
+// dialWebUAWith is dialWebUA with a config of its own (a token in the URL,
+// a source address); the log goes to artifacts/<test>/<name>.log.
+func dialWebUAWith(t *testing.T, name string, cfg webua.Config) *webua.UA {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(artifactDir(t), name+".log"))
 	if err != nil {
 		t.Fatalf("webua log: %v", err)
 	}
-	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
+	cfg.Log = zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
 		zapcore.Lock(logFile), zap.DebugLevel))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ua, err := webua.Dial(ctx, webua.Config{URL: "ws://" + gatewayWSAddr + "/", AoR: aor, Password: "secret", Log: log})
+	ua, err := webua.Dial(ctx, cfg)
 	if err != nil {
 		logFile.Close()
 		t.Fatalf("webua: %v", err)

@@ -14,17 +14,18 @@ import (
 type refusalKind int
 
 const (
-	refusalUnknown        refusalKind = iota
-	refusalConnsPerIP                 // a TCP connection past limits.conns_per_ip: closed at once
-	refusalUpgradeRate                // an upgrade past limits.upgrades_per_ip: 429
-	refusalUpgradeTimeout             // a request not in within limits.upgrade_timeout: closed
-	refusalAdmission                  // the Admission refused the upgrade
-	refusalRequestRate                // a request past limits.requests_per_conn: 503, an ACK dropped
-	refusalRateClose                  // a connection that kept on past the rate: closed with 1008
-	refusalTooManyHeaders             // more than limits.max_headers header fields: 400
-	refusalSDPTooLarge                // an SDP body over limits.max_sdp_bytes: 413
-	refusalMalformed                  // a message the parser or the intake checks refuse
-	refusalKinds                      // how many there are
+	refusalUnknown         refusalKind = iota
+	refusalConnsPerIP                  // a TCP connection past limits.conns_per_ip: closed at once
+	refusalUpgradeRate                 // an upgrade past limits.upgrades_per_ip: 429
+	refusalUpgradeTimeout              // a request not in within limits.upgrade_timeout: closed
+	refusalUpgradeTooLarge             // upgrade headers over limits.max_upgrade_bytes: 431
+	refusalAdmission                   // the Admission refused the upgrade
+	refusalRequestRate                 // a request past limits.requests_per_conn: 503, an ACK dropped
+	refusalRateClose                   // a connection that kept on past the rate: closed with 1008
+	refusalTooManyHeaders              // more than limits.max_headers header fields: 400
+	refusalSDPTooLarge                 // an SDP body over limits.max_sdp_bytes: 413
+	refusalMalformed                   // a message the parser or the intake checks refuse
+	refusalKinds                       // how many there are
 )
 
 func (k refusalKind) String() string {
@@ -35,6 +36,8 @@ func (k refusalKind) String() string {
 		return "upgrade_rate"
 	case refusalUpgradeTimeout:
 		return "upgrade_timeout"
+	case refusalUpgradeTooLarge:
+		return "upgrade_too_large"
 	case refusalAdmission:
 		return "admission"
 	case refusalRequestRate:

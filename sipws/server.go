@@ -183,7 +183,8 @@ func NewServer(cfg configs.WS, h Handler, log *zap.Logger, opts ...Option) (*Ser
 		// connections that never upgrade cannot pile up.
 		ReadHeaderTimeout: s.limits.UpgradeTimeout,
 		IdleTimeout:       s.limits.UpgradeTimeout,
-		// net/http allows 4 KiB beyond it, then answers 431.
+		// net/http reads up to 4 KiB beyond it before its own 431;
+		// upgradeSizeAllowed holds an upgrade to the limit exactly.
 		MaxHeaderBytes: s.limits.MaxUpgradeBytes,
 		ConnState:      s.connState,
 		ErrorLog:       httpErrorLog(log),

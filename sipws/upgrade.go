@@ -20,7 +20,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.httpHandler.ServeHTTP(w, r)
 		return
 	}
-	if !s.upgradeAllowed(w, r) {
+	if !s.upgradeAllowed(w, r) || !s.upgradeSizeAllowed(w, r) {
 		return
 	}
 	if status, msg := s.refuseUpgrade(r); status != 0 {
@@ -79,6 +79,25 @@ func (s *Server) upgradeAllowed(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
 	w.Header().Set("Connection", "close")
 	http.Error(w, "too many WebSocket upgrades from this address, retry later", http.StatusTooManyRequests)
+	return false
+}
+
+// upgradeSizeAllowed holds an upgrade's request line and headers to
+// limits.max_upgrade_bytes exactly: net/http reads 4 KiB past
+// MaxHeaderBytes before it answers 431 itself.
+func (s *Server) upgradeSizeAllowed(w http.ResponseWriter, r *http.Request) bool {
+	size := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for name, values := range r.Header {
+		for _, v := range values {
+			size += len(name) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	if size <= s.limits.MaxUpgradeBytes {
+		return true
+	}
+	s.refuse(refusalUpgradeTooLarge, requestIP(r), "ws upgrade refused: headers too large", zap.String("remote_addr", r.RemoteAddr), zap.Int("bytes", size))
+	w.Header().Set("Connection", "close")
+	http.Error(w, "request headers too large", http.StatusRequestHeaderFieldsTooLarge)
 	return false
 }
 

@@ -96,17 +96,20 @@ func TestUpgradeHeadersTooLarge(t *testing.T) {
 	lim := roomyLimits()
 	lim.MaxUpgradeBytes = 1024
 	ts := startServer(t, testConfig(), WithLimits(lim))
-	h := sipHeader("")
-	h.Set("X-Padding", strings.Repeat("p", 1024+4096))
-	ws, resp, err := websocket.DefaultDialer.Dial(ts.url, h)
-	if err == nil {
-		_ = ws.Close()
-		t.Fatal("upgrade accepted")
+	// Just past the limit (within net/http's own slack) and far past it.
+	for _, pad := range []int{1024, 1024 + 4096} {
+		h := sipHeader("")
+		h.Set("X-Padding", strings.Repeat("p", pad))
+		ws, resp, err := websocket.DefaultDialer.Dial(ts.url, h)
+		if err == nil {
+			_ = ws.Close()
+			t.Fatalf("upgrade with %d bytes of padding accepted", pad)
+		}
+		if resp == nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("padding %d: response %v, %v: want 431", pad, resp, err)
+		}
+		_ = resp.Body.Close()
 	}
-	if resp == nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("response %v, %v: want 431", resp, err)
-	}
-	_ = resp.Body.Close()
 	// Headers within the bound upgrade.
 	dial(t, websocket.DefaultDialer, ts.url, sipHeader(""))
 }

@@ -59,7 +59,9 @@
         connection_recovery_min_interval: 2,
       });
       ua.on('connected', () => h.emit('connected'));
-      ua.on('disconnected', () => h.emit('disconnected'));
+      // disconnected: the WebSocket's close code and reason, when it had
+      // them ("1008 token expired"; 1006 for a connection never opened).
+      ua.on('disconnected', (e) => h.emit('disconnected', e && e.code !== undefined ? `${e.code} ${e.reason || ''}`.trim() : ''));
       ua.on('registered', () => h.emit('registered'));
       ua.on('unregistered', () => h.emit('unregistered'));
       ua.on('registrationFailed', (e) => h.emit('registration_failed', e.cause));

@@ -7,7 +7,8 @@
 // Options: lib ("jssip" | "sipjs" | "webphone"), pageURL, wsURL, uri,
 // password, target, referTo, noRegister, scenario, talkMs, stepTimeoutMs,
 // artifactsDir; text and contentType for the message-* scenarios;
-// chromiumArgs, more Chromium flags (a test's own certificate to trust).
+// refusedTarget for call-then-refused; chromiumArgs, more Chromium flags
+// (a test's own certificate to trust).
 'use strict';
 
 const fs = require('fs');
@@ -31,6 +32,7 @@ const chromiumArgs = [
 
 const phases = {}; // getStats() counters at each step of a scenario
 const sipFrames = []; // recordSIP's lines: result.sip
+const wsErrors = []; // what Chromium said of a WebSocket that failed: result.wsErrors
 
 function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -56,6 +58,9 @@ function recordSIP(page, sip) {
     };
     ws.on('framesent', (f) => sip.push('> ' + first(f.payload)));
     ws.on('framereceived', (f) => sip.push('< ' + first(f.payload)));
+    // A refused upgrade: the page's WebSocket only sees code 1006, Chromium
+    // says more ("Unexpected response code: 401").
+    ws.on('socketerror', (e) => wsErrors.push(String(e)));
   });
 }
 
@@ -271,6 +276,43 @@ const scenarios = {
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
+  // call-then-refused (with noRegister): a page that never registers
+  // (a click-to-call token) calls target, talks and hangs up, then calls
+  // opts.refusedTarget, which must fail.
+  async 'call-then-refused'(page) {
+    await agentStep(page, 'connected', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    await sleep(talkMs);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.refusedTarget);
+    await agentStep(page, 'failed', stepTimeout);
+  },
+  // connect-refused (with noRegister): the WebSocket never opens; the
+  // library reports its first failed connection as disconnected.
+  async 'connect-refused'(page) {
+    await agentStep(page, 'disconnected', stepTimeout);
+    if (await seenEvents(page, 'connected')) throw new Error('the WebSocket connected');
+  },
+  // registered-until-closed: once registered ("registered" printed) the
+  // page stays until the gateway closes its WebSocket (disconnected: the
+  // close code and reason).
+  async 'registered-until-closed'(page) {
+    await registeredStep(page);
+    await agentStep(page, 'disconnected', stepTimeout);
+  },
+  // call-until-closed: once registered the page calls target and stays in
+  // the call until the far end ends it (ended) and the gateway closes the
+  // WebSocket (disconnected).
+  async 'call-until-closed'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    say({ event: 'confirmed' });
+    await agentStep(page, 'ended', stepTimeout);
+    await agentStep(page, 'disconnected', stepTimeout);
+  },
   // call-out-hold: the browser calls target, holds (opts.holdMethod:
   // "reinvite" or "update"), resumes and hangs up; getStats() counters are
   // read at each step into result.phases.
@@ -459,7 +501,7 @@ async function webphone(page, result) {
 }
 
 async function main() {
-  const result = { event: 'result', lib: opts.lib, scenario: opts.scenario, ok: false, sip: [], console: [], events: [] };
+  const result = { event: 'result', lib: opts.lib, scenario: opts.scenario, ok: false, sip: [], console: [], events: [], wsErrors };
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imsgate-chromium-'));
   let context = null;
   try {

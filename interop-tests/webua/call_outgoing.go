@@ -36,6 +36,13 @@ func (u *UA) Invite(ctx context.Context, target string, opts ...InviteOption) (*
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	req.AppendHeader(sip.NewHeader("Supported", "ice,replaces,outbound"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if o.challenge != nil {
+		auth, err := u.authorization(req, o.challenge)
+		if err != nil {
+			return nil, fmt.Errorf("invite %s: %w", target, err)
+		}
+		req.AppendHeader(auth)
+	}
 
 	c := newCall(u, directionOutgoing, req)
 	c.dialog = d

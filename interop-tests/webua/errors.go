@@ -31,3 +31,14 @@ func (e *StatusError) Error() string { return fmt.Sprintf("webua: status %d %s",
 
 // errNoSubprotocol is returned when the server did not accept the "sip" subprotocol (RFC 7118 §4).
 var errNoSubprotocol = errors.New("webua: server did not select the sip subprotocol")
+
+// HandshakeError is an upgrade the server refused with an HTTP status
+// (401 for a bad token, 429 past a rate limit).
+type HandshakeError struct {
+	StatusCode int
+	err        error
+}
+
+func (e *HandshakeError) Error() string { return fmt.Sprintf("%v: HTTP %d", e.err, e.StatusCode) }
+
+func (e *HandshakeError) Unwrap() error { return e.err }

@@ -1,6 +1,10 @@
 package webua
 
-import "time"
+import (
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
 
 // PacketObserver sees one call's probe packets: every one sent and every
 // one that came back as our own echo. It runs on the call's media
@@ -17,7 +21,15 @@ type PacketObserver interface {
 type InviteOption func(*inviteOptions)
 
 type inviteOptions struct {
-	observer PacketObserver
+	observer  PacketObserver
+	challenge *sip.Response
+}
+
+// WithChallenge answers challenge, a 401 or 407 to an earlier INVITE, with
+// the UA's digest credentials in the new INVITE (RFC 3261 §22.2), as a
+// browser does after its first INVITE was challenged.
+func WithChallenge(challenge *sip.Response) InviteOption {
+	return func(opts *inviteOptions) { opts.challenge = challenge }
 }
 
 // WithPacketObserver reports the call's probe packets to o.

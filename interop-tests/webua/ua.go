@@ -135,6 +135,9 @@ func Dial(ctx context.Context, cfg Config) (*UA, error) {
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
+		if err != nil && resp != nil {
+			return nil, fmt.Errorf("dial %s: %w", cfg.URL, &HandshakeError{StatusCode: resp.StatusCode, err: err})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", cfg.URL, err)
 		}
