@@ -19,11 +19,30 @@ func unmarshalSDP(data []byte) (*sdp.SessionDescription, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadSDP)
 	}
+	if err := checkLineEnds(data); err != nil {
+		return nil, err
+	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(string(data)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	return &sd, nil
+}
+
+// checkLineEnds refuses a description with a CR that ends no line, or a
+// NUL: pion/sdp keeps both inside a value, and a value copied to the other
+// leg would then carry a line of the sender's own making (a c= naming
+// another media address, say) to a peer that splits lines at CR.
+func checkLineEnds(data []byte) error {
+	for i, b := range data {
+		switch {
+		case b == 0:
+			return fmt.Errorf("%w: NUL at byte %d", ErrBadSDP, i)
+		case b == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			return fmt.Errorf("%w: CR not followed by LF at byte %d", ErrBadSDP, i)
+		}
+	}
+	return nil
 }
 
 func protoString(md *sdp.MediaDescription) string {

@@ -1,26 +1,23 @@
 package mediabridge
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
-	"github.com/pion/stun/v4"
+	"github.com/pion/sdp/v3"
 	"go.uber.org/zap"
 )
 
+// addSDPSeeds adds every SDP file of testdata and testdata/sdp: offers and
+// answers from Chrome, Firefox and Safari, and from Kamailio with
+// rtpengine, Asterisk, FreeSWITCH and IMS cores.
 func addSDPSeeds(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.sdp"))
-	if err != nil {
-		f.Fatalf("glob: %v", err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatalf("read seed: %v", err)
-		}
+	for _, b := range allSDPSeeds(f) {
 		f.Add(b)
 	}
 }
@@ -46,10 +43,14 @@ func FuzzWebOffer(f *testing.F) {
 			t.Skip(err)
 		}
 		defer func() { _ = s.Close() }()
-		if _, err := s.WebOffer(offer); err != nil {
+		toCore, err := s.WebOffer(offer)
+		if err != nil {
 			return
 		}
-		_, _ = s.CoreAnswer(answer)
+		checkSDP(t, LegCore, toCore, offer)
+		if toWeb, err := s.CoreAnswer(answer); err == nil {
+			checkSDP(t, LegWeb, toWeb, offer, answer)
+		}
 	})
 }
 
@@ -64,17 +65,24 @@ func FuzzCoreOffer(f *testing.F) {
 			t.Skip(err)
 		}
 		defer func() { _ = s.Close() }()
-		if _, err := s.CoreOffer(offer); err != nil {
+		toWeb, err := s.CoreOffer(offer)
+		if err != nil {
 			return
 		}
-		_, _ = s.WebAnswer(offer)
+		checkSDP(t, LegWeb, toWeb, offer)
+		if toCore, err := s.WebAnswer(offer); err == nil {
+			checkSDP(t, LegCore, toCore, offer)
+		}
 	})
 }
 
 // FuzzWebRTCPacket feeds arbitrary datagrams from a browser address to the
 // shared socket's handlers, as the poll loop would: STUN, DTLS, SRTP/SRTCP.
-// Nothing may panic; a valid-looking check signed with the session's
-// password exercises the answer path.
+// Nothing may panic. The seeds are a browser's traffic: ICE checks signed
+// with the session's credentials, DTLS ClientHellos, and RTP and RTCP
+// protected with the session's inbound keys, so the answer, queue and
+// forwarding paths all run. Every input meets the same state: fresh SRTP
+// contexts (no replay window carried over) and an empty DTLS queue.
 func FuzzWebRTCPacket(f *testing.F) {
 	e := fuzzEngine(f)
 	s, err := e.NewSession(zap.NewNop())
@@ -82,16 +90,17 @@ func FuzzWebRTCPacket(f *testing.F) {
 		f.Fatalf("NewSession: %v", err)
 	}
 	f.Cleanup(func() { _ = s.Close() })
+	e.sock.rekey(s.ep, fuzzLocalUfrag, fuzzLocalPwd)
 	s.fwd.pts.Store(testPTMap())
-	s.ep.useContexts(benchContext(f), benchContext(f))
-	from := netip.MustParseAddrPort("127.0.0.1:9") // discard port: answers go nowhere
+	discard := netip.MustParseAddrPort("127.0.0.1:9") // discard port: answers and media go nowhere
+	s.fwd.setCoreRemote(discard)
+	from := discard
 	e.sock.learn(from, s.ep)
-	check, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername(s.ep.localUfrag+":b"),
-		stun.NewShortTermIntegrity(s.ep.localPwd), stun.Fingerprint)
-	if err != nil {
-		f.Fatal(err)
+	for _, seeds := range [][][]byte{stunSeeds(f), dtlsSeeds(), srtpSeeds(f), plainRTPSeeds(f), plainRTCPSeeds(f)} {
+		for _, b := range seeds {
+			f.Add(b)
+		}
 	}
-	f.Add(check.Raw)
 	f.Add(g711Packet(111))
 	f.Add([]byte{0x80, 200, 0, 1, 0, 0, 0, 1})
 	f.Add([]byte{22, 0xfe, 0xfd, 0, 0})
@@ -104,8 +113,14 @@ func FuzzWebRTCPacket(f *testing.F) {
 		case b <= 3:
 			e.sock.handleSTUN(pkt, from)
 		case b >= 20 && b <= 63:
-			s.ep.dtls.Load().deliver(pkt)
+			c := s.ep.dtls.Load()
+			c.deliver(pkt)
+			select {
+			case <-c.in:
+			default:
+			}
 		case b >= 128 && b <= 191:
+			s.ep.useContexts(benchContext(t), benchContext(t))
 			s.ep.receiveMedia(pkt, in)
 		}
 	})
@@ -137,14 +152,184 @@ func FuzzReoffer(f *testing.F) {
 		}
 		for _, leg := range []Leg{LegCore, LegWeb} {
 			step, err := s.Offer(leg, sdp)
-			if err == nil && step.Offer != nil {
-				if _, err := s.Answer(leg.other(), sdp); err != nil {
-					s.Rollback(leg.other())
-				}
+			if err != nil {
+				continue
 			}
+			checkSDP(t, leg, step.Answer, chrome, answer, sdp)
+			if step.Offer == nil {
+				continue
+			}
+			checkSDP(t, leg.other(), step.Offer, chrome, answer, sdp)
+			back, err := s.Answer(leg.other(), sdp)
+			if err != nil {
+				s.Rollback(leg.other())
+				continue
+			}
+			checkSDP(t, leg, back.Answer, chrome, answer, sdp)
 		}
 		if _, err := s.Offer(LegCore, answer); err != nil && !errors.Is(err, ErrNoCommonCodec) {
 			t.Fatalf("after the fuzzed offers a plain re-offer fails: %v", err)
 		}
 	})
+}
+
+// FuzzWebAnswer feeds arbitrary browser answers to the offer the gateway
+// made from a core's offer (a call to the web: Asterisk, Kamailio with
+// rtpengine, FreeSWITCH, IMS), then the same answer again as a browser
+// repeats its 18x answer in its 200. Nothing may panic; an answer taken
+// gives the core an RTP/AVP answer that parses, and the repeat changes
+// nothing the core hears.
+func FuzzWebAnswer(f *testing.F) {
+	offers := coreOffers(f)
+	for i := range offers {
+		for _, name := range sdpSeedFiles(f, "web-*-answer*.sdp") {
+			f.Add(uint8(i), readSeed(f, name))
+		}
+	}
+	for _, b := range allSDPSeeds(f) {
+		f.Add(uint8(0), b)
+	}
+	e := fuzzEngine(f)
+	f.Fuzz(func(t *testing.T, which uint8, answer []byte) {
+		s, err := e.NewSession(zap.NewNop())
+		if err != nil {
+			t.Skip(err)
+		}
+		defer func() { _ = s.Close() }()
+		offer := offers[int(which)%len(offers)]
+		step, err := s.Offer(LegCore, offer)
+		if err != nil {
+			t.Fatalf("core offer seed refused: %v", err)
+		}
+		checkSDP(t, LegWeb, step.Offer, offer)
+		got, err := s.Answer(LegWeb, answer)
+		if err != nil {
+			return
+		}
+		if got.Offer != nil {
+			t.Fatalf("a browser's answer to a core's offer asks for another offer:\n%s", got.Offer)
+		}
+		checkSDP(t, LegCore, got.Answer, offer, answer)
+		again, err := s.Answer(LegWeb, answer)
+		if err != nil {
+			t.Fatalf("the browser's answer repeated: %v", err)
+		}
+		if !bytes.Equal(again.Answer, got.Answer) {
+			t.Fatalf("the browser's answer repeated changed the core's answer:\n%s\nthen\n%s", got.Answer, again.Answer)
+		}
+	})
+}
+
+// FuzzCoreAnswer feeds arbitrary core answers to the offer the gateway made
+// from a browser's offer (Chrome, Firefox, Safari; a call from the web),
+// then the same answer again as a core sends its 183 answer in the 200.
+// Nothing may panic; an answer taken gives the browser an ICE/DTLS answer
+// that parses, and the repeat leaves it as it was.
+func FuzzCoreAnswer(f *testing.F) {
+	offers := browserOffers(f)
+	for i := range offers {
+		for _, name := range sdpSeedFiles(f, "core-*.sdp") {
+			f.Add(uint8(i), readSeed(f, name))
+		}
+		f.Add(uint8(i), answerFrom("192.0.2.10:14562", "sendrecv", "0 PCMU/8000", "101 telephone-event/8000"))
+	}
+	for _, b := range allSDPSeeds(f) {
+		f.Add(uint8(0), b)
+	}
+	e := fuzzEngine(f)
+	f.Fuzz(func(t *testing.T, which uint8, answer []byte) {
+		s, err := e.NewSession(zap.NewNop())
+		if err != nil {
+			t.Skip(err)
+		}
+		defer func() { _ = s.Close() }()
+		offer := offers[int(which)%len(offers)]
+		step, err := s.Offer(LegWeb, offer)
+		if err != nil {
+			t.Fatalf("browser offer seed refused: %v", err)
+		}
+		checkSDP(t, LegCore, step.Offer, offer)
+		got, err := s.Answer(LegCore, answer)
+		if err != nil {
+			return
+		}
+		if got.Offer != nil {
+			t.Fatalf("a core's answer to a browser's offer asks for another offer:\n%s", got.Offer)
+		}
+		checkSDP(t, LegWeb, got.Answer, offer, answer)
+		again, err := s.Answer(LegCore, answer)
+		if err != nil {
+			t.Fatalf("the core's answer repeated: %v", err)
+		}
+		if !bytes.Equal(again.Answer, got.Answer) {
+			t.Fatalf("the core's answer repeated changed the browser's answer:\n%s\nthen\n%s", got.Answer, again.Answer)
+		}
+	})
+}
+
+// coreForbidden are attributes of a browser's transport that a description
+// for the core never carries.
+var coreForbidden = []string{
+	"a=ice-", "a=candidate", "a=fingerprint", "a=setup", "a=ssrc", "a=msid", "a=rtcp-mux",
+	"a=extmap", "a=group", "a=end-of-candidates", "a=rtcp-fb",
+}
+
+// checkSDP checks a description the session wrote for leg `to` (nothing
+// when body is nil): CRLF lines only, it parses again with pion/sdp, it
+// has one live m-line, audio in the leg's profile (RTP/AVP toward the
+// core, UDP/TLS/RTP/SAVPF with ICE and DTLS toward a browser), and its size
+// is bounded by the descriptions it was made from: the session's own part
+// is of fixed size and an m-line carried over (rejected) is at most the
+// m-line it came from.
+func checkSDP(t *testing.T, to Leg, body []byte, from ...[]byte) {
+	t.Helper()
+	if body == nil {
+		return
+	}
+	in := 0
+	for _, b := range from {
+		in += len(b)
+	}
+	if len(body) > 4*in+8192 {
+		t.Fatalf("%s description of %d bytes from %d bytes of input", to, len(body), in)
+	}
+	if bytes.Count(body, []byte("\n")) != bytes.Count(body, []byte("\r\n")) ||
+		bytes.Count(body, []byte("\r")) != bytes.Count(body, []byte("\r\n")) {
+		t.Fatalf("%s description with a line not ended by CRLF:\n%q", to, body)
+	}
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatalf("%s description does not parse again: %v\n%s", to, err, body)
+	}
+	var live []*sdp.MediaDescription
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Port.Value != 0 {
+			live = append(live, md)
+		}
+	}
+	if len(live) != 1 || live[0].MediaName.Media != "audio" || len(live[0].MediaName.Formats) == 0 {
+		t.Fatalf("%s description without exactly one live audio m-line with formats:\n%s", to, body)
+	}
+	md := live[0]
+	if to == LegCore {
+		if p := protoString(md); p != "RTP/AVP" {
+			t.Fatalf("core description with audio over %s:\n%s", p, body)
+		}
+		for _, line := range strings.Split(string(body), "\r\n") {
+			for _, p := range coreForbidden {
+				if strings.HasPrefix(line, p) {
+					t.Fatalf("core description with the browser's %q:\n%s", line, body)
+				}
+			}
+		}
+		return
+	}
+	if p := protoString(md); p != "UDP/TLS/RTP/SAVPF" {
+		t.Fatalf("web description with audio over %s:\n%s", p, body)
+	}
+	for _, key := range []string{"ice-ufrag", "ice-pwd", "fingerprint", "setup", "rtcp-mux", "candidate", "mid"} {
+		if _, ok := md.Attribute(key); !ok {
+			t.Fatalf("web description without a=%s:\n%s", key, body)
+		}
+	}
 }
