@@ -59,7 +59,8 @@ func serviceRoute(res *sip.Response) []string {
 }
 
 // preloadServiceRoute routes an out-of-dialog request of an identity by
-// the Service-Route its registration got (upstream.ims).
+// the Service-Route its registration got (upstream.ims): the one on flow,
+// or on any flow when flow is empty.
 func (g *Gateway) preloadServiceRoute(req *sip.Request, flow string, id sip.Uri) {
 	if !g.cfg.Upstream.IMS {
 		return

@@ -55,10 +55,12 @@ func (p presenceCore) Request(ctx context.Context, req *sip.Request) (*sip.Respo
 		return p.g.core.requestInDialog(ctx, req)
 	}
 	// The relay's requests out of a dialog come from a browser, whose From
-	// the gateway checked (identity.go): it vouches for it, and in token
-	// mode answers the core's challenges as that identity.
+	// the gateway checked (identity.go): it vouches for it, routes it by its
+	// registration's Service-Route, and in token mode answers the core's
+	// challenges as that identity.
 	from := req.From().Address
 	p.g.assertIdentity(req, from)
+	p.g.preloadServiceRoute(req, "", from)
 	seq := req.CSeq().SeqNo
 	return p.g.core.requestAs(ctx, req, p.g.tokens.byAoR(from), func() uint32 { seq++; return seq })
 }

@@ -170,11 +170,16 @@ func (r *registrar) identities(flow string, now time.Time) []sip.Uri {
 	return out
 }
 
-// serviceRoute is the Service-Route of an AoR's registration on a flow.
+// serviceRoute is the Service-Route of an AoR's registration on a flow,
+// or on any flow when flow is empty.
 func (r *registrar) serviceRoute(flow string, aor sip.Uri) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for b := range r.byFlow[flow] {
+	set := r.byFlow[flow]
+	if flow == "" {
+		set = r.byAoR[aorKey(aor)]
+	}
+	for b := range set {
 		if sameAoR(b.aor, aor) {
 			b.mu.Lock()
 			routes := b.routes
