@@ -343,10 +343,18 @@ func TestLoopbackIPv6(t *testing.T) {
 		}
 		return
 	}
-	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", ipv6Addr + "/128", "dev", "lo", "nodad"}} {
+	for _, args := range [][]string{{"addr", "add", ipv6Addr + "/128", "dev", "lo", "nodad"}, {"link", "set", "lo", "up"}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v %s", args, err, out)
 		}
+	}
+	// The kernel puts the address's local route in place as lo comes up,
+	// not always before ip returns: a dial before it is "unreachable".
+	for try := 0; exec.Command("ip", "-6", "route", "get", ipv6Addr).Run() != nil; try++ {
+		if try == 100 {
+			t.Fatalf("no route to %s in the namespace", ipv6Addr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	noLeaks(t)
 	r := newRigOn(t, ipv6Addr)
