@@ -348,11 +348,15 @@ func TestLoopbackIPv6(t *testing.T) {
 			t.Fatalf("ip %v: %v %s", args, err, out)
 		}
 	}
-	// The kernel puts the address's local route in place as lo comes up,
-	// not always before ip returns: a dial before it is "unreachable".
-	for try := 0; exec.Command("ip", "-6", "route", "get", ipv6Addr).Run() != nil; try++ {
+	// The kernel adds the address's local route from a work queue, not
+	// always before ip returns: a dial before it is "network unreachable".
+	for try := 0; ; try++ {
+		out, _ := exec.Command("ip", "-6", "route", "show", "table", "local").Output()
+		if strings.Contains(string(out), "local "+ipv6Addr+" ") {
+			break
+		}
 		if try == 100 {
-			t.Fatalf("no route to %s in the namespace", ipv6Addr)
+			t.Fatalf("no local route to %s in the namespace:\n%s", ipv6Addr, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
