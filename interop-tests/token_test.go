@@ -57,6 +57,10 @@ type tokenClaims struct {
 
 // newClaims is a token for subject, issued now, for life (negative: one
 // that has expired).
+// expiryLateness is how late after a token's exp (or its grace) the
+// gateway's close may be seen.
+const expiryLateness = 4 * time.Second
+
 func newClaims(subject string, life time.Duration) tokenClaims {
 	now := time.Now()
 	iat := now
@@ -237,7 +241,10 @@ func TestTokenMode(t *testing.T) {
 		requireBefore(t, e, ri, "registered", idleExp)
 		closed := requireExpiryClose(t, e, ri)
 		t.Logf("idle page: token exp %s, WebSocket closed %s later", idleExp.Format(time.TimeOnly), closed.Sub(idleExp).Round(time.Millisecond))
-		if d := closed.Sub(idleExp); d < -300*time.Millisecond || d > 2*time.Second {
+		// The bound allows for the race-built gateway sharing 2 cores with two
+		// Chromiums, Kamailio, SIPp and tshark: its timer has been seen
+		// to run 2 s late there.
+		if d := closed.Sub(idleExp); d < -300*time.Millisecond || d > expiryLateness {
 			e.failf(t, ri, "the idle page's WebSocket closed %s after its token's exp, want about 0", d)
 		}
 
@@ -251,7 +258,7 @@ func TestTokenMode(t *testing.T) {
 		if !rc.sawSIP("< BYE") {
 			e.failf(t, rc, "the call ended without a BYE from the gateway")
 		}
-		if d := byeAt.Sub(callExp); d < tokenExpiryGrace-300*time.Millisecond || d > tokenExpiryGrace+2*time.Second {
+		if d := byeAt.Sub(callExp); d < tokenExpiryGrace-300*time.Millisecond || d > tokenExpiryGrace+expiryLateness {
 			e.failf(t, rc, "the call ended %s after its token's exp, want about expiry_grace (%s)", d, tokenExpiryGrace)
 		}
 		if closed.Before(byeAt) {
