@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -51,13 +50,10 @@ func (s *callSlots) give(identity string) {
 	}
 }
 
-// identityKey is the key an AoR's calls are counted under.
-func identityKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
-
 // takeSlot reserves a slot for a call of identity before anything is
 // allocated for it; the key goes to Call.holdSlot.
 func (g *Gateway) takeSlot(identity sip.Uri) (string, refusal, error) {
-	key := identityKey(identity)
+	key := aorKey(identity) // as the registrar keys an AoR
 	why, err := g.slots.take(key, g.cfg.Limits.CallsPerIdentity, g.cfg.Limits.CallsTotal)
 	return key, why, err
 }

@@ -1,12 +1,13 @@
 package b2bua
 
 import (
-	"path"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	authtoken "github.com/imsgate/imsgate/internal/token"
 )
 
 // Digest pass-through (auth.mode passthrough, TS 24.371): the core
@@ -93,17 +94,7 @@ func (g *Gateway) deniedDestination(req *sip.Request) bool {
 	if req.Method != sip.INVITE && req.Method != sip.MESSAGE {
 		return false
 	}
-	u := req.Recipient
-	full := u.User + "@" + strings.ToLower(u.Host)
-	for _, p := range g.cfg.Limits.DenyDestinations {
-		if ok, _ := path.Match(p, u.User); ok {
-			return true
-		}
-		if ok, _ := path.Match(p, full); ok {
-			return true
-		}
-	}
-	return false
+	return authtoken.MatchesDestination(g.cfg.Limits.DenyDestinations, req.Recipient.User, req.Recipient.Host)
 }
 
 // refuseWeb answers a browser's request 403 saying why, logs it (at Info

@@ -54,9 +54,7 @@ func TestIMSEdge(t *testing.T) {
 		t.Fatalf("browser got %d", res.StatusCode)
 	}
 
-	g.handleWeb(f, parseReq(t, "MESSAGE sip:bob@imsgate.test SIP/2.0\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKim1\n"+
-		"Max-Forwards: 70\nFrom: <sip:alice@imsgate.test>;tag=m1\nTo: <sip:bob@imsgate.test>\nCall-ID: ims-msg\n"+
-		"CSeq: 1 MESSAGE\nContent-Type: text/plain\nContent-Length: 2\n\nhi"))
+	g.handleWeb(f, aliceMessage(t, "ims-msg"))
 	msg := expectSkippingACK(t, core, sip.MESSAGE)
 	if r := msg.GetHeader("Route"); r == nil || r.Value() != "<sip:orig@scscf.example;lr>" {
 		t.Fatalf("MESSAGE Route %v", r)

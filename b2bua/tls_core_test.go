@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func readStreamRequest(r *bufio.Reader) (*sip.Request, error) {
 		}
 		head.WriteString(line)
 		if name, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
-			length = atoiOr0(strings.TrimSpace(v))
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 		if line == "\r\n" {
 			break
@@ -123,15 +124,4 @@ func readStreamRequest(r *bufio.Reader) (*sip.Request, error) {
 		return nil, err
 	}
 	return msg.(*sip.Request), nil
-}
-
-func atoiOr0(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return n
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }

@@ -100,6 +100,14 @@ func expectSkippingACK(t *testing.T, core *rawCore, method sip.RequestMethod) *s
 	}
 }
 
+// aliceMessage is a browser's MESSAGE from alice to bob, "hi".
+func aliceMessage(t *testing.T, callID string) *sip.Request {
+	t.Helper()
+	return parseReq(t, "MESSAGE sip:bob@imsgate.test SIP/2.0\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bK"+callID+"\n"+
+		"Max-Forwards: 70\nFrom: <sip:alice@imsgate.test>;tag=m1\nTo: <sip:bob@imsgate.test>\nCall-ID: "+callID+"\n"+
+		"CSeq: 1 MESSAGE\nContent-Type: text/plain\nContent-Length: 2\n\nhi")
+}
+
 func signToken(t *testing.T, secret string, claims jwt.MapClaims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
@@ -203,9 +211,7 @@ func TestTokenRegisterAndCall(t *testing.T) {
 		t.Fatalf("browser got %d, want the core's 486 after the challenge", res.StatusCode)
 	}
 
-	g.handleWeb(f, parseReq(t, "MESSAGE sip:bob@imsgate.test SIP/2.0\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bKm1\n"+
-		"Max-Forwards: 70\nFrom: <sip:alice@imsgate.test>;tag=m1\nTo: <sip:bob@imsgate.test>\nCall-ID: tok-msg\n"+
-		"CSeq: 1 MESSAGE\nContent-Type: text/plain\nContent-Length: 2\n\nhi"))
+	g.handleWeb(f, aliceMessage(t, "tok-msg"))
 	msg := expectSkippingACK(t, core, sip.MESSAGE) // the ACK of the 486 may come first
 	if pai := msg.GetHeader("P-Asserted-Identity"); pai == nil || pai.Value() != "<sip:alice@imsgate.test>" {
 		t.Fatalf("MESSAGE P-Asserted-Identity %v", pai)

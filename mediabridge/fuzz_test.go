@@ -191,32 +191,7 @@ func FuzzWebAnswer(f *testing.F) {
 	}
 	e := fuzzEngine(f)
 	f.Fuzz(func(t *testing.T, which uint8, answer []byte) {
-		s, err := e.NewSession(zap.NewNop())
-		if err != nil {
-			t.Skip(err)
-		}
-		defer func() { _ = s.Close() }()
-		offer := offers[int(which)%len(offers)]
-		step, err := s.Offer(LegCore, offer)
-		if err != nil {
-			t.Fatalf("core offer seed refused: %v", err)
-		}
-		checkSDP(t, LegWeb, step.Offer, offer)
-		got, err := s.Answer(LegWeb, answer)
-		if err != nil {
-			return
-		}
-		if got.Offer != nil {
-			t.Fatalf("a browser's answer to a core's offer asks for another offer:\n%s", got.Offer)
-		}
-		checkSDP(t, LegCore, got.Answer, offer, answer)
-		again, err := s.Answer(LegWeb, answer)
-		if err != nil {
-			t.Fatalf("the browser's answer repeated: %v", err)
-		}
-		if !bytes.Equal(again.Answer, got.Answer) {
-			t.Fatalf("the browser's answer repeated changed the core's answer:\n%s\nthen\n%s", got.Answer, again.Answer)
-		}
+		answerTwice(t, e, LegCore, offers[int(which)%len(offers)], answer)
 	})
 }
 
@@ -238,33 +213,41 @@ func FuzzCoreAnswer(f *testing.F) {
 	}
 	e := fuzzEngine(f)
 	f.Fuzz(func(t *testing.T, which uint8, answer []byte) {
-		s, err := e.NewSession(zap.NewNop())
-		if err != nil {
-			t.Skip(err)
-		}
-		defer func() { _ = s.Close() }()
-		offer := offers[int(which)%len(offers)]
-		step, err := s.Offer(LegWeb, offer)
-		if err != nil {
-			t.Fatalf("browser offer seed refused: %v", err)
-		}
-		checkSDP(t, LegCore, step.Offer, offer)
-		got, err := s.Answer(LegCore, answer)
-		if err != nil {
-			return
-		}
-		if got.Offer != nil {
-			t.Fatalf("a core's answer to a browser's offer asks for another offer:\n%s", got.Offer)
-		}
-		checkSDP(t, LegWeb, got.Answer, offer, answer)
-		again, err := s.Answer(LegCore, answer)
-		if err != nil {
-			t.Fatalf("the core's answer repeated: %v", err)
-		}
-		if !bytes.Equal(again.Answer, got.Answer) {
-			t.Fatalf("the core's answer repeated changed the browser's answer:\n%s\nthen\n%s", got.Answer, again.Answer)
-		}
+		answerTwice(t, e, LegWeb, offers[int(which)%len(offers)], answer)
 	})
+}
+
+// answerTwice makes a session take offer from one leg and answer from the
+// other, then the same answer again (a 183's answer repeated in the 200).
+// An answer taken must not ask for another offer, must give the offering
+// leg a description checkSDP passes, and its repeat must change nothing.
+func answerTwice(t *testing.T, e *Engine, offerer Leg, offer, answer []byte) {
+	answerer := offerer.other()
+	s, err := e.NewSession(zap.NewNop())
+	if err != nil {
+		t.Skip(err)
+	}
+	defer func() { _ = s.Close() }()
+	step, err := s.Offer(offerer, offer)
+	if err != nil {
+		t.Fatalf("%s offer seed refused: %v", offerer, err)
+	}
+	checkSDP(t, answerer, step.Offer, offer)
+	got, err := s.Answer(answerer, answer)
+	if err != nil {
+		return
+	}
+	if got.Offer != nil {
+		t.Fatalf("the %s's answer to the %s's offer asks for another offer:\n%s", answerer, offerer, got.Offer)
+	}
+	checkSDP(t, offerer, got.Answer, offer, answer)
+	again, err := s.Answer(answerer, answer)
+	if err != nil {
+		t.Fatalf("the %s's answer repeated: %v", answerer, err)
+	}
+	if !bytes.Equal(again.Answer, got.Answer) {
+		t.Fatalf("the %s's answer repeated changed the %s's answer:\n%s\nthen\n%s", answerer, offerer, got.Answer, again.Answer)
+	}
 }
 
 // coreForbidden are attributes of a browser's transport that a description

@@ -51,11 +51,16 @@ func (c Claims) MayReach(user, host string) bool {
 	if len(c.ClickToCall) > 0 {
 		list = c.ClickToCall
 	}
-	if len(list) == 0 {
-		return true
-	}
+	return len(list) == 0 || MatchesDestination(list, user, host)
+}
+
+// MatchesDestination tells whether a destination (user and host of its
+// URI) matches one of patterns: shell patterns on the user alone or on
+// "user@host", an optional sip: or tel: prefix ignored. The gateway's
+// destination denylist reads the same patterns.
+func MatchesDestination(patterns []string, user, host string) bool {
 	full := user + "@" + strings.ToLower(host)
-	for _, p := range list {
+	for _, p := range patterns {
 		if matches(p, user) || matches(p, full) {
 			return true
 		}
