@@ -62,7 +62,7 @@ func TestMassDisconnect(t *testing.T) {
 	fakes := make([]*fakeFlow, flows)
 	for i := range fakes {
 		fakes[i] = newFakeFlow(fmt.Sprintf("mass%d", i))
-		raw := strings.ReplaceAll(jssipRegister, "reg-call-1", fmt.Sprintf("reg-%d", i))
+		raw := strings.ReplaceAll(deviceRegister("alice", fmt.Sprint(i)), "reg-call-1", fmt.Sprintf("reg-%d", i))
 		g.handleWeb(fakes[i], parseReq(t, raw))
 		if (i+1)%wave == 0 || i == flows-1 {
 			for n := i%wave + 1; n > 0; n-- {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 )
 
@@ -38,6 +39,13 @@ func (c *Call) onFlowClosed() {
 
 // onFlowMoved: the browser is back on a new connection.
 func (c *Call) onFlowMoved(f webFlow) {
+	if !c.detached {
+		// The old connection was open but the browser has left it: what
+		// was sent over it will get no answer.
+		for tx := range c.web.out {
+			c.onTxFailed(tx, errFlowGone, false)
+		}
+	}
 	c.web.tr = &webTransport{g: c.g, flow: f}
 	c.detached = false
 	c.disarm(timerKey{timerReconnect, SideWeb})
@@ -59,15 +67,23 @@ func instanceOf(ct *sip.ContactHeader) string {
 	return strings.Trim(v, `"<>`)
 }
 
-// takeOver moves a parked binding, whose REGISTER from a new flow the core
-// has just accepted, with the calls of its old flow, to the new flow. It
-// runs on the new flow's register worker.
+// regIDOf is a Contact's reg-id (RFC 5626 §4.2), "" without one.
+func regIDOf(ct *sip.ContactHeader) string {
+	v, _ := ct.Params.Get("reg-id")
+	return v
+}
+
+// takeOver moves a claimed binding, whose REGISTER from a new flow the
+// core has just accepted, with the calls of its old flow, to the new flow.
+// An old flow still open is closed: the device has left it. It runs on the
+// new flow's register worker.
 func (g *Gateway) takeOver(f webFlow, b *binding) {
 	old, ok := g.reg.move(b, f.Flow())
 	if !ok {
 		return // released meanwhile: the grace ran out
 	}
 	g.mu.Lock()
+	_, wasParked := g.parked[old]
 	calls := make([]*Call, 0, len(g.flowCalls[old]))
 	for c := range g.flowCalls[old] {
 		calls = append(calls, c)
@@ -89,8 +105,19 @@ func (g *Gateway) takeOver(f webFlow, b *binding) {
 		c.enqueue(event{kind: evFlowMoved, flow: f})
 	}
 	g.log.Info("reconnected browser took over its binding", zap.String("aor", b.aor.String()), zap.String("old_flow", old),
-		zap.String("flow", f.Flow()), zap.Int("calls", len(calls)))
+		zap.String("flow", f.Flow()), zap.Int("calls", len(calls)), zap.Bool("old_open", !wasParked))
+	if !wasParked {
+		if of, ok := g.lookupFlow(old); ok {
+			if cl, ok := of.(interface{ Close(code int, reason string) }); ok {
+				cl.Close(websocket.CloseNormalClosure, replacedClose)
+			}
+		}
+	}
 }
+
+// replacedClose is the WebSocket close of a connection whose device
+// registered again over a new one.
+const replacedClose = "replaced by a new connection"
 
 func (g *Gateway) isParked(flow string) bool {
 	g.mu.Lock()

@@ -29,7 +29,7 @@ func TestCallSurvivesReconnect(t *testing.T) {
 	f2 := newFakeFlow("f2")
 	attach(g, f2)
 	// A REGISTER the core does not accept takes nothing over.
-	g.handleWeb(f2, parseReq(t, jssipRegister))
+	g.handleWeb(f2, parseReq(t, deviceRegister("alice", "f1")))
 	reg := core.expect(sip.REGISTER)
 	core.send(reply(reg, 401, "Unauthorized", "r1", "WWW-Authenticate: Digest realm=\"imsgate.test\", nonce=\"n1\"\r\n", ""))
 	if res := f2.next(t); res.StatusCode != 401 {
@@ -41,7 +41,7 @@ func TestCallSurvivesReconnect(t *testing.T) {
 	// Nor is the new connection registered yet: it may not speak as alice.
 	g.handleWeb(f2, outOfDialog(t, "MESSAGE", "rc-msg-1", "sip:alice@imsgate.test", ""))
 	expect403(t, f2, refusalUnregistered)
-	g.handleWeb(f2, parseReq(t, jssipRegister))
+	g.handleWeb(f2, parseReq(t, deviceRegister("alice", "f1")))
 	reg = core.expect(sip.REGISTER)
 	if !strings.Contains(reg.Contact().Value(), "expires") && reg.GetHeader("Expires") != nil && reg.GetHeader("Expires").Value() == "0" {
 		t.Fatal("the reconnecting browser's REGISTER must refresh, not remove")
@@ -78,6 +78,78 @@ func TestCallSurvivesReconnect(t *testing.T) {
 		"From: " + got.To().Value() + "\nTo: " + got.From().Value() + "\nCall-ID: " + got.CallID().Value() + "\nCSeq: 5 BYE\nContent-Length: 0\n\n"
 	g.handleWeb(f2, parseReq(t, bye))
 	core.expect(sip.BYE)
+}
+
+// TestReconnectBeforeOldConnectionCloses: the browser comes back on a new
+// connection while the gateway still holds its old one open (a NAT that
+// forgot the old one sends no FIN). Its REGISTER of the same device, once
+// the core accepts it, takes the binding and the call over; the old
+// connection is closed, and its close ends nothing.
+func TestReconnectBeforeOldConnectionCloses(t *testing.T) {
+	g, core, f, ok := answeredFromCore(t, "rc3")
+
+	f2 := newFakeFlow("f2")
+	attach(g, f, f2) // both open
+	registerOpenBeside(t, g, core, f2, "f1")
+	select {
+	case why := <-f.closed:
+		if why != "1000 "+replacedClose {
+			t.Fatalf("old connection closed with %q", why)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the old connection was left open")
+	}
+	g.flowClosed(f.name)               // what sipws reports once it has closed
+	core.quiet(200 * time.Millisecond) // no BYE, no de-registration
+	if g.Calls() != 1 || g.Bindings() != 1 {
+		t.Fatalf("calls %d bindings %d, want the call and its binding kept", g.Calls(), g.Bindings())
+	}
+	info := "INFO " + ok.Contact().Address.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core.addr() + ";branch=z9hG4bKinfo3\r\n" +
+		"Max-Forwards: 70\r\nFrom: " + ok.From().Value() + "\r\nTo: " + ok.To().Value() + "\r\nCall-ID: rc3\r\nCSeq: 11 INFO\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	core.send(info)
+	if got := f2.nextRequest(t); got.Method != sip.INFO {
+		t.Fatalf("new connection got %s, want the core's INFO", got.Method)
+	}
+}
+
+// TestOtherDeviceTakesNothing: another device of the same AoR (its own
+// Contact and +sip.instance) registering beside an open connection takes
+// neither its binding nor its calls.
+func TestOtherDeviceTakesNothing(t *testing.T) {
+	g, core, f, _ := answeredFromCore(t, "rc4")
+	f2 := newFakeFlow("f2")
+	attach(g, f, f2)
+	registerOpenBeside(t, g, core, f2, "f2")
+	select {
+	case why := <-f.closed:
+		t.Fatalf("first device's connection closed: %q", why)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if g.Bindings() != 2 || g.callByWeb(f.name, c1CallID(t, g)) == nil {
+		t.Fatalf("bindings %d, call on the first device %v", g.Bindings(), g.callByWeb(f.name, c1CallID(t, g)) != nil)
+	}
+}
+
+// answeredFromCore is a call from the core to alice on f1, answered and ACKed.
+func answeredFromCore(t *testing.T, callID string) (*Gateway, *rawCore, *fakeFlow, *sip.Response) {
+	t.Helper()
+	g, core, _ := newRawRig(t)
+	f := callFromCore(t, g, core, callID, "")
+	ok := core.expectResponse()
+	core.send(ackFor(ok, core.addr()))
+	return g, core, f, ok
+}
+
+// registerOpenBeside registers device's alice over f2, the core accepting.
+func registerOpenBeside(t *testing.T, g *Gateway, core *rawCore, f2 *fakeFlow, device string) {
+	t.Helper()
+	g.handleWeb(f2, parseReq(t, deviceRegister("alice", device)))
+	reg := core.expect(sip.REGISTER)
+	core.send(reply(reg, 200, "OK", "r1", "Contact: "+reg.Contact().Value()+";expires=600\r\n", ""))
+	if res := f2.next(t); res.StatusCode != 200 {
+		t.Fatalf("register of device %s on the new connection: %d", device, res.StatusCode)
+	}
 }
 
 // TestCallEndsAfterGrace: the browser does not come back; past the grace

@@ -49,8 +49,8 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 	}
 	// A reconnecting browser's binding is used as it is (the core sees a
 	// refresh) and taken over once the core accepts the REGISTER.
-	parked := g.reg.parkedBinding(aor, ct, g.isParked)
-	b := parked
+	claimed := g.reg.claimedBinding(aor, ct, f.Flow(), g.isParked)
+	b := claimed
 	if b == nil {
 		var ok bool
 		if b, ok = g.reg.get(f.Flow(), aor, ct, g.cfg.Limits.RegistrationsPerConn); !ok {
@@ -90,8 +90,8 @@ func (g *Gateway) handleRegister(ctx context.Context, f webFlow, req *sip.Reques
 		b.expires = time.Now().Add(time.Duration(granted) * time.Second)
 		b.routes = serviceRoute(res)
 		b.mu.Unlock()
-		if parked != nil {
-			g.takeOver(f, parked)
+		if claimed != nil {
+			g.takeOver(f, claimed)
 		}
 		if cur, ok := g.reg.lookup(b.token); !ok || cur != b {
 			// The flow closed while the REGISTER was out (and took its

@@ -192,18 +192,25 @@ func (r *registrar) serviceRoute(flow string, aor sip.Uri) []string {
 	return nil
 }
 
-// parkedBinding finds the binding of aor, on a parked flow, that a
-// REGISTER's Contact names: the same +sip.instance, or the same URI.
-func (r *registrar) parkedBinding(aor sip.Uri, ct *sip.ContactHeader, parked func(flow string) bool) *binding {
+// claimedBinding finds the binding of aor, on another flow, that a
+// REGISTER's Contact claims. On a parked flow (closed, its calls waiting)
+// the same +sip.instance or the same URI claims it. On a flow still open
+// only the same device does: the same URI, or the same +sip.instance and
+// reg-id (RFC 5626 §6: a new flow of an instance replaces its old one).
+// That is how a browser that reconnected before its old connection was
+// seen to close (a NAT that forgot it, a handover) gets its calls back.
+func (r *registrar) claimedBinding(aor sip.Uri, ct *sip.ContactHeader, flow string, parked func(flow string) bool) *binding {
 	inst := instanceOf(ct)
 	want := flowContactKey("", ct.Address)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for b := range r.byAoR[aorKey(aor)] {
-		if !parked(b.flow) {
+		if b.flow == flow {
 			continue
 		}
-		if (inst != "" && instanceOf(&b.contact) == inst) || flowContactKey("", b.contact.Address) == want {
+		sameURI := flowContactKey("", b.contact.Address) == want
+		sameInst := inst != "" && instanceOf(&b.contact) == inst
+		if sameURI || sameInst && (parked(b.flow) || regIDOf(&b.contact) == regIDOf(ct)) {
 			return b
 		}
 	}

@@ -293,10 +293,11 @@ func registerBrowser(t testing.TB, g *Gateway, core *rawCore, f *fakeFlow) *bind
 	return registerAs(t, g, core, f, "alice")
 }
 
-// registerAs is registerBrowser for sip:user@imsgate.test.
+// registerAs is registerBrowser for sip:user@imsgate.test, the flow's
+// own device (deviceRegister).
 func registerAs(t testing.TB, g *Gateway, core *rawCore, f *fakeFlow, user string) *binding {
 	t.Helper()
-	g.handleWeb(f, parseReq(t, strings.ReplaceAll(jssipRegister, "sip:alice@", "sip:"+user+"@")))
+	g.handleWeb(f, parseReq(t, deviceRegister(user, f.name)))
 	reg := core.expect(sip.REGISTER)
 	core.send(reply(reg, 200, "OK", "r1", "Contact: "+reg.Contact().Value()+";expires=600\r\n", ""))
 	if res := f.next(t); res.StatusCode != 200 {
@@ -307,6 +308,15 @@ func registerAs(t testing.TB, g *Gateway, core *rawCore, f *fakeFlow, user strin
 		t.Fatal("no binding after 200")
 	}
 	return b
+}
+
+// deviceRegister is JsSIP's REGISTER for sip:user@imsgate.test from one
+// device: its Contact URI and +sip.instance are the device's own, as each
+// browser's are. A device that registers again over a new connection is
+// the same device.
+func deviceRegister(user, device string) string {
+	return strings.NewReplacer("sip:alice@", "sip:"+user+"@", "sip:q8k2m4@", "sip:q8k2m4-"+device+"@",
+		"urn:uuid:5c6f", "urn:uuid:5c6f-"+device).Replace(jssipRegister)
 }
 
 // callFromCore registers a fake browser, sends the core's INVITE to it

@@ -34,13 +34,43 @@ const (
 // reaches SIPp, SIPp's INFO and re-INVITEs (hold, resume) reach it, and
 // its BYE ends the call at SIPp.
 func TestCallSurvivesWebSocketDrop(t *testing.T) {
+	callSurvivesReconnect(t, func(gw *proc, ua *webua.UA) time.Time { return dropWebSocket(t, gw, ua) })
+}
+
+// TestCallSurvivesSilentReconnect: the browser comes back on a new
+// WebSocket while its old one is still open at the gateway (a NAT that
+// forgot the connection sends no FIN; a handover to another network).
+// Its REGISTER of the same Contact and +sip.instance takes the call over,
+// and the gateway closes the old connection (1000, "replaced by a new
+// connection").
+func TestCallSurvivesSilentReconnect(t *testing.T) {
+	var ua *webua.UA
+	callSurvivesReconnect(t, func(gw *proc, u *webua.UA) time.Time {
+		ua = u
+		at := time.Now()
+		if err := u.Abandon(); err != nil {
+			failGateway(t, gw, "abandon: %v", err)
+		}
+		return at
+	})
+	ce, err := ua.AbandonedClose(callStep)
+	if err != nil || ce == nil || ce.Code != 1000 || ce.Text != "replaced by a new connection" {
+		t.Fatalf("the old connection's close: %v %v, want 1000 replaced by a new connection", ce, err)
+	}
+	t.Logf("old connection closed by the gateway: %d %q", ce.Code, ce.Text)
+}
+
+// callSurvivesReconnect: the browser leaves its WebSocket in a call as
+// leave does it, redials and registers again; audio goes on throughout
+// and the call carries on over the new connection.
+func callSurvivesReconnect(t *testing.T, leave func(gw *proc, ua *webua.UA) time.Time) {
 	_, gw, ua := carolBehindGateway(t)
 	wire := startCaptureOf(t, "wire", uacWireFilter)
 	uac := startSIPpUAC(t, "uac_reconnect.xml", "carol", 0)
 	in := answerNextOrSIPp(t, gw, ua, uac)
 	waitMedia(t, gw, in, "received", func(s webua.MediaStats) uint64 { return s.Received }, minHeard)
 
-	dropped := dropWebSocket(t, gw, ua)
+	dropped := leave(gw, ua)
 	atDrop := in.Media()
 	// Audio is UDP: it goes on while no WebSocket is there.
 	waitMedia(t, gw, in, "received while disconnected", func(s webua.MediaStats) uint64 { return s.Received }, atDrop.Received+minPhase)

@@ -3,6 +3,9 @@ package webua
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Drop closes the WebSocket as a lost network or a reloading page does:
@@ -53,4 +56,39 @@ func (u *UA) Redial(ctx context.Context) error {
 	u.mu.Unlock()
 	go u.readLoop(conn, done)
 	return nil
+}
+
+// Abandon leaves the WebSocket as a device whose NAT forgot it does: the
+// connection stays open at the gateway, which sees no close, but nothing
+// more is read from it or written to it. Redial follows, before the
+// gateway could notice; AbandonedClose tells how the gateway closed the
+// old connection afterwards.
+func (u *UA) Abandon() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closing || u.dropped != nil {
+		return fmt.Errorf("abandon: %w", errClosed)
+	}
+	u.writeMu.Lock()
+	u.dropped, u.abandoned = u.conn, u.conn
+	u.writeMu.Unlock()
+	u.abandonedClose = make(chan *websocket.CloseError, 1)
+	return nil
+}
+
+// AbandonedClose waits for the gateway to close the connection Abandon
+// left; nil when it ended without a close frame.
+func (u *UA) AbandonedClose(timeout time.Duration) (*websocket.CloseError, error) {
+	u.mu.Lock()
+	ch := u.abandonedClose
+	u.mu.Unlock()
+	if ch == nil {
+		return nil, fmt.Errorf("abandoned close: %w: nothing abandoned", errBadState)
+	}
+	select {
+	case ce := <-ch:
+		return ce, nil
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("the gateway did not close the abandoned connection within %s", timeout)
+	}
 }

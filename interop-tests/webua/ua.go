@@ -72,6 +72,10 @@ type UA struct {
 	// the calls wait for Redial. connDone closes when conn's reader ends.
 	dropped  *websocket.Conn
 	connDone chan struct{}
+	// abandoned is the connection Abandon left open; what arrives on it
+	// is not read, and abandonedClose receives how the gateway closed it.
+	abandoned      *websocket.Conn
+	abandonedClose chan *websocket.CloseError
 
 	incoming   chan *Call
 	messages   chan Message
@@ -225,6 +229,19 @@ func (u *UA) readLoop(conn *websocket.Conn, done chan struct{}) {
 	defer close(done)
 	for {
 		_, data, err := conn.ReadMessage()
+		u.mu.Lock()
+		left := u.abandoned == conn
+		u.mu.Unlock()
+		if left {
+			if err == nil {
+				continue // the device has left this connection
+			}
+			var ce *websocket.CloseError
+			errors.As(err, &ce)
+			u.abandonedClose <- ce
+			conn.Close()
+			return
+		}
 		if err != nil {
 			u.mu.Lock()
 			closing, dropped := u.closing, u.dropped == conn
