@@ -305,3 +305,19 @@ func (g *Gateway) Admission() sipws.Admission {
 	}
 	return g.tokens.admit
 }
+
+// TokenSubject checks an HTTP request's token as an upgrade's is checked
+// and names its subject: who the TURN credentials the gateway hands out
+// are for. Nil in passthrough mode.
+func (g *Gateway) TokenSubject() func(r *http.Request) (string, error) {
+	if g.tokens == nil {
+		return nil
+	}
+	return func(r *http.Request) (string, error) {
+		p, err := g.tokens.admit(r)
+		if err != nil {
+			return "", err
+		}
+		return p.(*tokenSession).claims.Subject, nil
+	}
+}

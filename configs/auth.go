@@ -45,12 +45,18 @@ const minSecretBytes = 32
 
 // TokenSecret is the HS256 secret, from auth.secret or auth.secret_file.
 func (a Auth) TokenSecret() (string, error) {
-	if a.SecretFile == "" {
-		return a.Secret, nil
+	return readSecret("auth.secret_file", a.Secret, a.SecretFile)
+}
+
+// readSecret is a secret given inline, or in file (key names it), without
+// the file's trailing line end.
+func readSecret(key, inline, file string) (string, error) {
+	if file == "" {
+		return inline, nil
 	}
-	b, err := os.ReadFile(a.SecretFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", keyErr("auth.secret_file", "%v", err)
+		return "", keyErr(key, "%v", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -31,6 +31,8 @@ type Config struct {
 	Limits   Limits   `yaml:"limits"`
 	DTMF     DTMF     `yaml:"dtmf"`
 	Media    Media    `yaml:"media"`
+	STUN     STUN     `yaml:"stun"`
+	TURN     TURN     `yaml:"turn"`
 	Demo     Demo     `yaml:"demo"`
 	Debug    Debug    `yaml:"debug"`
 }
@@ -176,6 +178,10 @@ type Media struct {
 	BindIP string `yaml:"bind_ip"`
 	// WebRTCPort is the one UDP port carrying all browser media (ICE mux).
 	WebRTCPort int `yaml:"webrtc_port"`
+	// WebRTCTCPPort, when set, also offers browsers a passive ICE-TCP
+	// candidate on this TCP port (RFC 6544, RFC 4571 framing), for networks
+	// that drop UDP; 0 turns it off.
+	WebRTCTCPPort int `yaml:"webrtc_tcp_port"`
 	// RTPPorts is the "min-max" range RTP/RTCP port pairs toward the core come from.
 	RTPPorts string `yaml:"rtp_ports"`
 	// Codecs lists the audio codecs offered, in preference order.
@@ -222,6 +228,7 @@ func Default() Config {
 			RTPPorts:   "20000-29999",
 			Codecs:     []string{"opus", "PCMU", "PCMA", "G722", "telephone-event"},
 		},
+		TURN:   defaultTURN(),
 		Demo:   Demo{Listen: "127.0.0.1:5090"},
 		Auth:   Auth{Mode: AuthPassthrough, Leeway: 30 * time.Second, ExpiryGrace: 5 * time.Minute},
 		Limits: DefaultLimits(),
@@ -389,6 +396,9 @@ func (c *Config) Validate() error {
 	if c.Media.WebRTCPort < 0 || c.Media.WebRTCPort > 65535 {
 		return keyErr("media.webrtc_port", "%d is not a port", c.Media.WebRTCPort)
 	}
+	if c.Media.WebRTCTCPPort < 0 || c.Media.WebRTCTCPPort > 65535 {
+		return keyErr("media.webrtc_tcp_port", "%d is not a port", c.Media.WebRTCTCPPort)
+	}
 	lo, hi, err := ParsePortRange(c.Media.RTPPorts)
 	if err != nil {
 		return keyErr("media.rtp_ports", "%v", err)
@@ -403,6 +413,12 @@ func (c *Config) Validate() error {
 		if !knownCodec(name) {
 			return keyErr(fmt.Sprintf("media.codecs[%d]", i), "%q is not one of %s", name, strings.Join(KnownCodecs, ", "))
 		}
+	}
+	if err := c.validateSTUN(); err != nil {
+		return err
+	}
+	if err := c.validateTURN(); err != nil {
+		return err
 	}
 	if c.Demo.Enabled {
 		if err := checkHostPort("demo.listen", c.Demo.Listen); err != nil {

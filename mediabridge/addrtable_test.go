@@ -327,10 +327,15 @@ func BenchmarkAddrLookup(b *testing.B) {
 // addresses, every address in turn; the sessions have no SRTP keys yet, so
 // the packet stops at receiveMedia's first check. It is the
 // demultiplexing and lookup every browser packet pays, without the
-// syscalls and SRTP of BenchmarkSRTPToRTPRaw.
+// syscalls and SRTP of BenchmarkSRTPToRTPRaw. "dual-stack" enters by
+// handleDatagram, as an IPv6 socket's packets do.
 func BenchmarkDemuxRTP(b *testing.B) {
-	for _, n := range []int{1, 1000, 10000} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+	for _, n := range []int{1, 1000, 10000, -1} {
+		name, dualStack := fmt.Sprintf("N=%d", n), n < 0
+		if dualStack {
+			name, n = "dual-stack/N=1", 1
+		}
+		b.Run(name, func(b *testing.B) {
 			s, eps := benchTable(max(n, learnPerSession))
 			addrs := make([]netip.AddrPort, n)
 			for i := range addrs {
@@ -342,7 +347,11 @@ func BenchmarkDemuxRTP(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				s.handlePacket(pkt, addrs[i], &sc)
+				if dualStack {
+					s.handleDatagram(pkt, addrs[i], &sc)
+				} else {
+					s.handlePacket(pkt, addrs[i], &sc)
+				}
 				if i++; i == n {
 					i = 0
 				}

@@ -32,13 +32,13 @@ type testBrowser struct {
 func newTestBrowser(t testing.TB, settings ...func(*webrtc.SettingEngine)) *testBrowser {
 	t.Helper()
 	se := webrtc.SettingEngine{}
-	for _, set := range settings {
-		set(&se)
-	}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	for _, set := range settings {
+		set(&se)
+	}
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: browserOpusPT},

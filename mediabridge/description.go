@@ -190,6 +190,7 @@ func (s *Session) describe(to Leg, codecs []codec, dir direction, setup string) 
 		sessionID: s.id,
 		publicIP:  s.engine.publicIP,
 		port:      s.engine.webRTCPort(),
+		tcpPort:   s.engine.webRTCTCPPort(),
 		ufrag:     ufrag,
 		pwd:       pwd,
 		cert:      s.engine.cert,

@@ -14,8 +14,8 @@ const dtlsQueue = 32
 
 // dtlsPacketConn is the net.PacketConn pion/dtls runs over for one session:
 // the poll loop delivers the session's DTLS records (RFC
-// 7983: first byte 20-63) and writes go out through the shared socket to the
-// browser's current address.
+// 7983: first byte 20-63) and writes go out through the shared socket, or
+// the browser's ICE-TCP connection, to the browser's current address.
 type dtlsPacketConn struct {
 	sock   *webrtcSocket
 	remote func() (netip.AddrPort, bool)
@@ -106,7 +106,7 @@ func (c *dtlsPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 		// No address yet: like a lost datagram, DTLS retransmits.
 		return len(p), nil
 	}
-	if err := c.sock.udp.writeToShared(p, addr); err != nil {
+	if err := c.sock.writeToShared(p, addr); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -56,8 +56,10 @@ func (ep *webEndpoint) runDTLS(ctx context.Context, pc *dtlsPacketConn, role dtl
 		}
 		return
 	}
-	ep.log.Info("webrtc connected", zap.Duration("dur", time.Since(ep.created)))
-	ep.report(Event{Kind: EventConnected})
+	transport, remote := ep.path()
+	ep.log.Info("webrtc connected", zap.Duration("dur", time.Since(ep.created)),
+		zap.Stringer("transport", transport), zap.Stringer("remote_addr", remote))
+	ep.report(Event{Kind: EventConnected, Transport: transport})
 	<-ctx.Done()
 }
 

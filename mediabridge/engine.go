@@ -11,12 +11,14 @@ import (
 )
 
 // Engine is one per process: the one UDP socket (media.webrtc_port) that
-// carries every browser's ICE, DTLS and SRTP, the poll loop that reads it
-// and every session's core sockets, the DTLS certificate, and the core RTP
-// port-pair pool.
+// carries every browser's ICE, DTLS and SRTP, the ICE-TCP listener
+// (media.webrtc_tcp_port) for browsers without UDP, the poll loop that
+// moves their packets and those of every session's core sockets, the DTLS
+// certificate, and the core RTP port-pair pool.
 type Engine struct {
 	log      *zap.Logger
 	sock     *webrtcSocket
+	tcp      *tcpServer // nil when ICE-TCP is off
 	loop     *pollLoop
 	cert     *dtlsCertificate
 	addr     net.Addr
@@ -30,9 +32,41 @@ type Engine struct {
 // WebRTC socket.
 const webrtcSocketBuffer = 8 << 20
 
-// NewEngine binds the WebRTC port (port 0 is ephemeral, for tests) and
-// prepares the certificate, the codec set and the port pool from cfg.
-func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
+// EngineOption changes how NewEngine sets up.
+type EngineOption func(*engineOptions)
+
+type engineOptions struct {
+	tcpListener net.Listener
+	tcpLimits   *tcpLimits
+}
+
+// WithWebRTCTCPListener serves ICE-TCP on ln instead of binding
+// media.webrtc_tcp_port; the candidate names ln's port and public_ip. The
+// engine closes ln.
+func WithWebRTCTCPListener(ln net.Listener) EngineOption {
+	return func(o *engineOptions) { o.tcpListener = ln }
+}
+
+// withTCPLimits replaces the ICE-TCP limits (tests).
+func withTCPLimits(l tcpLimits) EngineOption {
+	return func(o *engineOptions) { o.tcpLimits = &l }
+}
+
+// NewEngine binds the WebRTC port (port 0 is ephemeral, for tests) and,
+// when media.webrtc_tcp_port is set, the ICE-TCP port, and prepares the
+// certificate, the codec set and the port pool from cfg.
+func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Engine, err error) {
+	var o engineOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tcpListener != nil {
+		defer func() {
+			if err != nil {
+				_ = o.tcpListener.Close()
+			}
+		}()
+	}
 	publicIP, err := netip.ParseAddr(cfg.PublicIP)
 	if err != nil {
 		return nil, fmt.Errorf("media public_ip %q: %w", cfg.PublicIP, err)
@@ -57,6 +91,28 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	sessions := (hi - lo + 1) / 2 // a session per port pair at most
+	ln := o.tcpListener
+	if ln == nil && cfg.WebRTCTCPPort != 0 {
+		addr := netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCTCPPort))
+		if ln, err = net.Listen("tcp", addr.String()); err != nil {
+			return nil, fmt.Errorf("bind webrtc tcp port %d: %w", cfg.WebRTCTCPPort, err)
+		}
+	}
+	var tcp *tcpServer
+	if ln != nil {
+		limits := defaultTCPLimits(sessions)
+		if o.tcpLimits != nil {
+			limits = *o.tcpLimits
+		}
+		tcp = newTCPServer(ln, limits, log)
+		// Until start, closing the server closes only the listener.
+		defer func() {
+			if err != nil {
+				_ = tcp.close()
+			}
+		}()
+	}
 	// Every browser's media lands on this one socket: a deep receive
 	// buffer rides out scheduling gaps (the kernel caps it at
 	// net.core.rmem_max).
@@ -64,20 +120,35 @@ func NewEngine(cfg configs.Media, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
 	}
-	sock := newWebRTCSocket(udp, (hi-lo+1)/2, log) // a session per port pair at most
-	loop, err := newPollLoop(udp, log)
+	sock := newWebRTCSocket(udp, tcp, sessions, log)
+	loop, err := newPollLoop(udp, tcp, log)
 	if err != nil {
 		_ = sock.close()
 		return nil, fmt.Errorf("media poll loop: %w", err)
 	}
-	if err := loop.add(udp, sock.handlePacket, true); err != nil {
+	// An IPv4 socket never hears from the ICE-TCP prefix: only a dual-stack
+	// one pays for the check of spoofed sources.
+	handle := packetHandler(sock.handlePacket)
+	if udp.localAddr().Addr().Is6() {
+		handle = sock.handleDatagram
+	}
+	if err := loop.add(udp, handle, true); err != nil {
 		loop.close()
 		_ = sock.close()
 		return nil, fmt.Errorf("media poll loop: %w", err)
 	}
+	if tcp != nil {
+		if err := tcp.start(sock, loop); err != nil {
+			loop.remove(udp)
+			loop.close()
+			_ = sock.close()
+			return nil, fmt.Errorf("media poll loop: %w", err)
+		}
+	}
 	return &Engine{
 		log:      log,
 		sock:     sock,
+		tcp:      tcp,
 		loop:     loop,
 		cert:     cert,
 		addr:     net.UDPAddrFromAddrPort(udp.localAddr()),
@@ -102,13 +173,37 @@ func (e *Engine) webRTCPort() int {
 	return 0
 }
 
-// Close stops the poll loop and closes the shared socket; sessions must be
-// closed first.
+// WebRTCTCPAddr is the bound ICE-TCP address, nil when ICE-TCP is off.
+func (e *Engine) WebRTCTCPAddr() net.Addr {
+	if e.tcp == nil {
+		return nil
+	}
+	return e.tcp.ln.Addr()
+}
+
+// webRTCTCPPort is the port of the ICE-TCP candidate, 0 when off.
+func (e *Engine) webRTCTCPPort() int {
+	if e.tcp == nil {
+		return 0
+	}
+	return e.tcp.port
+}
+
+// Close closes the ICE-TCP connections and listener, stops the poll loop
+// and closes the shared socket; sessions must be closed first.
 func (e *Engine) Close() error {
+	var errTCP error
+	if e.tcp != nil {
+		errTCP = e.tcp.close()
+		e.loop.removeWaker(e.tcp.waker)
+	}
 	e.loop.remove(e.sock.udp)
 	e.loop.close()
 	if err := e.sock.close(); err != nil {
 		return fmt.Errorf("close webrtc socket: %w", err)
+	}
+	if errTCP != nil {
+		return fmt.Errorf("close webrtc tcp listener: %w", errTCP)
 	}
 	return nil
 }

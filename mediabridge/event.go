@@ -6,7 +6,7 @@ type EventKind int
 
 const (
 	EventUnknown     EventKind = iota
-	EventConnected             // ICE checked and DTLS-SRTP keys installed: media can flow
+	EventConnected             // ICE checked and DTLS-SRTP keys installed: media can flow (Event.Transport)
 	EventFailed                // the DTLS handshake or key setup failed: no media will flow
 	EventConsentLost           // the browser's address sent nothing for 30 s (RFC 7675 consent expired)
 	EventDTMF                  // a digit on the media path (Event.Digit, From, Form), once per key press
@@ -33,6 +33,9 @@ type Event struct {
 	Digit DTMFDigit // EventDTMF: the digit, the leg that sent it, and how
 	From  Leg
 	Form  DTMFForm
+	// Transport is, for EventConnected, what the browser's media came on
+	// (Session.WebPath).
+	Transport Transport
 }
 
 // OnEvent sets where the session reports its events. Set it before the

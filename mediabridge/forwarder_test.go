@@ -83,9 +83,9 @@ func TestForwarderDrops(t *testing.T) {
 			f.pts.Store(testPTMap())
 			f.setCoreRemote(core)
 			f.accept(core) // the core latched: no NAT chance left
-			sc := newLoopScratch(loopbackSocket(t))
+			sc := newLoopScratch(loopbackSocket(t), nil)
 			if tt.ready {
-				sc.web.init(testSender(t, f).ep.sock.udp)
+				sc.web.init(testSender(t, f).ep.sock.udp, nil)
 			}
 			from := tt.from
 			if !from.IsValid() {

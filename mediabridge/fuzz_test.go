@@ -104,7 +104,7 @@ func FuzzWebRTCPacket(f *testing.F) {
 	f.Add(g711Packet(111))
 	f.Add([]byte{0x80, 200, 0, 1, 0, 0, 0, 1})
 	f.Add([]byte{22, 0xfe, 0xfd, 0, 0})
-	in := newLoopScratch(e.sock.udp)
+	in := newLoopScratch(e.sock.udp, e.tcp)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) == 0 || len(pkt) > maxPacket {
 			return

@@ -30,7 +30,13 @@ func testMediaConfig(codecs ...string) configs.Media {
 // newTestEngine starts an engine on loopback and closes it when the test ends.
 func newTestEngine(t testing.TB, codecs ...string) *Engine {
 	t.Helper()
-	e, err := NewEngine(testMediaConfig(codecs...), zap.NewNop())
+	return startTestEngine(t, testMediaConfig(codecs...))
+}
+
+// startTestEngine starts an engine of cfg and closes it when the test ends.
+func startTestEngine(t testing.TB, cfg configs.Media, opts ...EngineOption) *Engine {
+	t.Helper()
+	e, err := NewEngine(cfg, zap.NewNop(), opts...)
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}

@@ -62,8 +62,17 @@ func (s *webrtcSocket) handleSTUN(pkt []byte, from netip.AddrPort) {
 		s.unknown.Add(1)
 		return
 	}
+	mapped, tcp := from, isTCPAddr(from)
+	if tcp {
+		// The browser's end of the connection, not its synthetic
+		// address (RFC 8445 §7.3.1.2: the request's source).
+		if mapped, ok = s.tcp.remoteOf(from); !ok {
+			s.unknown.Add(1) // closed meanwhile
+			return
+		}
+	}
 	res, err := stun.Build(msg, stun.BindingSuccess,
-		&stun.XORMappedAddress{IP: from.Addr().AsSlice(), Port: int(from.Port())},
+		&stun.XORMappedAddress{IP: mapped.Addr().AsSlice(), Port: int(mapped.Port())},
 		integrity, stun.Fingerprint)
 	if err != nil {
 		return
@@ -72,8 +81,11 @@ func (s *webrtcSocket) handleSTUN(pkt []byte, from netip.AddrPort) {
 		s.unknown.Add(1) // another session's live address, or closed
 		return
 	}
+	if tcp {
+		s.tcp.verify(from) // the connection stays past its check timeout
+	}
 	// RFC 8445 §7.3.1.5: a controlled agent takes USE-CANDIDATE as the
 	// nomination; the first valid check stands in until then.
 	ep.setRemote(from, msg.Contains(stun.AttrUseCandidate))
-	_ = s.udp.writeTo(res.Raw, from)
+	_ = s.writeTo(res.Raw, from)
 }

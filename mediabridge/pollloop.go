@@ -23,8 +23,8 @@ type loopScratch struct {
 	web     webBatch
 }
 
-func newLoopScratch(web *udpSocket) *loopScratch {
+func newLoopScratch(web *udpSocket, tcp *tcpServer) *loopScratch {
 	sc := &loopScratch{plain: make([]byte, maxPacket)}
-	sc.web.init(web)
+	sc.web.init(web, tcp)
 	return sc
 }

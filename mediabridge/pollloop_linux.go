@@ -44,22 +44,93 @@ type pollLoop struct {
 	done  chan struct{}
 }
 
-// polled is one socket in the loop.
+// polled is one socket in the loop, or a waker.
 type polled struct {
 	sock   *udpSocket
 	handle packetHandler
-	batch  bool   // may be backlogged by many senders: recvmmsg when it is
-	ready  uint64 // the last round it was ready in
+	waker  *loopWaker // set instead of sock and handle
+	batch  bool       // may be backlogged by many senders: recvmmsg when it is
+	ready  uint64     // the last round it was ready in
 }
 
-func newPollLoop(web *udpSocket, log *zap.Logger) (*pollLoop, error) {
+// newPollLoop starts the loop; web is the shared WebRTC socket the round's
+// datagrams toward browsers leave from, and tcp (nil when off) carries
+// those toward ICE-TCP browsers.
+func newPollLoop(web *udpSocket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
 	set, err := netpoll.New("media-epoll", pollEvents)
 	if err != nil {
 		return nil, err
 	}
 	l := &pollLoop{log: log, set: set, socks: map[int32]*polled{}, done: make(chan struct{})}
-	go l.run(newLoopScratch(web))
+	go l.run(newLoopScratch(web, tcp))
 	return l, nil
+}
+
+// loopWaker runs work on the loop for other goroutines: an eventfd(2) in
+// the epoll set, written by wake and read by the round that runs drain.
+// Packets that do not come from a UDP socket (ICE-TCP) reach their
+// handlers this way, on the loop, so the SRTP contexts keep one owner.
+type loopWaker struct {
+	fd      int
+	drain   func(*loopScratch)
+	pending atomic.Bool // written and not yet read: further wakes need no syscall
+}
+
+// wake makes the loop run drain in a coming round; wakes before that round
+// reads the eventfd are one. Safe for any goroutine.
+func (w *loopWaker) wake() {
+	if !w.pending.CompareAndSwap(false, true) {
+		return
+	}
+	one := [8]byte{1}
+	for {
+		_, err := unix.Write(w.fd, one[:])
+		if err != unix.EINTR {
+			return // EAGAIN: the counter is far from empty, the loop wakes anyway
+		}
+	}
+}
+
+// run reads the eventfd, then drains: a wake during drain, once pending is
+// clear, writes again, so nothing queued is left waiting for a next wake.
+func (w *loopWaker) run(sc *loopScratch) {
+	var buf [8]byte
+	_, _ = unix.Read(w.fd, buf[:])
+	w.pending.Store(false)
+	w.drain(sc)
+}
+
+// addWaker puts a waker for drain in the loop.
+func (l *pollLoop) addWaker(drain func(*loopScratch)) (*loopWaker, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	w := &loopWaker{fd: fd, drain: drain}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = unix.Close(fd)
+		return nil, errLoopClosed
+	}
+	if err := l.set.Add(fd, unix.EPOLLIN); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("poll eventfd: %w", err)
+	}
+	l.socks[int32(fd)] = &polled{waker: w}
+	return w, nil
+}
+
+// removeWaker takes w out of the loop and closes it; when it returns, its
+// drain does not run and will not. Nothing may wake w afterwards.
+func (l *pollLoop) removeWaker(w *loopWaker) {
+	l.mu.Lock()
+	if p := l.socks[int32(w.fd)]; p != nil && p.waker == w {
+		delete(l.socks, int32(w.fd))
+		l.set.Remove(w.fd)
+	}
+	l.mu.Unlock()
+	_ = unix.Close(w.fd)
 }
 
 // add starts reading s; handle runs on the loop for each datagram. batch
@@ -121,6 +192,10 @@ func (l *pollLoop) run(sc *loopScratch) {
 		for i := range events {
 			p := l.socks[events[i].Fd]
 			if p == nil {
+				continue
+			}
+			if p.waker != nil {
+				p.waker.run(sc)
 				continue
 			}
 			// A socket ready two rounds running is backlogged: take what
@@ -218,8 +293,10 @@ func (r *batchReader) packet(i int) ([]byte, netip.AddrPort) {
 // webBatch queues the round's datagrams toward browsers, all from the
 // shared WebRTC socket, for one sendmmsg(2). A handler asks for a buffer
 // (slot), writes the datagram into it, and commits it with its destination.
+// A packet for an ICE-TCP browser goes to its connection's queue instead.
 type webBatch struct {
 	sock  *udpSocket
+	tcp   *tcpServer // nil when ICE-TCP is off
 	bufs  [readBatch][maxPacket + srtpOverhead]byte
 	names [readBatch]rawSockaddr
 	iovs  [readBatch]unix.Iovec
@@ -227,8 +304,8 @@ type webBatch struct {
 	n     int
 }
 
-func (b *webBatch) init(sock *udpSocket) {
-	b.sock = sock
+func (b *webBatch) init(sock *udpSocket, tcp *tcpServer) {
+	b.sock, b.tcp = sock, tcp
 	for i := range b.hs {
 		b.iovs[i].Base = &b.bufs[i][0]
 		b.hs[i].hdr.Iov = &b.iovs[i]
@@ -245,8 +322,13 @@ func (b *webBatch) slot() []byte {
 	return b.bufs[b.n][:0]
 }
 
-// commit queues the first size bytes of the last slot for to.
+// commit queues the first size bytes of the last slot for to. An ICE-TCP
+// browser's packet is copied to its connection's queue and the slot stays
+// free.
 func (b *webBatch) commit(size int, to netip.AddrPort) error {
+	if isTCPAddr(to) {
+		return b.tcp.send(b.bufs[b.n][:size], to)
+	}
 	nl, ok := b.names[b.n].put(to, b.sock.v6)
 	if !ok {
 		return errAddrFamily

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -16,18 +18,51 @@ import (
 const readBatch = 1
 
 // pollLoop is a goroutine per socket where there is no epoll: each reads
-// its socket and runs the handler with scratch space of its own.
+// its socket and runs the handler with scratch space of its own. The
+// shared WebRTC socket's reader also runs the waker's drain, so browser
+// packets from ICE-TCP meet the same SRTP owner as those over UDP.
 type pollLoop struct {
 	log   *zap.Logger
 	web   *udpSocket
+	tcp   *tcpServer
 	mu    sync.Mutex
 	socks map[*udpSocket]chan struct{} // closed when the socket's reader ends
+	waker atomic.Pointer[loopWaker]
 	reads atomic.Uint64
 }
 
-func newPollLoop(web *udpSocket, log *zap.Logger) (*pollLoop, error) {
-	return &pollLoop{log: log, web: web, socks: map[*udpSocket]chan struct{}{}}, nil
+func newPollLoop(web *udpSocket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
+	return &pollLoop{log: log, web: web, tcp: tcp, socks: map[*udpSocket]chan struct{}{}}, nil
 }
+
+// loopWaker runs drain on the shared socket's reader: wake interrupts its
+// read with a deadline in the past.
+type loopWaker struct {
+	conn    *net.UDPConn
+	drain   func(*loopScratch)
+	pending atomic.Bool
+}
+
+func (w *loopWaker) wake() {
+	if w.pending.CompareAndSwap(false, true) {
+		_ = w.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// run clears the deadline before draining: a wake meanwhile sets it again.
+func (w *loopWaker) run(sc *loopScratch) {
+	_ = w.conn.SetReadDeadline(time.Time{})
+	w.pending.Store(false)
+	w.drain(sc)
+}
+
+func (l *pollLoop) addWaker(drain func(*loopScratch)) (*loopWaker, error) {
+	w := &loopWaker{conn: l.web.conn, drain: drain}
+	l.waker.Store(w)
+	return w, nil
+}
+
+func (l *pollLoop) removeWaker(w *loopWaker) { l.waker.CompareAndSwap(w, nil) }
 
 func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
 	done := make(chan struct{})
@@ -36,13 +71,19 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
 	l.mu.Unlock()
 	go func() {
 		defer close(done)
-		sc := newLoopScratch(l.web)
+		sc := newLoopScratch(l.web, l.tcp)
 		buf := make([]byte, maxPacket)
 		for {
 			n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) {
 					return
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) && s == l.web {
+					if w := l.waker.Load(); w != nil {
+						w.run(sc)
+					}
+					continue
 				}
 				// As on Linux, a failed read (an oversized datagram, an
 				// ICMP error) costs one datagram, not the socket.
@@ -70,17 +111,22 @@ func (l *pollLoop) remove(s *udpSocket) {
 
 func (l *pollLoop) close() {}
 
-// webBatch writes each datagram toward a browser at once.
+// webBatch writes each datagram toward a browser at once; an ICE-TCP
+// browser's goes to its connection's queue.
 type webBatch struct {
 	sock *udpSocket
+	tcp  *tcpServer
 	buf  [maxPacket + srtpOverhead]byte
 }
 
-func (b *webBatch) init(sock *udpSocket) { b.sock = sock }
+func (b *webBatch) init(sock *udpSocket, tcp *tcpServer) { b.sock, b.tcp = sock, tcp }
 
 func (b *webBatch) slot() []byte { return b.buf[:0] }
 
 func (b *webBatch) commit(size int, to netip.AddrPort) error {
+	if isTCPAddr(to) {
+		return b.tcp.send(b.buf[:size], to)
+	}
 	return b.sock.writeTo(b.buf[:size], to)
 }
 

@@ -23,7 +23,7 @@ func collect(ch chan<- loopPacket) packetHandler {
 
 func newLoop(t *testing.T) *pollLoop {
 	t.Helper()
-	l, err := newPollLoop(listenSocket(t, "127.0.0.1:0"), zap.NewNop())
+	l, err := newPollLoop(listenSocket(t, "127.0.0.1:0"), nil, zap.NewNop())
 	if err != nil {
 		t.Fatalf("poll loop: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestWebBatchFlush(t *testing.T) {
 	sock := listenSocket(t, "127.0.0.1:0")
 	peer := listenLoopback(t)
 	var b webBatch
-	b.init(sock)
+	b.init(sock, nil)
 	const n = 2*readBatch + 3
 	for i := range n {
 		buf := append(b.slot(), byte(i), 0xBB)

@@ -110,6 +110,7 @@ func (s *Session) WebAlive() bool {
 func (s *Session) Stats() Stats {
 	st := s.fwd.stats()
 	st.RTCPFromWeb = s.ep.rtcpFromWeb.Load()
+	st.WebTransport, st.WebAddr = s.ep.path()
 	return st
 }
 
@@ -119,12 +120,14 @@ func (s *Session) Stats() Stats {
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.isClosed.Store(true)
+		transport, _ := s.ep.path() // before close forgets it
 		s.ep.close()
 		s.engine.loop.remove(s.ports.rtp)
 		s.engine.loop.remove(s.ports.rtcp)
 		errPorts := s.engine.ports.release(s.ports)
 		st := s.Stats()
 		s.log.Debug("media session closed",
+			zap.Stringer("transport", transport),
 			zap.Uint64("web_to_core_packets", st.WebToCore.Packets),
 			zap.Uint64("core_to_web_packets", st.CoreToWeb.Packets),
 			zap.Uint64("dropped", st.Dropped),

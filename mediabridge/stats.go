@@ -33,6 +33,10 @@ type Stats struct {
 	RTCPFromWeb uint64
 	// LatchedAddr is the core's RTP source address, once latched.
 	LatchedAddr netip.AddrPort
+	// WebTransport and WebAddr are the browser's media path
+	// (Session.WebPath): UDP or ICE-TCP, and the browser's address on it.
+	WebTransport Transport
+	WebAddr      netip.AddrPort
 }
 
 func (f *forwarder) stats() Stats {

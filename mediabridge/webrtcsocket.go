@@ -20,11 +20,14 @@ const consentTimeout = 30 * time.Second
 const clockTick = time.Second
 
 // webrtcSocket is the one UDP socket (media.webrtc_port) that carries every
-// browser's ICE, DTLS and SRTP. The poll loop reads it; handlePacket
-// demultiplexes by first byte (RFC 7983) and by source address.
+// browser's ICE, DTLS and SRTP, and the ICE-TCP connections (icetcp.go)
+// whose packets take the same path under synthetic addresses. The poll
+// loop reads it; handlePacket demultiplexes by first byte (RFC 7983) and by
+// source address, whichever transport the packet came on.
 type webrtcSocket struct {
 	log *zap.Logger
 	udp *udpSocket
+	tcp *tcpServer // nil when ICE-TCP is off
 
 	// mu guards byUfrag, each endpoint's learned list and the writes of
 	// addrs. The packet path reads addrs without it.
@@ -41,8 +44,8 @@ type webrtcSocket struct {
 
 // newWebRTCSocket serves udp for up to sessions sessions at once (the
 // core port pairs): the address table is sized for them.
-func newWebRTCSocket(udp *udpSocket, sessions int, log *zap.Logger) *webrtcSocket {
-	s := &webrtcSocket{log: log, udp: udp, byUfrag: map[string]*webEndpoint{}, addrs: newAddrTable(sessions), done: make(chan struct{})}
+func newWebRTCSocket(udp *udpSocket, tcp *tcpServer, sessions int, log *zap.Logger) *webrtcSocket {
+	s := &webrtcSocket{log: log, udp: udp, tcp: tcp, byUfrag: map[string]*webEndpoint{}, addrs: newAddrTable(sessions), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.keepClock()
 	return s
@@ -56,8 +59,20 @@ func (s *webrtcSocket) close() error {
 	return s.udp.close()
 }
 
-// handlePacket demultiplexes one datagram by its first byte (RFC 7983 §7)
-// and its source address (IPv4-mapped addresses already unmapped).
+// handleDatagram is handlePacket for an IPv6 (dual-stack) UDP socket. A
+// source in the ICE-TCP prefix is spoofed (RFC 6666 discards it on the
+// way) and must not reach an ICE-TCP browser's session.
+func (s *webrtcSocket) handleDatagram(pkt []byte, from netip.AddrPort, sc *loopScratch) {
+	if isTCPAddr(from) {
+		s.unknown.Add(1)
+		return
+	}
+	s.handlePacket(pkt, from, sc)
+}
+
+// handlePacket demultiplexes one packet by its first byte (RFC 7983 §7)
+// and its source address (IPv4-mapped addresses already unmapped, or an
+// ICE-TCP connection's synthetic one).
 func (s *webrtcSocket) handlePacket(pkt []byte, from netip.AddrPort, sc *loopScratch) {
 	if len(pkt) == 0 {
 		return
@@ -165,7 +180,7 @@ func (s *webrtcSocket) learn(addr netip.AddrPort, ep *webEndpoint) bool {
 // forget removes e from the table and from its session, which stops
 // sending to it if its media went there. Under s.mu.
 func (s *webrtcSocket) forget(e *addrEntry) {
-	s.addrs.remove(e)
+	s.drop(e)
 	ep := e.ep
 	if i := slices.Index(ep.learned, e); i >= 0 {
 		ep.learned = slices.Delete(ep.learned, i, i+1)
@@ -189,9 +204,46 @@ func (s *webrtcSocket) unregister(ep *webEndpoint) {
 		delete(s.byUfrag, ep.localUfrag)
 	}
 	for _, e := range ep.learned {
-		s.addrs.remove(e)
+		s.drop(e)
 	}
 	ep.learned = nil
+}
+
+// drop removes e from the table; an ICE-TCP connection lives only while
+// its address is there, so it is closed. Under s.mu.
+func (s *webrtcSocket) drop(e *addrEntry) {
+	s.addrs.remove(e)
+	if isTCPAddr(e.addr) {
+		s.tcp.closeAddr(e.addr)
+	}
+}
+
+// forgetAddr forgets addr as consent expiry does: its ICE-TCP connection
+// ended. On the loop, after the connection's last packet, so no later
+// check learns the address again.
+func (s *webrtcSocket) forgetAddr(addr netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.addrs.lookup(addr); e != nil && e.live {
+		s.forget(e)
+	}
+}
+
+// writeTo sends one packet to a browser from the poll loop: a datagram, or
+// a frame queued on its ICE-TCP connection.
+func (s *webrtcSocket) writeTo(p []byte, to netip.AddrPort) error {
+	if isTCPAddr(to) {
+		return s.tcp.send(p, to)
+	}
+	return s.udp.writeTo(p, to)
+}
+
+// writeToShared is writeTo for any other goroutine (a DTLS handshake).
+func (s *webrtcSocket) writeToShared(p []byte, to netip.AddrPort) error {
+	if isTCPAddr(to) {
+		return s.tcp.send(p, to)
+	}
+	return s.udp.writeToShared(p, to)
 }
 
 // rekey moves ep to new ICE credentials.

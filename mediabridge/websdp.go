@@ -13,6 +13,12 @@ import (
 // type preference 126, local preference 65535, component 1.
 const hostCandidatePriority = 126<<24 | 65535<<8 | (256 - 1)
 
+// tcpHostCandidatePriority is RFC 6544 §4.2 for a passive TCP host
+// candidate: a type preference below UDP's host (90, as browsers give
+// theirs), local preference 2^13 × direction-pref 4 (passive) + other-pref
+// 8191, component 1. A browser that reaches both prefers UDP.
+const tcpHostCandidatePriority = 90<<24 | (4<<13|8191)<<8 | (256 - 1)
+
 // webTransport is what a browser SDP says about its DTLS/ICE transport.
 type webTransport struct {
 	fingerprint remoteFingerprint
@@ -87,6 +93,7 @@ type webSDPParams struct {
 	version   uint64
 	publicIP  netip.Addr
 	port      int
+	tcpPort   int // the passive ICE-TCP candidate's; 0: none
 	ufrag     string
 	pwd       string
 	cert      *dtlsCertificate
@@ -136,6 +143,11 @@ func (p webSDPParams) audioMedia() *sdp.MediaDescription {
 	attr("msid", p.streamID+" audio")
 	attr("ssrc", fmt.Sprintf("%d cname:%s", p.ssrc, p.cname))
 	attr("candidate", fmt.Sprintf("1 1 udp %d %s %d typ host", hostCandidatePriority, ip, p.port))
+	if p.tcpPort != 0 {
+		// RFC 6544 §4.5: tcptype after the candidate type; a foundation of
+		// its own, as the transport differs (RFC 8445 §5.1.1.3).
+		attr("candidate", fmt.Sprintf("2 1 tcp %d %s %d typ host tcptype passive", tcpHostCandidatePriority, ip, p.tcpPort))
+	}
 	attr("end-of-candidates", "")
 	return md
 }

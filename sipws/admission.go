@@ -1,8 +1,9 @@
 package sipws
 
 import (
-	"errors"
 	"net/http"
+
+	"github.com/imsgate/imsgate/internal/token"
 
 	"go.uber.org/zap"
 )
@@ -37,17 +38,8 @@ func (s *Server) admitPrincipal(w http.ResponseWriter, r *http.Request) (any, bo
 	if err == nil {
 		return p, true
 	}
-	status := http.StatusUnauthorized
-	var st interface{ Status() int }
-	if errors.As(err, &st) {
-		status = st.Status()
-	}
-	var ch interface{ Challenge() string }
-	if errors.As(err, &ch) {
-		w.Header().Set("WWW-Authenticate", ch.Challenge())
-	}
+	status := token.WriteRefusal(w, err)
 	s.refuse(refusalAdmission, requestIP(r), "ws upgrade refused by admission",
 		zap.String("remote_addr", r.RemoteAddr), zap.Int("status", status), zap.Error(err))
-	http.Error(w, err.Error(), status)
 	return nil, false
 }

@@ -62,3 +62,20 @@ func classify(err error) *Error {
 	}
 	return refused(ErrMalformed, err.Error())
 }
+
+// WriteRefusal answers an HTTP request whose token does not do: the
+// error's status (401 unless it says another) with its Bearer challenge
+// (RFC 6750 §3). It returns the status written.
+func WriteRefusal(w http.ResponseWriter, err error) int {
+	status := http.StatusUnauthorized
+	var st interface{ Status() int }
+	if errors.As(err, &st) {
+		status = st.Status()
+	}
+	var ch interface{ Challenge() string }
+	if errors.As(err, &ch) {
+		w.Header().Set("WWW-Authenticate", ch.Challenge())
+	}
+	http.Error(w, err.Error(), status)
+	return status
+}
