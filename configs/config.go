@@ -33,6 +33,7 @@ type Config struct {
 	Media    Media    `yaml:"media"`
 	STUN     STUN     `yaml:"stun"`
 	TURN     TURN     `yaml:"turn"`
+	Edge     Edge     `yaml:"edge"`
 	Demo     Demo     `yaml:"demo"`
 	Debug    Debug    `yaml:"debug"`
 }
@@ -310,6 +311,9 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("log.format", "%q is not console or json", c.Log.Format)
 	}
+	if err := c.validateEdge(); err != nil {
+		return err
+	}
 	if err := c.validateWSTLS(); err != nil {
 		return err
 	}
@@ -420,6 +424,7 @@ func (c *Config) Validate() error {
 	if err := c.validateTURN(); err != nil {
 		return err
 	}
+
 	if c.Demo.Enabled {
 		if err := checkHostPort("demo.listen", c.Demo.Listen); err != nil {
 			return err

@@ -65,6 +65,35 @@ type TURN struct {
 	MaxLifetime time.Duration `yaml:"max_lifetime"`
 }
 
+// Edge is one TCP port (typically 443) shared by everything a browser
+// allowed only HTTPS needs: WSS (TLS with ALPN http/1.1 or h2), TURN over
+// TLS (ALPN stun.turn, RFC 7443, or a STUN message after a handshake
+// without ALPN), TURN over TCP and ICE-TCP (a STUN message, plain or in
+// an RFC 4571 frame, as the first bytes) and plain WebSocket.
+type Edge struct {
+	// Listen is the shared host:port; empty turns it off. Its TLS uses
+	// ws.tls_cert/tls_key.
+	Listen string `yaml:"listen"`
+}
+
+func (c *Config) validateEdge() error {
+	if c.Edge.Listen == "" {
+		return nil
+	}
+	if err := checkHostPort("edge.listen", c.Edge.Listen); err != nil {
+		return err
+	}
+	if c.Media.WebRTCTCPPort != 0 {
+		return keyErr("media.webrtc_tcp_port", "set it or edge.listen, not both: with edge.listen ICE-TCP is served on the shared port")
+	}
+	for _, other := range []struct{ key, v string }{{"ws.listen", c.WS.Listen}, {"ws.tls_listen", c.WS.TLSListen}, {"turn.listen", c.TURN.Listen}, {"turn.tls_listen", c.TURN.TLSListen}} {
+		if other.v == c.Edge.Listen {
+			return keyErr("edge.listen", "%q is also %s: the shared port serves it already", c.Edge.Listen, other.key)
+		}
+	}
+	return nil
+}
+
 // TURNUser is one long-term credential.
 type TURNUser struct {
 	Username string `yaml:"username"`

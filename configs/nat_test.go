@@ -34,6 +34,9 @@ func TestNATKeysNamed(t *testing.T) {
 		{"quota", turn + "  quota_per_user: 0\n", "turn.quota_per_user"},
 		{"lifetime", turn + "  max_lifetime: 10s\n", "turn.max_lifetime"},
 		{"ttl", turn + "  credential_ttl: 0s\n", "turn.credential_ttl"},
+		{"edge without a certificate", "edge:\n  listen: 127.0.0.1:8443\n", "ws.tls_cert"},
+		{"edge listen", "edge:\n  listen: x\n", "edge.listen"},
+		{"edge is ws.listen", "ws:\n  listen: 127.0.0.1:8443\nedge:\n  listen: 127.0.0.1:8443\n", "edge.listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(base + tc.yaml))

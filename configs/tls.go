@@ -91,8 +91,8 @@ func tls12Suites() []string {
 // error rather than a WSS listener silently lost.
 func (c *Config) validateWSTLS() error {
 	ws := c.WS
-	if ws.Listen == "" && ws.TLSListen == "" {
-		return keyErr("ws.listen", "ws.listen and ws.tls_listen are both empty: set at least one")
+	if ws.Listen == "" && ws.TLSListen == "" && c.Edge.Listen == "" {
+		return keyErr("ws.listen", "ws.listen, ws.tls_listen and edge.listen are all empty: set at least one")
 	}
 	if ws.Listen != "" {
 		if err := checkHostPort("ws.listen", ws.Listen); err != nil {
@@ -103,23 +103,29 @@ func (c *Config) validateWSTLS() error {
 	if err != nil {
 		return err
 	}
-	if ws.TLSListen == "" {
+	// WSS is served on ws.tls_listen, on edge.listen, or both.
+	wssOn := "ws.tls_listen"
+	switch {
+	case ws.TLSListen != "":
+		if err := checkHostPort("ws.tls_listen", ws.TLSListen); err != nil {
+			return err
+		}
+		if _, port, _ := net.SplitHostPort(ws.TLSListen); ws.TLSListen == ws.Listen && port != "0" {
+			return keyErr("ws.tls_listen", "%q is also ws.listen: WS and WSS need their own ports", ws.TLSListen)
+		}
+	case c.Edge.Listen != "":
+		wssOn = "edge.listen"
+	default:
 		if ws.TLSCert != "" || ws.TLSKey != "" {
 			return keyErr("ws.tls_listen", "is empty but ws.tls_cert/ws.tls_key are set: ws.listen is plain WS only; set ws.tls_listen (e.g. 0.0.0.0:443) for WSS or remove the certificate")
 		}
 		return nil
 	}
-	if err := checkHostPort("ws.tls_listen", ws.TLSListen); err != nil {
-		return err
-	}
-	if _, port, _ := net.SplitHostPort(ws.TLSListen); ws.TLSListen == ws.Listen && port != "0" {
-		return keyErr("ws.tls_listen", "%q is also ws.listen: WS and WSS need their own ports", ws.TLSListen)
-	}
 	if ws.TLSCert == "" {
-		return keyErr("ws.tls_cert", "is required with ws.tls_listen (a PEM certificate chain)")
+		return keyErr("ws.tls_cert", "is required with %s (a PEM certificate chain)", wssOn)
 	}
 	if ws.TLSKey == "" {
-		return keyErr("ws.tls_key", "is required with ws.tls_listen (a PEM private key)")
+		return keyErr("ws.tls_key", "is required with %s (a PEM private key)", wssOn)
 	}
 	for _, f := range []struct{ key, path string }{{"ws.tls_cert", ws.TLSCert}, {"ws.tls_key", ws.TLSKey}} {
 		if _, err := os.Stat(f.path); err != nil {

@@ -64,7 +64,7 @@ type Conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *Conn {
 	transport := "WS"
-	if r.TLS != nil {
+	if r.TLS != nil || terminatedTLS(ws.UnderlyingConn()) {
 		transport = "WSS"
 	}
 	c := &Conn{
@@ -95,6 +95,16 @@ func newConn(s *Server, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *
 	c.writer.Init(&c.mu, c.write, nil)
 	c.inbox.Init(&c.mu, func(data []byte) bool { c.handleFrame(data); return true }, nil)
 	return c
+}
+
+// terminatedTLS tells whether c is TLS that the listener handing it over
+// did the handshake of (the shared port of internal/edge).
+func terminatedTLS(c net.Conn) bool {
+	if tc, ok := c.(*trackedConn); ok {
+		c = tc.Conn
+	}
+	_, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+	return ok
 }
 
 // Flow is the connection's token: random, stable for its life, [a-z0-9] only,

@@ -156,7 +156,12 @@ func tracked(c net.Conn) (*trackedConn, bool) {
 // watcher.
 func socketConn(c net.Conn) net.Conn {
 	if tc, ok := c.(*trackedConn); ok {
-		return tc.Conn
+		c = tc.Conn
+	}
+	// A connection another listener handed over (the shared port of
+	// internal/edge) names the socket under it when waiting on it is safe.
+	if sc, ok := c.(interface{ SocketConn() net.Conn }); ok {
+		return sc.SocketConn()
 	}
 	return c
 }
