@@ -39,9 +39,60 @@ type browserOptions struct {
 	// ChromiumArgs are more Chromium flags, such as
 	// --ignore-certificate-errors-spki-list for a test's own certificate.
 	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
+	// ICEServers and ICETransportPolicy ("all", "relay"; empty: the
+	// browser's default) are the calls' RTCConfiguration: JsSIP's pcConfig,
+	// SIP.js's peerConnectionConfiguration.
+	ICEServers         []iceServer `json:"iceServers,omitempty"`
+	ICETransportPolicy string      `json:"iceTransportPolicy,omitempty"`
 	// Name is the process's name in artifacts/<test>/ (default browser):
 	// <name>.log, <name>.out.
 	Name string `json:"-"`
+}
+
+// iceServer is one RTCIceServer.
+type iceServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// iceCandidate is one end of a candidate pair as getStats() tells it.
+type iceCandidate struct {
+	CandidateType string `json:"candidateType"` // host, srflx, prflx, relay
+	Protocol      string `json:"protocol"`      // udp, tcp
+	RelayProtocol string `json:"relayProtocol"` // a relay candidate's leg to its TURN server: udp, tcp, tls
+	TCPType       string `json:"tcpType"`       // active, passive, so
+	Address       string `json:"address"`
+	Port          int    `json:"port"`
+	URL           string `json:"url"` // the STUN or TURN server it came from
+}
+
+func (c iceCandidate) String() string {
+	s := fmt.Sprintf("%s %s %s:%d", c.CandidateType, c.Protocol, c.Address, c.Port)
+	if c.TCPType != "" {
+		s += " tcptype " + c.TCPType
+	}
+	if c.RelayProtocol != "" {
+		s += " relayed over " + c.RelayProtocol
+	}
+	return s
+}
+
+// candidatePair is the call's selected ICE candidate pair (the
+// transport's selectedCandidatePairId, else the nominated succeeded pair),
+// as the page's sampler last saw it.
+type candidatePair struct {
+	State           string       `json:"state"`
+	Nominated       bool         `json:"nominated"`
+	PacketsSent     int          `json:"packetsSent"`
+	PacketsReceived int          `json:"packetsReceived"`
+	Local           iceCandidate `json:"local"`
+	Remote          iceCandidate `json:"remote"`
+}
+
+func (p candidatePair) String() string {
+	return fmt.Sprintf("local %s ↔ remote %s (%s, %d packets sent, %d received)",
+		p.Local, p.Remote, p.State, p.PacketsSent, p.PacketsReceived)
 }
 
 type audioIn struct {
@@ -75,6 +126,8 @@ type browserResult struct {
 	Stats      struct {
 		Inbound  audioIn  `json:"inbound"`
 		Outbound audioOut `json:"outbound"`
+		// Pair is the selected candidate pair; nil if ICE never chose one.
+		Pair *candidatePair `json:"pair"`
 	} `json:"stats"`
 	// Phases: getStats() packet counters at a scenario's steps
 	// (call-out-hold: before, held, holdEnd, resumed, after).

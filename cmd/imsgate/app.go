@@ -18,6 +18,9 @@ import (
 	"github.com/imsgate/imsgate/cmd/imsgate/webphone"
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
+	"github.com/imsgate/imsgate/internal/edge"
+	"github.com/imsgate/imsgate/internal/stunserver"
+	"github.com/imsgate/imsgate/internal/turnserver"
 	"github.com/imsgate/imsgate/mediabridge"
 	"github.com/imsgate/imsgate/sipws"
 )
@@ -34,6 +37,13 @@ type app struct {
 	sipPC net.PacketConn
 	// sipCerts is the key pair of sip.tls_listen; nil without one.
 	sipCerts *certs.Store
+	// stun and turn are the NAT traversal servers (nat.go); nil when off.
+	stun      *stunserver.Server
+	turn      *turnserver.Server
+	turnCerts *certs.Store
+	// edge is edge.listen, the shared port (edge.go); nil when off.
+	edge      *edge.Edge
+	edgeCerts *certs.Store
 
 	pprof *http.Server
 
@@ -56,7 +66,14 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 			return nil, err
 		}
 	}
-	a.media, err = mediabridge.NewEngine(cfg.Media, log.Named("media"))
+	var mediaOpts []mediabridge.EngineOption
+	if cfg.Edge.Listen != "" {
+		if err := a.listenEdge(cfg); err != nil {
+			return nil, err
+		}
+		mediaOpts = append(mediaOpts, mediabridge.WithWebRTCTCPListener(a.edge.ICETCP()))
+	}
+	a.media, err = mediabridge.NewEngine(cfg.Media, log.Named("media"), mediaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
@@ -84,13 +101,20 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		tcp.Close()
 		return nil, err
 	}
+	if err := a.startNAT(cfg); err != nil {
+		return nil, err
+	}
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits)}
 	if adm := a.gw.Admission(); adm != nil {
 		opts = append(opts, sipws.WithAdmission(adm))
 	}
+	// Beside the WebSocket: /ice-servers, and the web phone when on.
+	pages := http.NewServeMux()
+	pages.Handle("/ice-servers", a.iceServers(cfg, a.gw.TokenSubject()))
 	if cfg.WS.WebPhone {
-		opts = append(opts, sipws.WithHTTPHandler(webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone"))))
+		pages.Handle("/", webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone")))
 	}
+	opts = append(opts, sipws.WithHTTPHandler(pages))
 	a.ws, err = sipws.NewServer(cfg.WS, a.gw, log.Named("ws"), opts...)
 	if err != nil {
 		return nil, err
@@ -118,6 +142,16 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		a.serve(a.ws.ServeTLS, a.wssLn)
 		wssURL = "wss://" + a.wssLn.Addr().String() + "/"
 		page = "https://" + a.wssLn.Addr().String() + "/"
+	}
+	if a.edge != nil {
+		a.serve(a.ws.Serve, a.edge.WS())
+		a.serve(a.ws.ServeTLS, a.edge.WSS())
+		a.serve(a.ws.Serve, a.edge.WSSTerminated()) // TLS done by the edge
+		a.serveEdge()
+		if wssURL == "" {
+			wssURL = "wss://" + a.edge.Addr().String() + "/"
+			page = "https://" + a.edge.Addr().String() + "/"
+		}
 	}
 	log.Info("imsgate ready", zap.String("ws", wsURL), zap.String("wss", wssURL),
 		zap.String("sip", pc.LocalAddr().String()), zap.String("webrtc", a.media.WebRTCAddr().String()),
@@ -164,11 +198,23 @@ func (a *app) listenSIPTLS(cfg configs.Config) (net.Listener, error) {
 // A bad file keeps the old pair: an operator's mistake must not take TLS
 // down. Open connections keep the pair they shook hands with.
 func (a *app) reloadCertificates() {
-	if a.wssLn == nil && a.sipCerts == nil {
-		a.log.Info("SIGHUP: no ws.tls_listen or sip.tls_listen, no certificate to reload")
+	if a.wssLn == nil && a.sipCerts == nil && a.turnCerts == nil && a.edgeCerts == nil {
+		a.log.Info("SIGHUP: no ws.tls_listen, sip.tls_listen, turn.tls_listen or edge.listen, no certificate to reload")
 		return
 	}
-	if a.wssLn != nil {
+	if a.edgeCerts != nil {
+		if _, err := a.edgeCerts.Reload(); err != nil {
+			a.log.Error("edge tls certificate reload failed; the old certificate stays in use", zap.Error(err))
+		}
+	}
+	if a.turnCerts != nil {
+		if leaf, err := a.turnCerts.Reload(); err != nil {
+			a.log.Error("turn tls certificate reload failed; the old certificate stays in use", zap.Error(err))
+		} else {
+			a.log.Info("turn tls certificate loaded", zap.String("subject", leaf.Subject.String()), zap.Time("not_after", leaf.NotAfter))
+		}
+	}
+	if a.wssLn != nil || a.edge != nil {
 		if err := a.ws.ReloadCertificate(); err != nil {
 			a.log.Error("certificate reload failed; the old certificate stays in use", zap.Error(err))
 		}
@@ -280,6 +326,19 @@ func (a *app) close(ctx context.Context) error {
 	}
 	if a.pprof != nil {
 		a.pprof.Close()
+	}
+	if a.edge != nil {
+		a.edge.Close()
+	}
+	if a.turn != nil {
+		if err := a.turn.Close(); err != nil {
+			a.log.Warn("turn server close", zap.Error(err))
+		}
+	}
+	if a.stun != nil {
+		if err := a.stun.Close(); err != nil {
+			a.log.Warn("stun server close", zap.Error(err))
+		}
 	}
 	a.wg.Wait()
 	if a.media != nil {

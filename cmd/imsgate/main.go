@@ -2,6 +2,7 @@
 //
 //	imsgate                  # embedded demo config: demo core, web phone, loopback only
 //	imsgate -config FILE     # production: YAML config (see configs/)
+//	imsgate natcheck [-stun host:port]  # what NAT this network is behind (RFC 5780)
 //
 // SIGTERM or SIGINT drains and stops (a second one stops at once); SIGHUP
 // re-reads the WSS certificate.
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/natcheck"
 )
 
 // drainTimeout bounds how long SIGTERM waits for calls to end.
@@ -30,6 +32,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "natcheck" {
+		return natcheck.Main(args[1:], os.Stdout, os.Stderr)
+	}
 	fs := flag.NewFlagSet("imsgate", flag.ContinueOnError)
 	path := fs.String("config", "", "YAML config file; without it the embedded demo config is used")
 	check := fs.Bool("check", false, "validate the config and exit")

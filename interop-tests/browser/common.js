@@ -6,7 +6,8 @@
 window.harness = (function () {
   const events = [];   // {name, at, detail}
   const waiters = [];  // {name, count, resolve}
-  const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 } };
+  // pair is the call's selected ICE candidate pair, as last seen.
+  const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 }, pair: null };
   let sampler = null;
 
   const seen = (name) => events.filter((e) => e.name === name).length;
@@ -49,8 +50,40 @@ window.harness = (function () {
     }
   }
 
+  // selectedPair is the candidate pair ICE uses: the transport's
+  // selectedCandidatePairId, else the nominated succeeded pair; with its
+  // local and remote candidates (candidateType host/srflx/prflx/relay,
+  // protocol udp/tcp; relayProtocol udp/tcp/tls, the browser's leg to its
+  // TURN server). null before ICE has chosen.
+  function selectedPair(report) {
+    let pair = null;
+    report.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair;
+    });
+    if (!pair) {
+      report.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+      });
+    }
+    if (!pair) return null;
+    const cand = (id) => {
+      const c = report.get(id) || {};
+      const out = { candidateType: c.candidateType || '', protocol: c.protocol || '', address: c.address || c.ip || '', port: c.port || 0 };
+      if (c.relayProtocol) out.relayProtocol = c.relayProtocol;
+      if (c.tcpType) out.tcpType = c.tcpType;
+      if (c.url) out.url = c.url;
+      return out;
+    };
+    return {
+      state: pair.state, nominated: !!pair.nominated,
+      packetsSent: pair.packetsSent || 0, packetsReceived: pair.packetsReceived || 0,
+      local: cand(pair.localCandidateId), remote: cand(pair.remoteCandidateId),
+    };
+  }
+
   async function sample(pc) {
     const report = await pc.getStats();
+    best.pair = selectedPair(report) || best.pair;
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         best.inbound.packetsReceived = Math.max(best.inbound.packetsReceived, s.packetsReceived || 0);

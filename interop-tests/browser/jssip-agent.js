@@ -47,7 +47,11 @@
 
   window.agent = {
     library: 'JsSIP ' + JsSIP.version,
-    start({ wsURL, uri, password }) {
+    // iceServers and iceTransportPolicy ('all', 'relay') go into every
+    // call's RTCConfiguration (JsSIP's pcConfig).
+    start({ wsURL, uri, password, iceServers, iceTransportPolicy }) {
+      media.pcConfig.iceServers = iceServers || [];
+      if (iceTransportPolicy) media.pcConfig.iceTransportPolicy = iceTransportPolicy;
       ua = new JsSIP.UA({
         sockets: [new JsSIP.WebSocketInterface(wsURL)],
         uri,

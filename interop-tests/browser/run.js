@@ -8,7 +8,8 @@
 // password, target, referTo, noRegister, scenario, talkMs, stepTimeoutMs,
 // artifactsDir; text and contentType for the message-* scenarios;
 // refusedTarget for call-then-refused; chromiumArgs, more Chromium flags
-// (a test's own certificate to trust).
+// (a test's own certificate to trust); iceServers and iceTransportPolicy,
+// the calls' RTCConfiguration (TURN servers, 'relay').
 'use strict';
 
 const fs = require('fs');
@@ -211,6 +212,18 @@ const scenarios = {
     await page.evaluate((t) => window.agent.call(t), opts.target);
     await agentStep(page, 'confirmed', stepTimeout);
     await sleep(talkMs);
+    await page.evaluate(() => window.agent.hangup());
+    await agentStep(page, 'ended', stepTimeout);
+  },
+  // call-out-talk: the browser calls target; once 50 packets have come in
+  // (phases.flowing) it talks talkMs (phases.talked) and hangs up.
+  async 'call-out-talk'(page) {
+    await agentStep(page, 'registered', stepTimeout);
+    await page.evaluate((t) => window.agent.call(t), opts.target);
+    await agentStep(page, 'confirmed', stepTimeout);
+    phases.flowing = await statsGrown(page, 'inbound', zero, 50);
+    await sleep(talkMs);
+    phases.talked = await currentStats(page);
     await page.evaluate(() => window.agent.hangup());
     await agentStep(page, 'ended', stepTimeout);
   },
@@ -473,16 +486,9 @@ async function webphone(page, result) {
   await page.click('#call');
   await waitStatus('in call');
   result.events.push({ name: 'confirmed' });
-  await page.evaluate(() => window.harnessSampler = setInterval(async () => {
-    const pc = window.webphone.session && window.webphone.session.connection;
-    if (!pc) return;
-    const best = window.harnessBest || { inbound: {}, outbound: {} };
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp') best.inbound = { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, totalAudioEnergy: s.totalAudioEnergy };
-      if (s.type === 'outbound-rtp') best.outbound = { packetsSent: s.packetsSent };
-    });
-    window.harnessBest = best;
-  }, 250));
+  // The test pages' getStats sampler (common.js), added to the phone's page.
+  await page.addScriptTag({ path: path.join(__dirname, 'common.js') });
+  await page.evaluate(() => window.harness.startStats(window.webphone.session.connection));
   await sleep(talkMs);
   await page.click('[data-key="1"]');
   await sleep(300);
@@ -492,7 +498,11 @@ async function webphone(page, result) {
     await page.screenshot({ path: shot, fullPage: true });
     result.screenshot = shot;
   }
-  result.stats = await page.evaluate(() => { clearInterval(window.harnessSampler); return window.harnessBest; });
+  result.stats = await page.evaluate(async () => {
+    await window.harness.sample(window.webphone.session.connection);
+    window.harness.stopStats();
+    return window.harness.snapshot().stats;
+  });
   await page.click('#hangup');
   await waitStatus('call ended');
   result.events.push({ name: 'ended' });
@@ -525,7 +535,8 @@ async function main() {
       result.library = await page.evaluate(() => window.agent.library);
       // noRegister: calls straight to a SIPp core, which takes no REGISTER.
       await page.evaluate((o) => { window.agent.start(o); if (!o.noRegister) window.agent.register(); },
-        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister });
+        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister,
+          iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || '' });
       try {
         await run(page);
       } finally {

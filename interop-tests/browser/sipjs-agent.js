@@ -76,8 +76,12 @@ function reinvite(hold, done) {
 
 window.agent = {
   library: 'SIP.js ' + version,
-  start({ wsURL, uri, password }) {
+  // iceServers and iceTransportPolicy ('all', 'relay') go into every
+  // call's RTCConfiguration (SIP.js's peerConnectionConfiguration).
+  start({ wsURL, uri, password, iceServers, iceTransportPolicy }) {
     const target = UserAgent.makeURI(uri);
+    const peerConnectionConfiguration = { iceServers: iceServers || [] };
+    if (iceTransportPolicy) peerConnectionConfiguration.iceTransportPolicy = iceTransportPolicy;
     ua = new UserAgent({
       uri: target,
       transportOptions: { server: wsURL },
@@ -88,7 +92,7 @@ window.agent = {
       authorizationUsername: target.user,
       authorizationPassword: password,
       sessionDescriptionHandlerFactoryOptions: {
-        peerConnectionConfiguration: { iceServers: [] },
+        peerConnectionConfiguration,
         iceGatheringTimeout: 1000,
       },
       delegate: {

@@ -1,12 +1,13 @@
 // imsgate demo web phone: JsSIP over WebSocket to the gateway, WebRTC audio.
-// Fields may be preset by query parameters (?ws=&uri=&password=&target=) so a
-// link or a test can open the page ready to use.
+// Fields may be preset by query parameters (?ws=&uri=&password=&token=&target=)
+// so a link or a test can open the page ready to use; ?relay=1 sends media
+// through TURN only (iceTransportPolicy 'relay').
 'use strict';
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const ui = {
-    wsURL: $('ws-url'), uri: $('uri'), password: $('password'), target: $('target'),
+    wsURL: $('ws-url'), uri: $('uri'), password: $('password'), token: $('token'), target: $('target'),
     register: $('register'), unregister: $('unregister'),
     call: $('call'), answer: $('answer'), hangup: $('hangup'),
     status: $('status'), log: $('log'), audio: $('remote-audio'),
@@ -39,7 +40,7 @@
   function presetFields() {
     const q = new URLSearchParams(location.search);
     ui.wsURL.value = q.get('ws') || defaultWSURL();
-    for (const [param, input] of [['uri', ui.uri], ['password', ui.password], ['target', ui.target]]) {
+    for (const [param, input] of [['uri', ui.uri], ['password', ui.password], ['token', ui.token], ['target', ui.target]]) {
       if (q.has(param)) input.value = q.get(param);
     }
   }
@@ -54,10 +55,51 @@
     ui.answer.disabled = !(inCall && session.direction === 'incoming' && !session.isEstablished());
   }
 
+  // iceServersURL is the gateway's /ice-servers beside its WebSocket.
+  function iceServersURL() {
+    const u = new URL(ui.wsURL.value.trim());
+    u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+    u.pathname = '/ice-servers';
+    u.search = '';
+    return u.toString();
+  }
+
+  // loadICEServers asks the gateway for its STUN and TURN servers (TURN
+  // credentials of the token's subject in token mode) for every call.
+  async function loadICEServers() {
+    const headers = {};
+    const token = ui.token.value.trim();
+    if (token) headers.Authorization = 'Bearer ' + token;
+    try {
+      const res = await fetch(iceServersURL(), { headers, cache: 'no-store' });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const ans = await res.json();
+      media.pcConfig.iceServers = ans.iceServers;
+      const turn = ans.iceServers.some((s) => s.urls.some((u) => u.startsWith('turn')));
+      log('ICE servers: ' + ans.iceServers.map((s) => s.urls.join(' ')).join(' ') + (turn ? ' (TURN credentials for ' + ans.ttl + ' s)' : ''));
+    } catch (err) {
+      log('no ICE servers from the gateway: ' + err.message);
+    }
+    if (new URLSearchParams(location.search).get('relay') === '1') {
+      media.pcConfig.iceTransportPolicy = 'relay';
+      log('media through TURN only');
+    }
+  }
+
+  // wsURLWithToken carries the token on the upgrade (browsers cannot set
+  // an Authorization header on a WebSocket).
+  function wsURLWithToken() {
+    const token = ui.token.value.trim();
+    if (!token) return ui.wsURL.value.trim();
+    const u = new URL(ui.wsURL.value.trim());
+    u.searchParams.set('access_token', token);
+    return u.toString();
+  }
+
   // ensureUA makes the user agent once; a changed field needs a page reload.
   function ensureUA() {
     if (ua !== null) return ua;
-    const socket = new JsSIP.WebSocketInterface(ui.wsURL.value.trim());
+    const socket = new JsSIP.WebSocketInterface(wsURLWithToken());
     ua = new JsSIP.UA({
       sockets: [socket],
       uri: ui.uri.value.trim(),
@@ -129,8 +171,10 @@
 
   onClick(ui.register, () => whenConnected((agent) => agent.register()));
   onClick(ui.unregister, () => ua && ua.unregister());
-  onClick(ui.call, () => whenConnected((agent) => agent.call(ui.target.value.trim(), media)));
-  onClick(ui.answer, () => session && session.answer(media));
+  onClick(ui.call, () => whenConnected((agent) => loadICEServers().then(() => {
+    try { agent.call(ui.target.value.trim(), media); } catch (err) { setStatus('error: ' + err.message); }
+  })));
+  onClick(ui.answer, () => session && loadICEServers().then(() => session.answer(media)));
   onClick(ui.hangup, () => session && !session.isEnded() && session.terminate());
   for (const key of document.querySelectorAll('#keypad [data-key]')) {
     onClick(key, () => {

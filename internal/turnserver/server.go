@@ -1,0 +1,367 @@
+package turnserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
+	"go.uber.org/zap"
+)
+
+// limits are the bounds Config does not expose; tests shorten them.
+type limits struct {
+	// allocateTimeout is how long a TCP or TLS connection may go without
+	// an allocation, TLS handshake included (RFC 8656 leaves it to the
+	// server; a browser allocates at once).
+	allocateTimeout time.Duration
+	// maxPending bounds the TCP and TLS connections without an allocation;
+	// connections with one are bounded by QuotaTotal.
+	maxPending int
+	// maxPermits bounds the peer addresses of one allocation (permits.go).
+	maxPermits int
+	// warnEvery and maxWarnKeys shape the refusal warnings (ratelog.go).
+	warnEvery   time.Duration
+	maxWarnKeys int
+	now         func() time.Time
+}
+
+func defaultLimits() limits {
+	return limits{
+		allocateTimeout: 10 * time.Second,
+		maxPending:      1024,
+		maxPermits:      128,
+		warnEvery:       time.Minute,
+		maxWarnKeys:     4096,
+		now:             time.Now,
+	}
+}
+
+// Addrs are the addresses the server listens on; zero when not served.
+type Addrs struct{ UDP, TCP, TLS netip.AddrPort }
+
+// Server is the TURN server: pion/turn's, with the gateway's credentials,
+// peer policy, quotas and bounds (see the package doc).
+//
+// What pion does not let it do: cap a LIFETIME a client asks for below an
+// hour (Config.MaxLifetime), and check a NONCE before answering a
+// ChannelBind 403 (screen).
+type Server struct {
+	log      *zap.Logger
+	cfg      Config
+	lim      limits
+	auth     *authenticator
+	policy   *peerPolicy
+	permits  *permits
+	quotas   *quotas
+	warns    *warnLimiter
+	software stun.Setter // nil: no SOFTWARE
+	stats    counters
+
+	pion     *turn.Server
+	udp      *packetConn
+	tcp, tls *streamListener
+	addrs    Addrs
+
+	loops      sync.WaitGroup // accept loops
+	handshakes sync.WaitGroup // TLS handshakes under way
+
+	mu      sync.Mutex
+	drained *sync.Cond // on mu: conns, relays or allocs shrank
+	closing bool
+	conns   map[connKey]*streamConn
+	pending int // conns without an allocation
+	relays  map[*relayConn]struct{}
+	allocs  int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New listens on cfg's addresses and serves TURN until Close.
+func New(cfg Config, log *zap.Logger) (*Server, error) {
+	return newServer(cfg, log, defaultLimits())
+}
+
+func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		log:     log,
+		cfg:     cfg,
+		lim:     lim,
+		auth:    newAuthenticator(cfg, lim.now),
+		permits: newPermits(lim.maxPermits),
+		quotas:  newQuotas(cfg.QuotaPerUser, cfg.QuotaTotal),
+		warns:   newWarnLimiter(lim.warnEvery, lim.maxWarnKeys),
+		conns:   make(map[connKey]*streamConn),
+		relays:  make(map[*relayConn]struct{}),
+	}
+	s.drained = sync.NewCond(&s.mu)
+	if cfg.Software != "" {
+		sw := stun.NewSoftware(cfg.Software)
+		if err := sw.AddTo(new(stun.Message)); err != nil {
+			return nil, fmt.Errorf("%w: Software: %v", ErrConfig, err)
+		}
+		s.software = sw
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	s.policy = newPeerPolicy(cfg, cfg.ownAddrs(), s.addrs.UDP.Port())
+	gen := newRelayGenerator(s)
+	sc := turn.ServerConfig{
+		Realm:        cfg.Realm,
+		AuthHandler:  s.authHandler,
+		QuotaHandler: s.quotaHandler,
+		EventHandler: turn.EventHandler{
+			OnAuth:              s.onAuth,
+			OnAllocationCreated: s.onAllocationCreated,
+			OnAllocationDeleted: s.onAllocationDeleted,
+			OnPermissionCreated: s.onPermissionCreated,
+			OnPermissionDeleted: s.onPermissionDeleted,
+		},
+		AllocationLifetime: cfg.lifetime(),
+		LoggerFactory:      newPionLoggerFactory(log),
+	}
+	if s.udp != nil {
+		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler}}
+	}
+	for _, l := range []*streamListener{s.tcp, s.tls} {
+		if l != nil {
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler})
+		}
+	}
+	p, err := turn.NewServer(sc)
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("turn server: %w", err)
+	}
+	s.pion = p
+	for _, l := range []*streamListener{s.tcp, s.tls} {
+		if l != nil {
+			s.loops.Add(1)
+			go func() {
+				defer s.loops.Done()
+				l.acceptLoop()
+			}()
+		}
+	}
+	log.Info("turn server listening",
+		zap.Stringer("udp", s.addrs.UDP), zap.Stringer("tcp", s.addrs.TCP), zap.Stringer("tls", s.addrs.TLS),
+		zap.String("relay_ip", cfg.RelayIP), zap.String("external_ip", cfg.ExternalIP),
+		zap.String("relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax)))
+	return s, nil
+}
+
+// listen binds Listen over UDP and TCP (port 0: a port free for both)
+// and TLSListen.
+func (s *Server) listen() error {
+	var lc net.ListenConfig
+	ctx := context.Background()
+	if s.cfg.Listen != "" {
+		host, port, _ := net.SplitHostPort(s.cfg.Listen)
+		tries := 1
+		if port == "0" {
+			tries = 16 // the UDP port may be taken over TCP
+		}
+		var err error
+		for range tries {
+			var pc net.PacketConn
+			if pc, err = lc.ListenPacket(ctx, "udp", s.cfg.Listen); err != nil {
+				return fmt.Errorf("turn listen udp %s: %w", s.cfg.Listen, err)
+			}
+			var ln net.Listener
+			bound := net.JoinHostPort(host, strconv.Itoa(int(addrPortOf(pc.LocalAddr()).Port())))
+			if ln, err = lc.Listen(ctx, "tcp", bound); err != nil {
+				_ = pc.Close()
+				continue
+			}
+			s.udp = &packetConn{PacketConn: pc, s: s}
+			s.tcp = newStreamListener(s, ln, nil, TransportTCP)
+			s.addrs.UDP, s.addrs.TCP = addrPortOf(pc.LocalAddr()), addrPortOf(ln.Addr())
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("turn listen tcp %s: %w", s.cfg.Listen, err)
+		}
+	}
+	if s.cfg.TLSListen != "" {
+		ln, err := lc.Listen(ctx, "tcp", s.cfg.TLSListen)
+		if err != nil {
+			s.closeSockets()
+			return fmt.Errorf("turn listen tls %s: %w", s.cfg.TLSListen, err)
+		}
+		s.tls = newStreamListener(s, ln, s.cfg.tlsConfig(), TransportTLS)
+		s.addrs.TLS = addrPortOf(ln.Addr())
+	}
+	return nil
+}
+
+// closeSockets undoes listen when pion does not start.
+func (s *Server) closeSockets() {
+	if s.udp != nil {
+		_ = s.udp.Close()
+	}
+	for _, l := range []*streamListener{s.tcp, s.tls} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
+
+// Addrs are the bound addresses (the ports chosen for port 0).
+func (s *Server) Addrs() Addrs { return s.addrs }
+
+// Stats is a snapshot of the counters.
+func (s *Server) Stats() Stats { return s.stats.snapshot() }
+
+// Close stops listening, closes every connection and allocation, and
+// returns once pion has let go of all of them.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Server) close() error {
+	s.mu.Lock()
+	s.closing = true // no new relay from here (trackRelay)
+	s.mu.Unlock()
+
+	// pion closes the UDP socket and our listeners; each of its loops then
+	// closes its allocations. Its TCP/TLS connections it leaves open.
+	err := s.pion.Close()
+	s.loops.Wait()
+	// Cut the TCP connections (a TLS close_notify could wait on a client
+	// that does not read, under s.mu); pion's read loops end and call
+	// c.Close.
+	s.mu.Lock()
+	for _, c := range s.conns {
+		_ = c.raw.Close()
+	}
+	s.mu.Unlock()
+	s.handshakes.Wait()
+	s.mu.Lock()
+	for len(s.conns) > 0 {
+		s.drained.Wait()
+	}
+	// An Allocate in flight as its listener's loop ended makes a relay
+	// pion never closes.
+	left := make([]*relayConn, 0, len(s.relays))
+	for rc := range s.relays {
+		left = append(left, rc)
+	}
+	s.mu.Unlock()
+	for _, rc := range left {
+		_ = rc.Close()
+	}
+	// pion deletes an allocation (our onAllocationDeleted) when its relay's
+	// read loop sees the socket closed.
+	s.mu.Lock()
+	for len(s.relays) > 0 || s.allocs > 0 {
+		s.drained.Wait()
+	}
+	s.mu.Unlock()
+
+	st := s.Stats()
+	s.log.Info("turn server stopped",
+		zap.Int64("allocations_udp", st.Created.UDP), zap.Int64("allocations_tcp", st.Created.TCP),
+		zap.Int64("allocations_tls", st.Created.TLS),
+		zap.Uint64("refused_auth", st.RefusedAuth), zap.Uint64("refused_quota", st.RefusedQuota),
+		zap.Uint64("refused_peer", st.RefusedPeer), zap.Uint64("refused_permits", st.RefusedPermits),
+		zap.Uint64("dropped_to_self", st.DroppedToSelf),
+		zap.Uint64("packets_to_peers", st.ToPeers.Packets), zap.Uint64("packets_from_peers", st.FromPeers.Packets))
+	if err != nil {
+		return fmt.Errorf("turn close: %w", err)
+	}
+	return nil
+}
+
+// admit registers a TCP/TLS connection, or closes it when too many are
+// waiting for an allocation or the server is closing.
+func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
+	key := connKey{remote: addrPortOf(raw.RemoteAddr()), local: addrPortOf(raw.LocalAddr())}
+	s.mu.Lock()
+	if s.closing || s.pending >= s.lim.maxPending {
+		closing := s.closing
+		s.mu.Unlock()
+		if !closing {
+			s.stats.refusedConns.Add(1)
+		}
+		_ = raw.Close()
+		if !closing {
+			if s.warns.allow(warnKey{kind: warnConn, client: key.remote.Addr()}, s.lim.now()) {
+				s.log.Warn("turn connection refused: too many without allocation",
+					zap.Stringer("remote_addr", raw.RemoteAddr()), zap.Stringer("transport", l.transport),
+					zap.Int("pending", s.lim.maxPending))
+			}
+		}
+		return nil
+	}
+	c := &streamConn{Conn: raw, raw: raw, s: s, l: l, key: key, framer: turn.NewSTUNConn(raw)}
+	s.conns[key] = c
+	s.pending++
+	s.mu.Unlock()
+	// Read and write: a TLS handshake writes too.
+	_ = raw.SetDeadline(s.lim.now().Add(s.lim.allocateTimeout))
+	if l.tls == nil {
+		_ = raw.SetWriteDeadline(time.Time{})
+	}
+	return c
+}
+
+// forget is a connection's last word.
+func (s *Server) forget(c *streamConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.closed = true
+	if !c.allocated {
+		s.pending--
+	}
+	if s.conns[c.key] == c {
+		delete(s.conns, c.key)
+	}
+	s.drained.Broadcast()
+}
+
+func (s *Server) trackRelay(rc *relayConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.relays[rc] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackRelay(rc *relayConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.relays, rc)
+	s.drained.Broadcast()
+}
+
+// transportOf is how the client of an allocation came, from the server
+// end of its 5-tuple (pion's events say "UDP" for all).
+func (s *Server) transportOf(local net.Addr) Transport {
+	switch a := local.(type) {
+	case *net.UDPAddr:
+		return TransportUDP
+	case *net.TCPAddr:
+		if s.tls != nil {
+			ap, tl := addrPortOf(a), s.addrs.TLS
+			if ap.Port() == tl.Port() && (tl.Addr().IsUnspecified() || tl.Addr() == ap.Addr()) {
+				return TransportTLS
+			}
+		}
+		return TransportTCP
+	}
+	return TransportUnknown
+}
