@@ -65,6 +65,8 @@ type Call struct {
 	// (reconnect.go); consentLost: its media went silent meanwhile.
 	detached    bool
 	consentLost bool
+	// mediaPath is how the browser's media came, once connected (media_path.go).
+	mediaPath string
 	// change is the session change in flight (call_change.go); waiting, an
 	// offer that waits for the ACK of the other leg's INVITE.
 	change  *sessionChange
@@ -290,7 +292,7 @@ func (c *Call) handle(ev event) {
 func (c *Call) onMedia(ev mediabridge.Event) {
 	switch ev.Kind {
 	case mediabridge.EventConnected:
-		c.log.Debug("media connected")
+		c.onMediaConnected()
 	case mediabridge.EventFailed:
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
 	case mediabridge.EventDTMF:
@@ -347,7 +349,7 @@ func (c *Call) finish() {
 	c.state = StateEnded
 	c.log.Info("call ended", zap.Stringer("reason", c.cause.Reason), zap.Stringer("by", c.cause.By),
 		zap.Int("status", c.cause.Status), zap.NamedError("cause", c.cause.Err),
-		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.Any("media", st))
+		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.String("media_path", c.mediaPath), zap.Any("media", st))
 	c.g.observer.CallEnded(c.info(), c.cause, time.Now())
 	close(c.done)
 	c.closing.Lock() // senders in flight have sent or given up

@@ -52,11 +52,15 @@ type Gateway struct {
 	unreg    *unregisterQueue
 	observer Observer
 	dtmf     tally // digits by the forms they came and left in
-	refused  refusalLog
-	slots    callSlots
-	nonCall  RequestHandler
-	tokens   *tokenMode   // auth.mode token; nil in passthrough
-	sipTLS   net.Listener // sip.tls_listen; nil without one
+	// mediaPaths counts calls by their browser media's path; relays tells
+	// the gateway's own TURN relays (media_path.go).
+	mediaPaths tally
+	relays     RelayLookup
+	refused    refusalLog
+	slots      callSlots
+	nonCall    RequestHandler
+	tokens     *tokenMode   // auth.mode token; nil in passthrough
+	sipTLS     net.Listener // sip.tls_listen; nil without one
 
 	flows atomic.Pointer[flowLookup]
 
