@@ -6,7 +6,7 @@
 //
 // The tests sit behind the build tag "interop" and need root (for a network
 // namespace) plus the Debian packages kamailio, sip-tester, chromium, tshark,
-// nftables and the npm packages in package.json:
+// nftables, coturn, stun-client and the npm packages in package.json:
 //
 //	npm ci --prefix interop-tests && npm ci --prefix cmd/imsgate/webphone
 //	go test -tags interop -count=1 -timeout 20m ./interop-tests/

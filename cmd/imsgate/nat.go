@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/imsgate/imsgate/b2bua"
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/iceservers"
@@ -58,6 +59,9 @@ func (a *app) startNAT(cfg configs.Config) error {
 	if ad.TLS.IsValid() {
 		listening = append(listening, zap.Stringer("tls", ad.TLS))
 	}
+	if a.edge != nil {
+		listening = append(listening, zap.Stringer("edge", a.edge.Addr()))
+	}
 	a.log.Info("turn server ready", append(listening, zap.String("realm", tc.Realm),
 		zap.String("relay_ip", tc.RelayIP), zap.String("external_ip", tc.ExternalIP), zap.Int("users", len(tc.Users)),
 		zap.Bool("rest_secret", tc.Secret != ""), zap.Int("allowed_peer_networks", len(tc.AllowedPeers)))...)
@@ -79,16 +83,29 @@ func (a *app) turnConfig(cfg configs.Config) (turnserver.Config, error) {
 	if relayIP == "" {
 		relayIP = cfg.Media.PublicIP
 	}
+	externalIP := t.ExternalIP
+	if ip := net.ParseIP(relayIP); externalIP == "" && ip != nil && ip.IsUnspecified() {
+		externalIP = cfg.Media.PublicIP // relays on every address: tell the public one
+	}
 	tc := turnserver.Config{
 		Listen: t.Listen, TLSListen: t.TLSListen, Realm: cfg.TURNRealm(), Secret: secret,
-		RelayIP: relayIP, ExternalIP: t.ExternalIP, RelayPortMin: lo, RelayPortMax: hi,
+		RelayIP: relayIP, ExternalIP: externalIP, RelayPortMin: lo, RelayPortMax: hi,
 		AllowedPeers: t.TURNAllowedPeers(), QuotaPerUser: t.QuotaPerUser, QuotaTotal: t.QuotaTotal,
 		MaxLifetime: t.MaxLifetime, Software: software, Users: map[string]string{},
 	}
 	for _, u := range t.Users {
 		tc.Users[u.Username] = u.Password
 	}
-	if t.TLSListen != "" {
+	if a.edge != nil {
+		// The shared port: TURN over TCP, over TLS with ALPN stun.turn (the
+		// server does the handshake), and over TLS the edge did.
+		tc.Streams = []turnserver.StreamListener{
+			{Listener: a.edge.TURN(), Transport: turnserver.TransportTCP},
+			{Listener: a.edge.TURNTLS(), Transport: turnserver.TransportTLS, Handshake: true},
+			{Listener: a.edge.TURNTerminated(), Transport: turnserver.TransportTLS},
+		}
+	}
+	if t.TLSListen != "" || a.edge != nil {
 		certFile, keyFile := t.TLSCert, t.TLSKey
 		if certFile == "" {
 			certFile, keyFile = cfg.WS.TLSCert, cfg.WS.TLSKey
@@ -140,4 +157,16 @@ func advertised(cfg configs.Config, ap netip.AddrPort) string {
 		host = ip.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
+}
+
+// relayLookup tells the b2bua which browser addresses are relays of the
+// gateway's own TURN server; nil without one.
+func (a *app) relayLookup() b2bua.RelayLookup {
+	if a.turn == nil {
+		return nil
+	}
+	return func(addr netip.AddrPort) (string, bool) {
+		tr, ok := a.turn.RelayTransport(addr)
+		return tr.String(), ok
+	}
 }

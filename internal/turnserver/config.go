@@ -66,6 +66,19 @@ type Config struct {
 	// Software is the SOFTWARE attribute of the server's responses that
 	// carry no MESSAGE-INTEGRITY; "" sends none.
 	Software string
+	// Streams are listeners another part of the gateway accepts for (the
+	// shared port of internal/edge), served beside Listen and TLSListen.
+	Streams []StreamListener
+}
+
+// StreamListener is a listener of TURN connections handed in.
+type StreamListener struct {
+	Listener net.Listener
+	// Transport is what its connections count as (TCP or TLS).
+	Transport Transport
+	// Handshake: the server does the TLS (TLS is then required); false
+	// for plain TCP, or TLS that whoever accepted already did.
+	Handshake bool
 }
 
 // withDefaults fills the zero fields that have defaults.
@@ -93,8 +106,13 @@ func (c Config) validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
 	}
-	if c.Listen == "" && c.TLSListen == "" {
-		return bad("Listen", "set Listen or TLSListen")
+	if c.Listen == "" && c.TLSListen == "" && len(c.Streams) == 0 {
+		return bad("Listen", "set Listen, TLSListen or Streams")
+	}
+	for _, st := range c.Streams {
+		if st.Listener == nil || (st.Handshake && c.TLS == nil) {
+			return bad("Streams", "a stream listener needs a listener, and TLS when the server does the handshake")
+		}
 	}
 	for _, l := range []struct{ field, addr string }{{"Listen", c.Listen}, {"TLSListen", c.TLSListen}} {
 		if l.addr == "" {

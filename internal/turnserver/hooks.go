@@ -93,12 +93,13 @@ func (s *Server) refusePeer(client net.Addr, ip netip.Addr, class peerClass, met
 }
 
 func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay net.Addr, _ int) {
-	t := s.transportOf(dst)
-	s.stats.created[t].Add(1)
-	s.stats.active[t].Add(1)
+	key := connKey{remote: addrPortOf(src), local: addrPortOf(dst)}
 	s.mu.Lock()
+	t := s.transportOf(src, dst)
 	s.allocs++
-	if c := s.conns[connKey{remote: addrPortOf(src), local: addrPortOf(dst)}]; c != nil && !c.closed && !c.allocated {
+	s.allocated[key] = allocation{transport: t, relayPort: addrPortOf(relay).Port()}
+	s.relayPort[addrPortOf(relay).Port()] = t
+	if c := s.conns[key]; c != nil && !c.closed && !c.allocated {
 		// Bounded by the allocation's lifetime now; pion's readloop may
 		// wait for the client as long as it likes.
 		c.allocated = true
@@ -106,16 +107,27 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay
 		_ = c.Conn.SetReadDeadline(time.Time{})
 	}
 	s.mu.Unlock()
+	s.stats.created[t].Add(1)
+	s.stats.active[t].Add(1)
 	s.log.Debug("turn allocation", zap.Stringer("remote_addr", src), zap.Stringer("transport", t),
 		zap.String("user", user), zap.Stringer("relay_addr", relay))
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
-	t := s.transportOf(dst)
-	s.stats.active[t].Add(-1)
+	key := connKey{remote: addrPortOf(src), local: addrPortOf(dst)}
 	s.mu.Lock()
+	a, ok := s.allocated[key]
+	if !ok {
+		a.transport = s.transportOf(src, dst)
+	}
+	t := a.transport
+	delete(s.allocated, key)
+	if ok && s.relayPort[a.relayPort] == t {
+		delete(s.relayPort, a.relayPort)
+	}
+	s.stats.active[t].Add(-1)
 	s.allocs--
-	if c := s.conns[connKey{remote: addrPortOf(src), local: addrPortOf(dst)}]; c != nil && !c.closed && c.allocated {
+	if c := s.conns[key]; c != nil && !c.closed && c.allocated {
 		// Back to waiting for an allocation (RFC 8656 lets the client
 		// make a new one on the same connection).
 		c.allocated = false

@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -63,10 +64,14 @@ type Server struct {
 	software stun.Setter // nil: no SOFTWARE
 	stats    counters
 
-	pion     *turn.Server
-	udp      *packetConn
-	tcp, tls *streamListener
-	addrs    Addrs
+	pion *turn.Server
+	udp  *packetConn
+	// streams are the TCP and TLS listeners: Listen's, TLSListen's and
+	// those handed in (Config.Streams).
+	streams []*streamListener
+	addrs   Addrs
+	// relayIP and externalIP name the relays (RelayTransport).
+	relayIP, externalIP netip.Addr
 
 	loops      sync.WaitGroup // accept loops
 	handshakes sync.WaitGroup // TLS handshakes under way
@@ -78,6 +83,10 @@ type Server struct {
 	pending int // conns without an allocation
 	relays  map[*relayConn]struct{}
 	allocs  int
+	// allocations by 5-tuple, and the transport of each relay port's
+	// client (RelayTransport).
+	allocated map[connKey]allocation
+	relayPort map[uint16]Transport
 
 	closeOnce sync.Once
 	closeErr  error
@@ -103,8 +112,14 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		warns:   newWarnLimiter(lim.warnEvery, lim.maxWarnKeys),
 		conns:   make(map[connKey]*streamConn),
 		relays:  make(map[*relayConn]struct{}),
+
+		allocated: make(map[connKey]allocation),
+		relayPort: make(map[uint16]Transport),
 	}
 	s.drained = sync.NewCond(&s.mu)
+	s.relayIP, _ = netip.ParseAddr(cfg.RelayIP)
+	s.externalIP, _ = netip.ParseAddr(cfg.ExternalIP)
+	s.relayIP, s.externalIP = s.relayIP.Unmap(), s.externalIP.Unmap()
 	if cfg.Software != "" {
 		sw := stun.NewSoftware(cfg.Software)
 		if err := sw.AddTo(new(stun.Message)); err != nil {
@@ -134,10 +149,8 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 	if s.udp != nil {
 		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler}}
 	}
-	for _, l := range []*streamListener{s.tcp, s.tls} {
-		if l != nil {
-			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler})
-		}
+	for _, l := range s.streams {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler})
 	}
 	p, err := turn.NewServer(sc)
 	if err != nil {
@@ -145,14 +158,12 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		return nil, fmt.Errorf("turn server: %w", err)
 	}
 	s.pion = p
-	for _, l := range []*streamListener{s.tcp, s.tls} {
-		if l != nil {
-			s.loops.Add(1)
-			go func() {
-				defer s.loops.Done()
-				l.acceptLoop()
-			}()
-		}
+	for _, l := range s.streams {
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			l.acceptLoop()
+		}()
 	}
 	log.Info("turn server listening",
 		zap.Stringer("udp", s.addrs.UDP), zap.Stringer("tcp", s.addrs.TCP), zap.Stringer("tls", s.addrs.TLS),
@@ -185,7 +196,7 @@ func (s *Server) listen() error {
 				continue
 			}
 			s.udp = &packetConn{PacketConn: pc, s: s}
-			s.tcp = newStreamListener(s, ln, nil, TransportTCP)
+			s.streams = append(s.streams, newStreamListener(s, ln, nil, TransportTCP))
 			s.addrs.UDP, s.addrs.TCP = addrPortOf(pc.LocalAddr()), addrPortOf(ln.Addr())
 			break
 		}
@@ -199,8 +210,15 @@ func (s *Server) listen() error {
 			s.closeSockets()
 			return fmt.Errorf("turn listen tls %s: %w", s.cfg.TLSListen, err)
 		}
-		s.tls = newStreamListener(s, ln, s.cfg.tlsConfig(), TransportTLS)
+		s.streams = append(s.streams, newStreamListener(s, ln, s.cfg.tlsConfig(), TransportTLS))
 		s.addrs.TLS = addrPortOf(ln.Addr())
+	}
+	for _, st := range s.cfg.Streams {
+		var tlsCfg *tls.Config
+		if st.Handshake {
+			tlsCfg = s.cfg.tlsConfig()
+		}
+		s.streams = append(s.streams, newStreamListener(s, st.Listener, tlsCfg, st.Transport))
 	}
 	return nil
 }
@@ -210,10 +228,8 @@ func (s *Server) closeSockets() {
 	if s.udp != nil {
 		_ = s.udp.Close()
 	}
-	for _, l := range []*streamListener{s.tcp, s.tls} {
-		if l != nil {
-			_ = l.Close()
-		}
+	for _, l := range s.streams {
+		_ = l.Close()
 	}
 }
 
@@ -348,20 +364,35 @@ func (s *Server) untrackRelay(rc *relayConn) {
 	s.drained.Broadcast()
 }
 
-// transportOf is how the client of an allocation came, from the server
-// end of its 5-tuple (pion's events say "UDP" for all).
-func (s *Server) transportOf(local net.Addr) Transport {
-	switch a := local.(type) {
-	case *net.UDPAddr:
+// transportOf is how the client of an allocation came (pion's events
+// say "UDP" for all): a stream connection's listener says, else UDP.
+// Under s.mu.
+func (s *Server) transportOf(src, dst net.Addr) Transport {
+	if c := s.conns[connKey{remote: addrPortOf(src), local: addrPortOf(dst)}]; c != nil {
+		return c.l.transport
+	}
+	if _, ok := dst.(*net.UDPAddr); ok {
 		return TransportUDP
-	case *net.TCPAddr:
-		if s.tls != nil {
-			ap, tl := addrPortOf(a), s.addrs.TLS
-			if ap.Port() == tl.Port() && (tl.Addr().IsUnspecified() || tl.Addr() == ap.Addr()) {
-				return TransportTLS
-			}
-		}
-		return TransportTCP
 	}
 	return TransportUnknown
+}
+
+// allocation is what the server keeps of one of pion's allocations.
+type allocation struct {
+	transport Transport
+	relayPort uint16
+}
+
+// RelayTransport tells whether addr is one of this server's relays, and
+// how that relay's client reaches the server: the gateway logs a call's
+// media path by it.
+func (s *Server) RelayTransport(addr netip.AddrPort) (Transport, bool) {
+	ip := addr.Addr().Unmap()
+	if ip != s.relayIP && ip != s.externalIP && !s.relayIP.IsUnspecified() {
+		return TransportUnknown, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.relayPort[addr.Port()]
+	return t, ok
 }

@@ -1,0 +1,148 @@
+//go:build interop
+
+package interop
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// A browser allowed only HTTPS: nftables drops everything the browser
+// could send the gateway except TCP to the shared port, where edge.listen
+// serves WSS, ICE-TCP and TURN over TLS. JsSIP in Chromium registers over
+// WSS on that port, calls the SIPp echo and hears it: once relayed by the
+// gateway's TURN server reached by turns: on 443 (iceTransportPolicy
+// relay), once with its media over ICE-TCP to the shared port. That one is
+// 8443: Chromium pairs no ICE-TCP candidate with a loopback or private
+// address on a port below 1024 (its guard against scans of the local
+// network), so on loopback ICE-TCP cannot be shown on 443 itself.
+
+const edgeTable = "imsgate_edge" // the test's own nftables table
+
+func TestOnlySharedPort(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		edgeAddr string
+		// relay: TURN over TLS on the shared port only, as
+		// iceTransportPolicy relay.
+		relay bool
+	}{
+		{"turn-tls", "127.0.0.1:443", true},
+		{"ice-tcp", "127.0.0.1:8443", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edgeAddr := tc.edgeAddr
+			certFile, keyFile, spki := writeTestCert(t, artifactDir(t))
+			cfg := gatewayConfig("udp")
+			cfg = strings.Replace(cfg, "ws:\n", fmt.Sprintf("ws:\n  tls_cert: %s\n  tls_key: %s\n", certFile, keyFile), 1)
+			cfg += fmt.Sprintf(`edge:
+  listen: %s
+turn:
+  listen: %s
+  users:
+    - {username: %s, password: %s}
+  allowed_peers: [127.0.0.0/8]
+  relay_ports: "%d-%d"
+`, edgeAddr, turnAddr, turnUser, turnPassword, turnRelayFirst, turnRelayLast)
+			e := newEnvWithGateway(t, cfg)
+			if err := waitBound("tcp", edgeAddr, startTimeout); err != nil {
+				t.Fatalf("imsgate edge.listen: %v\n%s", err, e.gateway.log())
+			}
+			blocked := onlyPort443(t)
+
+			opts := e.browserOptions("jssip", "jssip.html", "call-out-talk", "alice", "sip:echo@imsgate.test")
+			opts.WSURL = "wss://" + edgeAddr + "/"
+			opts.TalkMs = natpathTalkMs
+			opts.ChromiumArgs = []string{"--ignore-certificate-errors-spki-list=" + spki}
+			if tc.relay {
+				opts.ICEServers = []iceServer{{URLs: []string{"turns:" + edgeAddr + "?transport=tcp"}, Username: turnUser, Credential: turnPassword}}
+				opts.ICETransportPolicy = "relay"
+			}
+			r := startBrowser(t, opts).waitResult(t, browserBudget)
+			e.requireOK(t, r, "registered", "confirmed", "ended")
+			e.requireBrowserAudio(t, r)
+			e.requireTalked(t, r)
+			pair := e.requirePair(t, r)
+			kinds := edgeKinds(e.gateway)
+			t.Logf("blocked by nftables: %d packets; selected pair %s; edge connections by kind %v", blocked(), pair, kinds)
+			if kinds["wss"] == 0 {
+				e.failf(t, r, "no WSS connection came through the edge port")
+			}
+			if tc.relay {
+				if pair.Local.CandidateType != "relay" || pair.Local.RelayProtocol != "tls" {
+					e.failf(t, r, "selected pair %s; want a relay candidate over TLS", pair)
+				}
+				if kinds["turn-tls"] == 0 {
+					e.failf(t, r, "no TURN over TLS came through the edge port")
+				}
+				e.requireTURNAllocation(t, r, "tls", regexp.MustCompile(`^`+turnUser+`$`))
+				e.requireWebRTCPath(t, r, "udp", inRelayRange)
+			} else {
+				if _, port, _ := strings.Cut(edgeAddr, ":"); pair.Local.Protocol != "tcp" || strconv.Itoa(pair.Remote.Port) != port {
+					e.failf(t, r, "selected pair %s; want tcp to the shared port %s", pair, port)
+				}
+				if kinds["ice-tcp"] == 0 {
+					e.failf(t, r, "no ICE-TCP connection came through the edge port")
+				}
+				e.requireWebRTCPath(t, r, "tcp", nil)
+			}
+			e.requireSIPpRTP(t, r, echoMediaPort)
+		})
+	}
+}
+
+// onlyPort443 drops what the browser could send the gateway other than TCP
+// to 443: UDP to its media port (except from its own TURN relays), TCP to
+// its plain WebSocket port, UDP and TCP to its TURN port. Kamailio, SIPp
+// and the page server are left alone.
+func onlyPort443(t *testing.T) (dropped func() int) {
+	t.Helper()
+	rules := fmt.Sprintf(`table inet %s {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		udp dport %d udp sport != %d-%d counter drop
+		tcp dport { 8080, 3478 } counter drop
+		udp dport 3478 counter drop
+	}
+}
+`, edgeTable, webrtcPort, turnRelayFirst, turnRelayLast)
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("nft", "delete", "table", "inet", edgeTable).CombinedOutput(); err != nil {
+			t.Errorf("nft delete table: %v\n%s", err, out)
+		}
+	})
+	counter := regexp.MustCompile(`counter packets (\d+)`)
+	return func() int {
+		out, err := exec.Command("nft", "list", "table", "inet", edgeTable).Output()
+		if err != nil {
+			t.Fatalf("nft list table: %v", err)
+		}
+		n := 0
+		for _, m := range counter.FindAllSubmatch(out, -1) {
+			var k int
+			fmt.Sscan(string(m[1]), &k)
+			n += k
+		}
+		return n
+	}
+}
+
+// edgeKinds counts the gateway's "edge connection" log lines by kind.
+func edgeKinds(p *proc) map[string]int {
+	out := map[string]int{}
+	for _, f := range gatewayLogged(p, "edge connection") {
+		if k, ok := f["kind"].(string); ok {
+			out[k]++
+		}
+	}
+	return out
+}
