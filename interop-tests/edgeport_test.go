@@ -4,7 +4,6 @@ package interop
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,7 +51,7 @@ turn:
 			if err := waitBound("tcp", edgeAddr, startTimeout); err != nil {
 				t.Fatalf("imsgate edge.listen: %v\n%s", err, e.gateway.log())
 			}
-			blocked := onlyPort443(t)
+			blocked := onlySharedPort(t)
 
 			opts := e.browserOptions("jssip", "jssip.html", "call-out-talk", "alice", "sip:echo@imsgate.test")
 			opts.WSURL = "wss://" + edgeAddr + "/"
@@ -95,45 +94,16 @@ turn:
 	}
 }
 
-// onlyPort443 drops what the browser could send the gateway other than TCP
-// to 443: UDP to its media port (except from its own TURN relays), TCP to
+// onlySharedPort drops what the browser could send the gateway other than TCP
+// to the shared port: UDP to its media port (except from its own TURN relays), TCP to
 // its plain WebSocket port, UDP and TCP to its TURN port. Kamailio, SIPp
 // and the page server are left alone.
-func onlyPort443(t *testing.T) (dropped func() int) {
+func onlySharedPort(t *testing.T) (dropped func() int) {
 	t.Helper()
-	rules := fmt.Sprintf(`table inet %s {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		udp dport %d udp sport != %d-%d counter drop
-		tcp dport { 8080, 3478 } counter drop
-		udp dport 3478 counter drop
-	}
-}
-`, edgeTable, webrtcPort, turnRelayFirst, turnRelayLast)
-	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft -f: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("nft", "delete", "table", "inet", edgeTable).CombinedOutput(); err != nil {
-			t.Errorf("nft delete table: %v\n%s", err, out)
-		}
-	})
-	counter := regexp.MustCompile(`counter packets (\d+)`)
-	return func() int {
-		out, err := exec.Command("nft", "list", "table", "inet", edgeTable).Output()
-		if err != nil {
-			t.Fatalf("nft list table: %v", err)
-		}
-		n := 0
-		for _, m := range counter.FindAllSubmatch(out, -1) {
-			var k int
-			fmt.Sscan(string(m[1]), &k)
-			n += k
-		}
-		return n
-	}
+	return nftDrop(t, edgeTable,
+		fmt.Sprintf("udp dport %d udp sport != %d-%d counter drop", webrtcPort, turnRelayFirst, turnRelayLast),
+		"tcp dport { 8080, 3478 } counter drop",
+		"udp dport 3478 counter drop")
 }
 
 // edgeKinds counts the gateway's "edge connection" log lines by kind.

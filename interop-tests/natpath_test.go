@@ -378,34 +378,37 @@ func (e *env) requireRelayedWire(t *testing.T, r browserResult, c *capture, brow
 // test's own that cleanup deletes; dropped reads the rule's counter.
 func dropUDPTo(t *testing.T, port int) (dropped func() int) {
 	t.Helper()
-	rules := fmt.Sprintf(`table inet %s {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		udp dport %d counter drop
-	}
+	return nftDrop(t, natpathTable, fmt.Sprintf("udp dport %d counter drop", port))
 }
-`, natpathTable, port)
+
+// nftDrop loads a table of the test's own whose input chain holds rules
+// (counters on each drop), deletes it at cleanup, and returns the packets
+// its counters dropped so far.
+func nftDrop(t *testing.T, table string, rules ...string) (dropped func() int) {
+	t.Helper()
+	ruleset := fmt.Sprintf("table inet %s {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\t%s\n\t}\n}\n",
+		table, strings.Join(rules, "\n\t\t"))
 	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
+	cmd.Stdin = strings.NewReader(ruleset)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("nft", "delete", "table", "inet", natpathTable).CombinedOutput(); err != nil {
+		if out, err := exec.Command("nft", "delete", "table", "inet", table).CombinedOutput(); err != nil {
 			t.Errorf("nft delete table: %v\n%s", err, out)
 		}
 	})
 	counter := regexp.MustCompile(`counter packets (\d+)`)
 	return func() int {
-		out, err := exec.Command("nft", "list", "table", "inet", natpathTable).Output()
+		out, err := exec.Command("nft", "list", "table", "inet", table).Output()
 		if err != nil {
 			t.Fatalf("nft list table: %v", err)
 		}
-		m := counter.FindSubmatch(out)
-		if m == nil {
-			t.Fatalf("no counter in:\n%s", out)
+		n := 0
+		for _, m := range counter.FindAllSubmatch(out, -1) {
+			k, _ := strconv.Atoi(string(m[1]))
+			n += k
 		}
-		n, _ := strconv.Atoi(string(m[1]))
 		return n
 	}
 }

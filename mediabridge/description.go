@@ -49,10 +49,15 @@ type description struct {
 
 func (d *description) media() *sdp.MediaDescription { return d.sd.MediaDescriptions[d.audio] }
 
-// readDescription parses one leg's SDP. An offer's codecs are cut down to
-// what the configuration allows (negotiate); an answer's are kept as given,
-// to be paired with what we offered.
+// readDescription reads one leg's SDP with the codecs the engine allows.
 func (s *Session) readDescription(from Leg, body []byte, isOffer bool) (*description, error) {
+	return readDescription(s.engine.allowed, from, body, isOffer)
+}
+
+// readDescription parses one leg's SDP. An offer's codecs are cut down to
+// what allowed has (negotiate); an answer's are kept as given, to be paired
+// with what we offered.
+func readDescription(allowed allowedSet, from Leg, body []byte, isOffer bool) (*description, error) {
 	sd, err := unmarshalSDP(body)
 	if err != nil {
 		return nil, err
@@ -71,11 +76,11 @@ func (s *Session) readDescription(from Leg, body []byte, isOffer bool) (*descrip
 	d.dir = mediaDirection(sd, md)
 	d.codecs = parseCodecs(md)
 	if isOffer {
-		allowed, err := negotiate(d.codecs, s.engine.allowed)
+		ok, err := negotiate(d.codecs, allowed)
 		if err != nil {
 			return nil, fmt.Errorf("%w: offered %s", err, codecNames(d.codecs))
 		}
-		d.codecs = allowed
+		d.codecs = ok
 	}
 	if from == LegCore {
 		if err := d.readCore(); err != nil {

@@ -26,6 +26,7 @@ type Engine struct {
 	ports    *portAllocator
 	allowed  allowedSet
 	nextID   atomic.Uint64
+	probes   *probeSet // probe.go
 }
 
 // webrtcSocketBuffer is the receive and send buffer asked for the shared
@@ -155,6 +156,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Eng
 		publicIP: publicIP,
 		ports:    newPortAllocator(bindIP, lo, hi),
 		allowed:  allowed,
+		probes:   newProbeSet(),
 	}, nil
 }
 
@@ -189,9 +191,11 @@ func (e *Engine) webRTCTCPPort() int {
 	return e.tcp.port
 }
 
-// Close closes the ICE-TCP connections and listener, stops the poll loop
-// and closes the shared socket; sessions must be closed first.
+// Close ends the probes, closes the ICE-TCP connections and listener,
+// stops the poll loop and closes the shared socket; sessions must be
+// closed first.
 func (e *Engine) Close() error {
+	e.probes.close()
 	var errTCP error
 	if e.tcp != nil {
 		errTCP = e.tcp.close()

@@ -8,6 +8,9 @@ var (
 	ErrNoCommonCodec = errors.New("no common codec")
 	// ErrBadSDP means the SDP could not be parsed; it is wrapped with detail.
 	ErrBadSDP = errors.New("bad sdp")
+	// ErrNoICETCP means a probe asked for the ICE-TCP candidate of an
+	// engine without one (media.webrtc_tcp_port, edge.listen).
+	ErrNoICETCP = errors.New("ice-tcp is off")
 
 	errPortsExhausted = errors.New("no free rtp port pair")
 	errSessionClosed  = errors.New("session closed")
@@ -18,4 +21,6 @@ var (
 	errSRTPProfile    = errors.New("no srtp protection profile negotiated")
 	errNoBrowserAddr  = errors.New("no browser address yet")
 	errLoopClosed     = errors.New("media poll loop closed")
+	errEngineClosed   = errors.New("media engine closed")
+	errProbeTransport = errors.New("no candidate of that transport")
 )

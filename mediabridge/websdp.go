@@ -92,7 +92,7 @@ type webSDPParams struct {
 	sessionID uint64
 	version   uint64
 	publicIP  netip.Addr
-	port      int
+	port      int // the UDP host candidate's; 0: none (a probe of ICE-TCP alone)
 	tcpPort   int // the passive ICE-TCP candidate's; 0: none
 	ufrag     string
 	pwd       string
@@ -142,7 +142,9 @@ func (p webSDPParams) audioMedia() *sdp.MediaDescription {
 	attr(p.dir.String(), "")
 	attr("msid", p.streamID+" audio")
 	attr("ssrc", fmt.Sprintf("%d cname:%s", p.ssrc, p.cname))
-	attr("candidate", fmt.Sprintf("1 1 udp %d %s %d typ host", hostCandidatePriority, ip, p.port))
+	if p.port != 0 {
+		attr("candidate", fmt.Sprintf("1 1 udp %d %s %d typ host", hostCandidatePriority, ip, p.port))
+	}
 	if p.tcpPort != 0 {
 		// RFC 6544 §4.5: tcptype after the candidate type; a foundation of
 		// its own, as the transport differs (RFC 8445 §5.1.1.3).

@@ -19,6 +19,7 @@ import (
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
+	"github.com/imsgate/imsgate/internal/netcheck"
 	"github.com/imsgate/imsgate/internal/stunserver"
 	"github.com/imsgate/imsgate/internal/turnserver"
 	"github.com/imsgate/imsgate/mediabridge"
@@ -96,21 +97,26 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		}
 		gwOpts = append(gwOpts, b2bua.WithSIPTLS(tlsLn))
 	}
-	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
-	if err != nil {
+	if err := a.startNAT(cfg); err != nil {
 		tcp.Close()
 		return nil, err
 	}
-	if err := a.startNAT(cfg); err != nil {
+	if l := a.relayLookup(); l != nil {
+		gwOpts = append(gwOpts, b2bua.WithRelayLookup(l))
+	}
+	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
+	if err != nil {
+		tcp.Close()
 		return nil, err
 	}
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits)}
 	if adm := a.gw.Admission(); adm != nil {
 		opts = append(opts, sipws.WithAdmission(adm))
 	}
-	// Beside the WebSocket: /ice-servers, and the web phone when on.
+	// Beside the WebSocket: /ice-servers, the /netcheck/ page, and the web phone when on.
 	pages := http.NewServeMux()
 	pages.Handle("/ice-servers", a.iceServers(cfg, a.gw.TokenSubject()))
+	pages.Handle("/netcheck/", netcheck.Handler(a.media, netcheck.Config{Origins: cfg.WS.Origins}, log.Named("netcheck")))
 	if cfg.WS.WebPhone {
 		pages.Handle("/", webphone.Handler(cfg.WS.WebPhoneLibDir, log.Named("webphone")))
 	}
