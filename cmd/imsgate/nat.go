@@ -35,9 +35,11 @@ func (a *app) startNAT(cfg configs.Config) error {
 			return fmt.Errorf("stun.listen: %w", err)
 		}
 		a.stun = s
-		ad := s.Addrs()
-		a.log.Info("stun server ready", zap.Stringer("listen", ad.Primary), zap.Bool("rfc5780", cfg.STUN.AlternateIP != ""),
-			zap.Stringer("other_address", ad.AltBoth))
+		fields := []zap.Field{zap.Stringer("listen", s.Addrs().Primary), zap.Bool("rfc5780", cfg.STUN.AlternateIP != "")}
+		if cfg.STUN.AlternateIP != "" {
+			fields = append(fields, zap.Stringer("other_address", s.Addrs().AltBoth))
+		}
+		a.log.Info("stun server ready", fields...)
 	}
 	if cfg.TURN.Listen == "" && cfg.TURN.TLSListen == "" {
 		return nil
