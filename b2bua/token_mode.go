@@ -307,17 +307,23 @@ func (g *Gateway) Admission() sipws.Admission {
 }
 
 // TokenSubject checks an HTTP request's token as an upgrade's is checked
-// and names its subject: who the TURN credentials the gateway hands out
-// are for. Nil in passthrough mode.
-func (g *Gateway) TokenSubject() func(r *http.Request) (string, error) {
+// and names its subject and expiry: who the TURN credentials the gateway
+// hands out are for, and when they must end at the latest. Nil in
+// passthrough mode.
+func (g *Gateway) TokenSubject() func(r *http.Request) (subject string, expires time.Time, err error) {
 	if g.tokens == nil {
 		return nil
 	}
-	return func(r *http.Request) (string, error) {
+	return func(r *http.Request) (string, time.Time, error) {
 		p, err := g.tokens.admit(r)
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
-		return p.(*tokenSession).claims.Subject, nil
+		c := p.(*tokenSession).claims
+		var exp time.Time
+		if c.ExpiresAt != nil {
+			exp = c.ExpiresAt.Time
+		}
+		return c.Subject, exp, nil
 	}
 }

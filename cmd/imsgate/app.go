@@ -78,6 +78,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
+	if err := a.startNAT(cfg); err != nil {
+		return nil, err
+	}
 	pc, err := net.ListenPacket("udp", cfg.SIP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip.listen udp: %w", err)
@@ -96,10 +99,6 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 			return nil, err
 		}
 		gwOpts = append(gwOpts, b2bua.WithSIPTLS(tlsLn))
-	}
-	if err := a.startNAT(cfg); err != nil {
-		tcp.Close()
-		return nil, err
 	}
 	if l := a.relayLookup(); l != nil {
 		gwOpts = append(gwOpts, b2bua.WithRelayLookup(l))

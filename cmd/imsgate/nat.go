@@ -126,7 +126,7 @@ func (a *app) turnConfig(cfg configs.Config) (turnserver.Config, error) {
 
 // iceServers serves /ice-servers: the STUN and TURN URLs browsers are
 // given, and in token mode TURN credentials of the token's subject.
-func (a *app) iceServers(cfg configs.Config, subject func(*http.Request) (string, error)) http.Handler {
+func (a *app) iceServers(cfg configs.Config, subject func(*http.Request) (string, time.Time, error)) http.Handler {
 	ic := iceservers.Config{Subject: subject, TTL: cfg.TURN.CredentialTTL, Origins: cfg.WS.Origins}
 	if a.stun != nil {
 		ic.STUN = []string{"stun:" + advertised(cfg, a.stun.Addrs().Primary)}
@@ -140,10 +140,14 @@ func (a *app) iceServers(cfg configs.Config, subject func(*http.Request) (string
 		if ad.TLS.IsValid() {
 			ic.TURN = append(ic.TURN, "turns:"+advertised(cfg, ad.TLS)+"?transport=tcp")
 		}
+		if a.edge != nil {
+			// TURN on the shared port, for browsers that may reach only it.
+			hp := advertised(cfg, addrPortOf(a.edge.Addr()))
+			ic.TURN = append(ic.TURN, "turns:"+hp+"?transport=tcp", "turn:"+hp+"?transport=tcp")
+		}
 		secret, _ := cfg.TURN.TURNSecret() // validated
 		if secret != "" {
-			ttl := cfg.TURN.CredentialTTL
-			ic.Credentials = func(subject string, now time.Time) (string, string) {
+			ic.Credentials = func(subject string, now time.Time, ttl time.Duration) (string, string) {
 				return turnserver.RESTCredentials(secret, subject, ttl, now)
 			}
 		}
@@ -171,4 +175,12 @@ func (a *app) relayLookup() b2bua.RelayLookup {
 		tr, ok := a.turn.RelayTransport(addr)
 		return tr.String(), ok
 	}
+}
+
+// addrPortOf is a listener address as a netip.AddrPort.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
 }

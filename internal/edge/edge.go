@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -92,10 +93,15 @@ type Edge struct {
 
 	ws, wss, wssTerminated, turn, turnTLS, turnTerminated, iceTCP *listener
 
-	pending chan struct{}
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	// mu guards the connections being classified, by source too, and
+	// closing (Close has begun: no more are taken).
+	mu          sync.Mutex
+	classifying map[net.Conn]struct{}
+	perSource   map[netip.Prefix]int
+	closing     bool
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	once        sync.Once
 
 	counts [KindICETCP + 1]atomic.Uint64
 	closed atomic.Uint64 // refused: unknown, no service, timeout, over MaxPending
@@ -109,7 +115,8 @@ func New(ln net.Listener, cfg Config, log *zap.Logger) *Edge {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = defaultMaxPending
 	}
-	e := &Edge{ln: ln, cfg: cfg, log: log, pending: make(chan struct{}, cfg.MaxPending), stop: make(chan struct{})}
+	e := &Edge{ln: ln, cfg: cfg, log: log, stop: make(chan struct{}),
+		classifying: map[net.Conn]struct{}{}, perSource: map[netip.Prefix]int{}}
 	mk := func(on bool) *listener {
 		if !on {
 			return nil
@@ -152,41 +159,92 @@ func (e *Edge) Counts() (byKind map[Kind]uint64, closed uint64) {
 	return byKind, e.closed.Load()
 }
 
-// Serve accepts until Close; it returns nil then.
+// Serve accepts until Close; it returns nil then. An accept error other
+// than the listener's close (out of descriptors under a flood) is waited
+// out, not taken as the end: the port must come back by itself.
 func (e *Edge) Serve() error {
 	for {
 		c, err := e.ln.Accept()
 		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				select {
+				case <-e.stop:
+					return nil
+				default:
+					return err
+				}
+			}
 			select {
 			case <-e.stop:
 				return nil
-			default:
+			case <-time.After(acceptBackoff):
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
+			continue
 		}
-		select {
-		case e.pending <- struct{}{}:
-		default:
+		if !e.admit(c) {
 			e.closed.Add(1)
 			c.Close()
 			continue
 		}
-		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			defer func() { <-e.pending }()
+			defer e.release(c)
 			e.route(c)
 		}()
 	}
 }
 
-// Close stops accepting, closes the services' listeners and waits for the
-// connections being classified.
+// acceptBackoff is the wait after an accept error other than a close.
+const acceptBackoff = 50 * time.Millisecond
+
+// admit takes a classification slot for c, within MaxPending in all and
+// maxPendingPerSource from one source (an IPv6 /64), so one host cannot
+// hold the port with silent connections; false once the edge is closing.
+func (e *Edge) admit(c net.Conn) bool {
+	src := sourceOf(c.RemoteAddr())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing || len(e.classifying) >= e.cfg.MaxPending || e.perSource[src] >= maxPendingPerSource {
+		return false
+	}
+	e.classifying[c] = struct{}{}
+	e.perSource[src]++
+	e.wg.Add(1)
+	return true
+}
+
+func (e *Edge) release(c net.Conn) {
+	src := sourceOf(c.RemoteAddr())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.classifying, c)
+	if e.perSource[src]--; e.perSource[src] <= 0 {
+		delete(e.perSource, src)
+	}
+}
+
+// maxPendingPerSource bounds the connections one source has being
+// classified at once (a browser opens a few: WSS, TURN, ICE-TCP).
+const maxPendingPerSource = 16
+
+// sourceOf is the source a connection counts under: its IPv4 address, or
+// the /64 of its IPv6 one.
+func sourceOf(a net.Addr) netip.Prefix {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.Prefix{}
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// Close stops accepting, closes the services' listeners, cuts the
+// connections still being classified and waits for them.
 func (e *Edge) Close() error {
 	var err error
 	e.once.Do(func() {
@@ -197,6 +255,12 @@ func (e *Edge) Close() error {
 				l.Close()
 			}
 		}
+		e.mu.Lock()
+		e.closing = true
+		for c := range e.classifying {
+			_ = c.SetDeadline(time.Now())
+		}
+		e.mu.Unlock()
 		e.wg.Wait()
 	})
 	return err

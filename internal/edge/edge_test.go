@@ -3,8 +3,10 @@ package edge
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -236,4 +238,38 @@ func FuzzClassify(f *testing.F) {
 		}
 		_ = classify(b)
 	})
+}
+
+// One source may have maxPendingPerSource connections being classified;
+// one more is closed at once while another source still gets in.
+func TestPendingPerSource(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // first registered: runs after the others
+	e := startEdge(t, Config{WS: true, ClassifyTimeout: 3 * time.Second})
+	dial := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for range maxPendingPerSource {
+		dial("127.0.0.1")
+	}
+	time.Sleep(100 * time.Millisecond) // all of them are being classified
+	over := dial("127.0.0.1")
+	_ = over.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := over.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection past the source's limit: %v, want it closed at once", err)
+	}
+	other := dial("127.0.0.2")
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	other.Write(req)
+	c := accept(t, e.WS())
+	got := make([]byte, len(req))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("another source: %v", err)
+	}
 }

@@ -36,10 +36,12 @@ type Config struct {
 	// Subject names who asks, from the request's token; nil when the
 	// gateway has no tokens (passthrough): then no TURN credentials are
 	// handed out, since nothing says who would be relaying.
-	Subject func(r *http.Request) (string, error)
-	// Credentials makes a TURN username and password for a subject.
-	Credentials func(subject string, now time.Time) (username, password string)
-	// TTL is how long the credentials last.
+	Subject func(r *http.Request) (subject string, expires time.Time, err error)
+	// Credentials makes a TURN username and password for a subject,
+	// valid for ttl from now.
+	Credentials func(subject string, now time.Time, ttl time.Duration) (username, password string)
+	// TTL is how long the credentials last at most: never past the
+	// token's own expiry.
 	TTL time.Duration
 	// Origins may read the answer from another page (CORS); empty lets any.
 	Origins []string
@@ -63,14 +65,20 @@ func Handler(cfg Config, log *zap.Logger) http.Handler {
 			ans.ICEServers = append(ans.ICEServers, Server{URLs: cfg.STUN})
 		}
 		if len(cfg.TURN) > 0 && cfg.Subject != nil && cfg.Credentials != nil {
-			subject, err := cfg.Subject(r)
+			subject, expires, err := cfg.Subject(r)
 			if err != nil {
 				refuse(w, r, err, log)
 				return
 			}
-			user, pass := cfg.Credentials(subject, time.Now())
+			now := time.Now()
+			ttl := cfg.TTL
+			if !expires.IsZero() && expires.Sub(now) < ttl {
+				ttl = expires.Sub(now)
+			}
+			ttl = ttl.Truncate(time.Second)
+			user, pass := cfg.Credentials(subject, now, ttl)
 			ans.ICEServers = append(ans.ICEServers, Server{URLs: cfg.TURN, Username: user, Credential: pass})
-			ans.TTL = int(cfg.TTL / time.Second)
+			ans.TTL = int(ttl / time.Second)
 			log.Debug("turn credentials issued", zap.String("subject", subject), zap.String("remote_addr", r.RemoteAddr))
 		}
 		if ans.ICEServers == nil {

@@ -20,13 +20,18 @@ func TestHandler(t *testing.T) {
 	cfg := Config{
 		STUN: []string{"stun:gw.example:3478"},
 		TURN: []string{"turn:gw.example:3478?transport=udp", "turns:gw.example:5349?transport=tcp"},
-		Subject: func(r *http.Request) (string, error) {
-			if r.Header.Get("Authorization") != "Bearer good" {
-				return "", statusErr{}
+		Subject: func(r *http.Request) (string, time.Time, error) {
+			switch r.Header.Get("Authorization") {
+			case "Bearer good":
+				return "alice", time.Time{}, nil
+			case "Bearer short":
+				return "alice", time.Now().Add(90 * time.Second), nil
 			}
-			return "alice", nil
+			return "", time.Time{}, statusErr{}
 		},
-		Credentials: func(subject string, now time.Time) (string, string) { return "123:" + subject, "pw" },
+		Credentials: func(subject string, now time.Time, ttl time.Duration) (string, string) {
+			return "123:" + subject, ttl.String()
+		},
 		TTL:         time.Hour,
 		Origins:     []string{"https://app.example"},
 	}
@@ -75,6 +80,16 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
+	t.Run("credentials end with the token", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "/ice-servers", nil)
+		r.Header.Set("Authorization", "Bearer short")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var ans Answer
+		if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || ans.TTL < 85 || ans.TTL > 90 || ans.ICEServers[1].Credential != time.Duration(ans.TTL*int(time.Second)).String() {
+			t.Fatalf("answer %s (%v), want credentials for the token's remaining 90 s", w.Body, err)
+		}
+	})
 	t.Run("passthrough: stun only", func(t *testing.T) {
 		cfg := cfg
 		cfg.Subject = nil

@@ -21,3 +21,7 @@ var (
 	errQuota          = errors.New("allocation quota reached")
 	errClosing        = errors.New("server closing")
 )
+
+// errBadFrame ends a stream connection whose bytes are not a STUN message
+// or ChannelData frame that fits the read (stream.go).
+var errBadFrame = errors.New("not a TURN frame")

@@ -93,12 +93,12 @@ func (s *Server) refusePeer(client net.Addr, ip netip.Addr, class peerClass, met
 }
 
 func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay net.Addr, _ int) {
-	key := connKey{remote: addrPortOf(src), local: addrPortOf(dst)}
+	key := keyOf(src, dst)
 	s.mu.Lock()
 	t := s.transportOf(src, dst)
 	s.allocs++
-	s.allocated[key] = allocation{transport: t, relayPort: addrPortOf(relay).Port()}
-	s.relayPort[addrPortOf(relay).Port()] = t
+	s.allocated[key] = allocation{transport: t}
+	s.relayPort[addrPortOf(relay).Port()] = t // until the relay socket closes (relayConn.Close)
 	if c := s.conns[key]; c != nil && !c.closed && !c.allocated {
 		// Bounded by the allocation's lifetime now; pion's readloop may
 		// wait for the client as long as it likes.
@@ -114,7 +114,7 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
-	key := connKey{remote: addrPortOf(src), local: addrPortOf(dst)}
+	key := keyOf(src, dst)
 	s.mu.Lock()
 	a, ok := s.allocated[key]
 	if !ok {
@@ -122,9 +122,6 @@ func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
 	}
 	t := a.transport
 	delete(s.allocated, key)
-	if ok && s.relayPort[a.relayPort] == t {
-		delete(s.relayPort, a.relayPort)
-	}
 	s.stats.active[t].Add(-1)
 	s.allocs--
 	if c := s.conns[key]; c != nil && !c.closed && c.allocated {

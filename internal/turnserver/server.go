@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -303,7 +304,7 @@ func (s *Server) close() error {
 // admit registers a TCP/TLS connection, or closes it when too many are
 // waiting for an allocation or the server is closing.
 func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
-	key := connKey{remote: addrPortOf(raw.RemoteAddr()), local: addrPortOf(raw.LocalAddr())}
+	key := connKey{remote: addrPortOf(raw.RemoteAddr()), local: addrPortOf(raw.LocalAddr()), stream: true}
 	s.mu.Lock()
 	if s.closing || s.pending >= s.lim.maxPending {
 		closing := s.closing
@@ -321,7 +322,7 @@ func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
 		}
 		return nil
 	}
-	c := &streamConn{Conn: raw, raw: raw, s: s, l: l, key: key, framer: turn.NewSTUNConn(raw)}
+	c := &streamConn{Conn: raw, raw: raw, s: s, l: l, key: key, frames: bufio.NewReaderSize(raw, frameBuffer)}
 	s.conns[key] = c
 	s.pending++
 	s.mu.Unlock()
@@ -361,6 +362,8 @@ func (s *Server) untrackRelay(rc *relayConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.relays, rc)
+	// The port names no relay of ours now, whatever pion's events say.
+	delete(s.relayPort, addrPortOf(rc.LocalAddr()).Port())
 	s.drained.Broadcast()
 }
 
@@ -368,7 +371,7 @@ func (s *Server) untrackRelay(rc *relayConn) {
 // say "UDP" for all): a stream connection's listener says, else UDP.
 // Under s.mu.
 func (s *Server) transportOf(src, dst net.Addr) Transport {
-	if c := s.conns[connKey{remote: addrPortOf(src), local: addrPortOf(dst)}]; c != nil {
+	if c := s.conns[keyOf(src, dst)]; c != nil {
 		return c.l.transport
 	}
 	if _, ok := dst.(*net.UDPAddr); ok {
@@ -380,7 +383,6 @@ func (s *Server) transportOf(src, dst net.Addr) Transport {
 // allocation is what the server keeps of one of pion's allocations.
 type allocation struct {
 	transport Transport
-	relayPort uint16
 }
 
 // RelayTransport tells whether addr is one of this server's relays, and

@@ -1,15 +1,18 @@
 package turnserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
-	"github.com/pion/turn/v5"
 	"go.uber.org/zap"
 )
 
@@ -111,20 +114,31 @@ func (l *streamListener) handOver(c *streamConn) {
 	}
 }
 
-// connKey is a connection by its two ends, as pion's events name it.
-type connKey struct{ remote, local netip.AddrPort }
+// connKey is a client by its two ends, as pion's events name it, and
+// whether it came over a stream: UDP and TCP share Listen's port, so the
+// ends alone could name a UDP client and a TCP one.
+type connKey struct {
+	remote, local netip.AddrPort
+	stream        bool
+}
+
+// keyOf is the connKey of the client whose 5-tuple ends are src and dst.
+func keyOf(src, dst net.Addr) connKey {
+	_, udp := dst.(*net.UDPAddr)
+	return connKey{remote: addrPortOf(src), local: addrPortOf(dst), stream: !udp}
+}
 
 // streamConn is a TCP or TLS connection as pion reads it: framed into
-// whole STUN messages and ChannelData frames (by pion's own STUNConn, the
-// framing pion applies again on top) so screen sees each request, with
-// decorate applied to what pion writes.
+// whole STUN messages and ChannelData frames (RFC 8656 §11.5; pion frames
+// again on top) so screen sees each request, with decorate applied to what
+// pion writes.
 type streamConn struct {
 	net.Conn          // *net.TCPConn, or *tls.Conn once handshake ran
 	raw      net.Conn // the TCP connection, for Server.Close to cut
 	s        *Server
 	l        *streamListener
 	key      connKey
-	framer   *turn.STUNConn
+	frames   *bufio.Reader // what Read cuts frames from
 
 	// Guarded by s.mu.
 	allocated bool
@@ -142,19 +156,16 @@ func (c *streamConn) handshake(cfg *tls.Config) error {
 	_ = tc.SetWriteDeadline(time.Time{})
 	c.s.mu.Lock()
 	c.Conn = tc
-	c.framer = turn.NewSTUNConn(tc)
+	c.frames = bufio.NewReaderSize(tc, frameBuffer)
 	c.s.mu.Unlock()
 	return nil
 }
 
 // Read returns one frame per call; screen's answers go back here and
-// the request never reaches pion. Like pion's own reading, a frame under
-// 9 bytes (an 8-byte ChannelData: 4 bytes of data or less) waits for the
-// next bytes (pion/turn v5.1.3 internal/proto/stun_conn.go); RTP is
-// longer.
+// the request never reaches pion.
 func (c *streamConn) Read(p []byte) (int, error) {
 	for {
-		n, _, err := c.framer.ReadFrom(p)
+		n, err := c.readFrame(p)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -172,6 +183,35 @@ func (c *streamConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// frameBuffer is each stream connection's read buffer; frames are read
+// into the caller's buffer, so a frame may be longer.
+const frameBuffer = 4096
+
+// readFrame reads one whole STUN message or ChannelData frame into p: its
+// length is in its first four bytes (RFC 8489 §5, RFC 8656 §12.4, padded
+// to 4 bytes over a stream). Anything else, or a frame longer than p,
+// ends the connection.
+func (c *streamConn) readFrame(p []byte) (int, error) {
+	head, err := c.frames.Peek(4)
+	if err != nil {
+		return 0, err
+	}
+	length := int(binary.BigEndian.Uint16(head[2:4]))
+	var size int
+	switch {
+	case head[0]&0xC0 == 0: // a STUN message: a 20-byte header
+		size = 20 + length
+	case head[0]&0xC0 == 0x40: // ChannelData: channel numbers 0x4000-0x7FFF
+		size = 4 + (length+3)&^3
+	default:
+		return 0, errBadFrame
+	}
+	if size > len(p) {
+		return 0, fmt.Errorf("%w: %d bytes", errBadFrame, size)
+	}
+	return io.ReadFull(c.frames, p[:size])
 }
 
 func (c *streamConn) Write(p []byte) (int, error) {

@@ -2,9 +2,14 @@ package turnserver
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
+	"os"
 	"testing"
+	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 )
 
@@ -58,5 +63,43 @@ func TestStreamsHandedIn(t *testing.T) {
 	echo(t, relay, r.peer())
 	if st := r.srv.Stats(); st.Created.TLS != 1 {
 		t.Fatalf("created %+v, want one TLS allocation", st.Created)
+	}
+}
+
+// A stream is cut into frames by their own lengths: a Binding request sent
+// a byte at a time is answered, and a frame longer than any TURN frame ends
+// the connection at once instead of being waited for.
+func TestStreamFraming(t *testing.T) {
+	r := newRig(t, nil, nil)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", r.srv.Addrs().TCP.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	c := dial()
+	for _, b := range req.Raw {
+		if _, err := c.Write([]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := make([]byte, 20)
+	if _, err := io.ReadFull(c, head); err != nil {
+		t.Fatalf("Binding a byte at a time: %v", err)
+	}
+	if !stun.IsMessage(head) {
+		t.Fatalf("answer %x is not STUN", head)
+	}
+
+	long := dial()
+	if _, err := long.Write([]byte{0x00, 0x01, 0xea, 0x60}); err != nil { // a 60,000-byte Binding
+		t.Fatal(err)
+	}
+	if _, err := long.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after an over-long frame: %v, want the connection closed", err)
 	}
 }
