@@ -64,6 +64,7 @@ func tcpAddrOf(slot, gen uint32, port uint16) netip.AddrPort {
 type tcpLimits struct {
 	conns        int           // connections at once: the table's slots
 	pendingPerIP int           // connections from one IP (an IPv6 /64) not yet past an ICE check
+	pendingTotal int           // such connections from all: the rest of the slots stay for checked ones
 	checkTimeout time.Duration // for a connection to pass its first check
 	writeTimeout time.Duration // for the browser to take one frame
 }
@@ -90,6 +91,7 @@ func defaultTCPLimits(sessions int) tcpLimits {
 	return tcpLimits{
 		conns:        min(max(2*sessions, 64), 1<<13),
 		pendingPerIP: tcpPendingPerIP,
+		pendingTotal: max(min(max(2*sessions, 64), 1<<13)/4, 16),
 		checkTimeout: tcpCheckTimeout,
 		writeTimeout: tcpWriteTimeout,
 	}
@@ -119,11 +121,12 @@ type tcpServer struct {
 	// reader never blocks on it.
 	ready chan *tcpFrame
 
-	mu      sync.Mutex
-	free    []uint32           // unused slots
-	gens    []uint32           // by slot: the last connection's generation
-	pending map[netip.Addr]int // by pendingKey: connections not yet past a check
-	closed  bool
+	mu         sync.Mutex
+	free       []uint32           // unused slots
+	gens       []uint32           // by slot: the last connection's generation
+	pending    map[netip.Addr]int // by pendingKey: connections not yet past a check
+	pendingAll int                // all of them
+	closed     bool
 
 	refused atomic.Uint64 // connections refused at a limit
 	dropped atomic.Uint64 // packets for a browser dropped: its queue full or its connection gone
@@ -199,7 +202,7 @@ func (t *tcpServer) admit(nc net.Conn) {
 	}
 	key := pendingKey(remote.Addr())
 	t.mu.Lock()
-	if t.closed || len(t.free) == 0 || t.pending[key] >= t.limits.pendingPerIP {
+	if t.closed || len(t.free) == 0 || t.pending[key] >= t.limits.pendingPerIP || t.pendingAll >= t.limits.pendingTotal {
 		t.mu.Unlock()
 		t.refused.Add(1)
 		_ = nc.Close()
@@ -212,6 +215,7 @@ func (t *tcpServer) admit(nc net.Conn) {
 	t.free = t.free[:len(t.free)-1]
 	t.gens[slot]++
 	t.pending[key]++
+	t.pendingAll++
 	c := newTCPConn(t, nc, slot, tcpAddrOf(slot, t.gens[slot], remote.Port()), remote)
 	t.slots[slot].Store(c)
 	t.wg.Add(2)
@@ -277,6 +281,7 @@ func (t *tcpServer) unpend(c *tcpConn) {
 		return
 	}
 	c.pending = false
+	t.pendingAll--
 	key := pendingKey(c.remote.Addr())
 	if n := t.pending[key] - 1; n > 0 {
 		t.pending[key] = n

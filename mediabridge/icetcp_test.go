@@ -331,7 +331,7 @@ func (p *tcpPeer) check(t *testing.T, s *Session, pwd string) *stun.Message {
 // address mapped, and becomes the session's path; its end, or its
 // session's, forgets it, and its slot and its IP's place are free again.
 func TestICETCPLimits(t *testing.T) {
-	limits := tcpLimits{conns: 3, pendingPerIP: 2, checkTimeout: 300 * time.Millisecond, writeTimeout: time.Second}
+	limits := tcpLimits{conns: 3, pendingPerIP: 2, pendingTotal: 3, checkTimeout: 300 * time.Millisecond, writeTimeout: time.Second}
 	slow := limits
 	slow.checkTimeout = time.Minute // nothing closes by timeout: any close is a refusal
 
@@ -358,6 +358,21 @@ func TestICETCPLimits(t *testing.T) {
 		kept := []*tcpPeer{dialTCPPeer(t, e, "127.0.0.1"), dialTCPPeer(t, e, "127.0.0.2"), dialTCPPeer(t, e, "127.0.0.3")}
 		if !dialTCPPeer(t, e, "127.0.0.4").closedWithin(2 * time.Second) {
 			t.Errorf("a connection over the total was kept")
+		}
+		for _, p := range kept {
+			if p.closedWithin(100 * time.Millisecond) {
+				t.Errorf("connection from %v within the limits closed", p.local())
+			}
+		}
+	})
+
+	t.Run("unchecked connections in total", func(t *testing.T) {
+		few := slow
+		few.conns, few.pendingTotal = 8, 2 // slots stay free for checked browsers
+		e := newTCPTestEngine(t, &few)
+		kept := []*tcpPeer{dialTCPPeer(t, e, "127.0.0.1"), dialTCPPeer(t, e, "127.0.0.2")}
+		if !dialTCPPeer(t, e, "127.0.0.3").closedWithin(2 * time.Second) {
+			t.Errorf("a third unchecked connection was kept with free slots reserved")
 		}
 		for _, p := range kept {
 			if p.closedWithin(100 * time.Millisecond) {

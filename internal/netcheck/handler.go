@@ -295,12 +295,19 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 	http.Error(w, reason, status)
 }
 
-// sourceIP is the request's source address, as the per-address limit
-// counts it.
+// sourceIP is the request's source as the per-address limit counts it:
+// its IPv4 address, or the /64 of its IPv6 one (which one host commonly
+// holds whole).
 func sourceIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	return ap.Addr().Unmap()
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }

@@ -52,19 +52,21 @@ func (s *Server) quotaHandler(user, _ string, src net.Addr) bool {
 	return false
 }
 
-// permissionHandler is pion's, for CreatePermission (and for ChannelBind
-// that screen let through).
-func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
-	ip, ok := netip.AddrFromSlice(peer)
-	if !ok {
-		return false
+// permissionHandler is pion's for the listener at local, for
+// CreatePermission (and for ChannelBind that screen let through).
+func (s *Server) permissionHandler(local net.Addr) func(client net.Addr, peer net.IP) bool {
+	return func(client net.Addr, peer net.IP) bool {
+		ip, ok := netip.AddrFromSlice(peer)
+		if !ok {
+			return false
+		}
+		ip = ip.Unmap()
+		class, ok := s.peerAllowed(clientKeyOf(client, local), ip)
+		if !ok {
+			s.refusePeer(client, ip, class, "CreatePermission")
+		}
+		return ok
 	}
-	ip = ip.Unmap()
-	class, ok := s.peerAllowed(clientKeyOf(client), ip)
-	if !ok {
-		s.refusePeer(client, ip, class, "CreatePermission")
-	}
-	return ok
 }
 
 // peerAllowed says whether client may get a permission for ip: the policy
@@ -103,7 +105,7 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay
 		// Bounded by the allocation's lifetime now; pion's readloop may
 		// wait for the client as long as it likes.
 		c.allocated = true
-		s.pending--
+		s.waiting(c, -1)
 		_ = c.Conn.SetReadDeadline(time.Time{})
 	}
 	s.mu.Unlock()
@@ -128,7 +130,7 @@ func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
 		// Back to waiting for an allocation (RFC 8656 lets the client
 		// make a new one on the same connection).
 		c.allocated = false
-		s.pending++
+		s.waiting(c, +1)
 		_ = c.Conn.SetReadDeadline(s.lim.now().Add(s.lim.allocateTimeout))
 	}
 	s.drained.Broadcast()
@@ -137,14 +139,14 @@ func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
 		zap.String("user", user))
 }
 
-func (s *Server) onPermissionCreated(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+func (s *Server) onPermissionCreated(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
 	if ip, ok := netip.AddrFromSlice(peer); ok {
-		s.permits.add(clientKeyOf(src), ip.Unmap())
+		s.permits.add(clientKeyOf(src, dst), ip.Unmap())
 	}
 }
 
-func (s *Server) onPermissionDeleted(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+func (s *Server) onPermissionDeleted(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
 	if ip, ok := netip.AddrFromSlice(peer); ok {
-		s.permits.remove(clientKeyOf(src), ip.Unmap())
+		s.permits.remove(clientKeyOf(src, dst), ip.Unmap())
 	}
 }

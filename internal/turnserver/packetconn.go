@@ -16,7 +16,7 @@ func (c *packetConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, addr, err
 		}
-		reply := c.s.screen(p[:n], addr)
+		reply := c.s.screen(p[:n], addr, c.PacketConn.LocalAddr())
 		if reply == nil {
 			return n, addr, nil
 		}

@@ -6,23 +6,26 @@ import (
 	"sync"
 )
 
-// clientKey names a client's allocation the way both pion's
-// PermissionHandler (client address only, one handler per listener kind)
-// and its events (client and server address) can: by the client's
-// address and whether it came over a stream (TCP or TLS) or UDP.
+// clientKey names a client's allocation by its 5-tuple, which both pion's
+// PermissionHandler (the client's address; one handler per listener, so
+// the server's end is known) and its events (both ends) give: the
+// client's address, the server's, and whether it came over a stream (TCP
+// or TLS) or UDP. Two allocations of one client on two listeners keep
+// permission sets of their own.
 type clientKey struct {
-	addr   netip.AddrPort
-	stream bool
+	addr, local netip.AddrPort
+	stream      bool
 }
 
-func clientKeyOf(a net.Addr) clientKey {
-	switch a := a.(type) {
+func clientKeyOf(client, local net.Addr) clientKey {
+	k := clientKey{local: unmapAddrPort(addrPortOf(local))}
+	switch a := client.(type) {
 	case *net.UDPAddr:
-		return clientKey{addr: unmapAddrPort(a.AddrPort())}
+		k.addr = unmapAddrPort(a.AddrPort())
 	case *net.TCPAddr:
-		return clientKey{addr: unmapAddrPort(a.AddrPort()), stream: true}
+		k.addr, k.stream = unmapAddrPort(a.AddrPort()), true
 	}
-	return clientKey{}
+	return k
 }
 
 func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {

@@ -154,6 +154,11 @@ func (p *peerPolicy) isAllowed(ip netip.Addr) bool {
 // sends (relayConn). AllowedPeers overrides it, as it does classify.
 func (p *peerPolicy) isLoop(ap netip.AddrPort) bool {
 	ip := ap.Addr().Unmap()
+	if nat64.Contains(ip) {
+		// A NAT64 on the way would bring it back to the embedded address.
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
 	own := false
 	for _, o := range p.own {
 		if o == ip {

@@ -82,6 +82,7 @@ func TestIsLoop(t *testing.T) {
 		{"203.0.114.10:40000", true},
 		{"203.0.114.10:49999", true},
 		{"[::ffff:203.0.114.10]:45000", true},
+		{"[64:ff9b::cb00:720a]:45000", true}, // through a NAT64 (RFC 6052)
 		{"192.0.2.10:45000", true},
 		{"203.0.114.10:3478", true},
 		{"203.0.114.10:39999", false}, // the gateway's media, say

@@ -166,7 +166,7 @@ func TestScreenPassesOthers(t *testing.T) {
 		stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest), channel(0x4000), peerAddr{"127.0.0.1", 1}).Raw,
 		{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4},
 	} {
-		if reply := r.srv.screen(m, client); reply != nil {
+		if reply := r.srv.screen(m, client, net.UDPAddrFromAddrPort(r.srv.Addrs().UDP)); reply != nil {
 			t.Errorf("screen answered %x", m)
 		}
 		if d := r.srv.decorate(m); !bytes.Equal(d, m) {
@@ -196,7 +196,7 @@ func FuzzScreen(f *testing.F) {
 	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		in := append([]byte(nil), msg...)
-		if reply := s.screen(msg, client); reply != nil {
+		if reply := s.screen(msg, client, client); reply != nil {
 			m := &stun.Message{Raw: reply}
 			if err := m.Decode(); err != nil || errorCode(m) != stun.CodeForbidden {
 				t.Fatalf("screen answered %x", reply)

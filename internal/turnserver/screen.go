@@ -29,7 +29,7 @@ const channelBindRequest = 0x0009
 //
 // It runs on every datagram and TCP frame; all but ChannelBind requests
 // leave after a two-byte compare.
-func (s *Server) screen(msg []byte, client net.Addr) []byte {
+func (s *Server) screen(msg []byte, client, local net.Addr) []byte {
 	if len(msg) < stunHeaderSize || msg[0] != channelBindRequest>>8 || msg[1] != channelBindRequest&0xff {
 		return nil
 	}
@@ -49,7 +49,7 @@ func (s *Server) screen(msg []byte, client net.Addr) []byte {
 		return nil
 	}
 	peerIP = peerIP.Unmap()
-	class, ok := s.peerAllowed(clientKeyOf(client), peerIP)
+	class, ok := s.peerAllowed(clientKeyOf(client, local), peerIP)
 	if ok && s.policy.isLoop(netip.AddrPortFrom(peerIP, uint16(peer.Port))) { //nolint:gosec // a port
 		class, ok = peerOwn, false
 	}

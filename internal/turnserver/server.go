@@ -82,6 +82,9 @@ type Server struct {
 	closing bool
 	conns   map[connKey]*streamConn
 	pending int // conns without an allocation
+	// pendingBy counts them by source (an IPv4 address, an IPv6 /64):
+	// one host may not hold all of maxPending.
+	pendingBy map[netip.Prefix]int
 	relays  map[*relayConn]struct{}
 	allocs  int
 	// allocations by 5-tuple, and the transport of each relay port's
@@ -115,6 +118,7 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		relays:  make(map[*relayConn]struct{}),
 
 		allocated: make(map[connKey]allocation),
+		pendingBy: make(map[netip.Prefix]int),
 		relayPort: make(map[uint16]Transport),
 	}
 	s.drained = sync.NewCond(&s.mu)
@@ -148,10 +152,10 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		LoggerFactory:      newPionLoggerFactory(log),
 	}
 	if s.udp != nil {
-		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler}}
+		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(s.udp.LocalAddr())}}
 	}
 	for _, l := range s.streams {
-		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler})
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(l.Addr())})
 	}
 	p, err := turn.NewServer(sc)
 	if err != nil {
@@ -306,7 +310,7 @@ func (s *Server) close() error {
 func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
 	key := connKey{remote: addrPortOf(raw.RemoteAddr()), local: addrPortOf(raw.LocalAddr()), stream: true}
 	s.mu.Lock()
-	if s.closing || s.pending >= s.lim.maxPending {
+	if s.closing || s.pending >= s.lim.maxPending || s.pendingBy[sourceOf(key.remote)] >= maxPendingPerSource {
 		closing := s.closing
 		s.mu.Unlock()
 		if !closing {
@@ -324,7 +328,7 @@ func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
 	}
 	c := &streamConn{Conn: raw, raw: raw, s: s, l: l, key: key, frames: bufio.NewReaderSize(raw, frameBuffer)}
 	s.conns[key] = c
-	s.pending++
+	s.waiting(c, +1)
 	s.mu.Unlock()
 	// Read and write: a TLS handshake writes too.
 	_ = raw.SetDeadline(s.lim.now().Add(s.lim.allocateTimeout))
@@ -334,13 +338,39 @@ func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
 	return c
 }
 
+// maxPendingPerSource bounds one source's connections without an
+// allocation (a browser opens one or two).
+const maxPendingPerSource = 16
+
+// waiting counts c in (+1) or out (-1) of the connections waiting for an
+// allocation. Under s.mu.
+func (s *Server) waiting(c *streamConn, d int) {
+	s.pending += d
+	src := sourceOf(c.key.remote)
+	if s.pendingBy[src] += d; s.pendingBy[src] <= 0 {
+		delete(s.pendingBy, src)
+	}
+}
+
+// sourceOf is what one client host counts as: its IPv4 address, or the
+// /64 of its IPv6 one.
+func sourceOf(ap netip.AddrPort) netip.Prefix {
+	ip := ap.Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
 // forget is a connection's last word.
 func (s *Server) forget(c *streamConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.closed = true
 	if !c.allocated {
-		s.pending--
+		s.waiting(c, -1)
 	}
 	if s.conns[c.key] == c {
 		delete(s.conns, c.key)

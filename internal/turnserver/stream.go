@@ -175,7 +175,7 @@ func (c *streamConn) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		if reply := c.s.screen(p[:n], c.RemoteAddr()); reply != nil {
+		if reply := c.s.screen(p[:n], c.RemoteAddr(), c.LocalAddr()); reply != nil {
 			if _, err := c.Conn.Write(reply); err != nil {
 				return 0, err
 			}
