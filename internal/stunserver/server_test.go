@@ -3,6 +3,7 @@ package stunserver
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -387,20 +388,38 @@ func TestTCPClosesWhatItCannotFrame(t *testing.T) {
 
 func TestTCPConnectionLimit(t *testing.T) {
 	s := newServer(t, Config{Listen: "127.0.0.1:0"})
-	// Each served connection answers once, so the server holds it.
-	for range maxTCPConns {
-		c := dialTCP(t, s.Addrs().Primary)
+	// Each served connection answers once, so the server holds it; the
+	// sources (127.0.0.1, .2, ...) each hold their most.
+	serve := func(from string) {
+		c := dialTCPFrom(t, from, s.Addrs().Primary)
 		if _, err := c.Write(request(t)); err != nil {
 			t.Fatal(err)
 		}
 		readTCPAnswer(t, c)
 	}
-	over := dialTCP(t, s.Addrs().Primary)
-	_, _ = over.Write(request(t))
-	expectClosed(t, over, wait)
-	if st := s.Stats(); st.TCPRefused != 1 {
+	for i := range maxTCPConns {
+		serve(fmt.Sprintf("127.0.0.%d", 1+i/maxTCPConnsPerSource))
+	}
+	for _, from := range []string{"127.0.0.1", "127.0.1.1"} { // one source over, then all
+		over := dialTCPFrom(t, from, s.Addrs().Primary)
+		_, _ = over.Write(request(t))
+		expectClosed(t, over, wait)
+	}
+	if st := s.Stats(); st.TCPRefused != 2 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// dialTCPFrom is dialTCP from a local address of the test's choosing.
+func dialTCPFrom(t *testing.T, from string, to netip.AddrPort) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c.(*net.TCPConn)
 }
 
 func TestNewRefuses(t *testing.T) {

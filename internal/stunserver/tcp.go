@@ -106,28 +106,59 @@ func (s *Server) serveTCP(conn *net.TCPConn, r role) {
 	}
 }
 
-// connSet holds the open TCP connections, so Close can close them.
+// connSet holds the open TCP connections, so Close can close them, and
+// counts them by source so one host cannot take them all.
 type connSet struct {
 	mu     sync.Mutex
 	m      map[*net.TCPConn]struct{}
+	by     map[netip.Prefix]int
 	closed bool
 }
 
-// add takes conn in unless the server is closing or full.
+// maxTCPConnsPerSource bounds one source's connections (an IPv4 address,
+// an IPv6 /64): a client needs one.
+const maxTCPConnsPerSource = 16
+
+// add takes conn in unless the server is closing or full, in all or for
+// conn's source.
 func (c *connSet) add(conn *net.TCPConn) bool {
+	src := sourceOf(conn)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || len(c.m) >= maxTCPConns {
+	if c.closed || len(c.m) >= maxTCPConns || c.by[src] >= maxTCPConnsPerSource {
 		return false
 	}
+	if c.by == nil {
+		c.by = map[netip.Prefix]int{}
+	}
 	c.m[conn] = struct{}{}
+	c.by[src]++
 	return true
 }
 
 func (c *connSet) remove(conn *net.TCPConn) {
+	src := sourceOf(conn)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[conn]; !ok {
+		return
+	}
 	delete(c.m, conn)
-	c.mu.Unlock()
+	if c.by[src]--; c.by[src] <= 0 {
+		delete(c.by, src)
+	}
+}
+
+// sourceOf is the source a connection counts under.
+func sourceOf(conn *net.TCPConn) netip.Prefix {
+	ap := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+	ip := ap.Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
 }
 
 // closeAll closes every connection and refuses new ones.
