@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/hostkey"
+
 	"go.uber.org/zap"
 )
 
@@ -290,16 +292,8 @@ func (t *tcpServer) unpend(c *tcpConn) {
 	}
 }
 
-// pendingKey is what the per-IP limit counts by: the address, or for IPv6
-// its /64, which one host commonly holds whole.
-func pendingKey(ip netip.Addr) netip.Addr {
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return ip
-}
+// pendingKey is what the per-IP limit counts by: the host's range.
+func pendingKey(ip netip.Addr) netip.Addr { return hostkey.Of(ip).Addr() }
 
 // closeAddr closes the connection of a: its address was forgotten.
 func (t *tcpServer) closeAddr(a netip.AddrPort) {

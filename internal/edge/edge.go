@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/hostkey"
+
 	"go.uber.org/zap"
 )
 
@@ -227,20 +229,13 @@ func (e *Edge) release(c net.Conn) {
 // classified at once (a browser opens a few: WSS, TURN, ICE-TCP).
 const maxPendingPerSource = 16
 
-// sourceOf is the source a connection counts under: its IPv4 address, or
-// the /64 of its IPv6 one.
+// sourceOf is the host a connection counts under.
 func sourceOf(a net.Addr) netip.Prefix {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
 		return netip.Prefix{}
 	}
-	ip := ta.AddrPort().Addr().Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
+	return hostkey.Of(ta.AddrPort().Addr())
 }
 
 // Close stops accepting, closes the services' listeners, cuts the

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/hostkey"
+
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/mediabridge"
@@ -296,18 +298,11 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 }
 
 // sourceIP is the request's source as the per-address limit counts it:
-// its IPv4 address, or the /64 of its IPv6 one (which one host commonly
-// holds whole).
+// the host's range (an IPv4 address, an IPv6 /64).
 func sourceIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	ip := ap.Addr().Unmap()
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return ip
+	return hostkey.Of(ap.Addr()).Addr()
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/hostkey"
+
 	"github.com/pion/stun/v4"
 )
 
@@ -151,14 +153,7 @@ func (c *connSet) remove(conn *net.TCPConn) {
 
 // sourceOf is the source a connection counts under.
 func sourceOf(conn *net.TCPConn) netip.Prefix {
-	ap := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
-	ip := ap.Addr().Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
+	return hostkey.Of(conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
 }
 
 // closeAll closes every connection and refuses new ones.

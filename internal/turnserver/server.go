@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/hostkey"
+
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"go.uber.org/zap"
@@ -85,8 +87,8 @@ type Server struct {
 	// pendingBy counts them by source (an IPv4 address, an IPv6 /64):
 	// one host may not hold all of maxPending.
 	pendingBy map[netip.Prefix]int
-	relays  map[*relayConn]struct{}
-	allocs  int
+	relays    map[*relayConn]struct{}
+	allocs    int
 	// allocations by 5-tuple, and the transport of each relay port's
 	// client (RelayTransport).
 	allocated map[connKey]allocation
@@ -310,7 +312,7 @@ func (s *Server) close() error {
 func (s *Server) admit(l *streamListener, raw net.Conn) *streamConn {
 	key := connKey{remote: addrPortOf(raw.RemoteAddr()), local: addrPortOf(raw.LocalAddr()), stream: true}
 	s.mu.Lock()
-	if s.closing || s.pending >= s.lim.maxPending || s.pendingBy[sourceOf(key.remote)] >= maxPendingPerSource {
+	if s.closing || s.pending >= s.lim.maxPending || s.pendingBy[hostkey.Of(key.remote.Addr())] >= maxPendingPerSource {
 		closing := s.closing
 		s.mu.Unlock()
 		if !closing {
@@ -346,22 +348,10 @@ const maxPendingPerSource = 16
 // allocation. Under s.mu.
 func (s *Server) waiting(c *streamConn, d int) {
 	s.pending += d
-	src := sourceOf(c.key.remote)
+	src := hostkey.Of(c.key.remote.Addr())
 	if s.pendingBy[src] += d; s.pendingBy[src] <= 0 {
 		delete(s.pendingBy, src)
 	}
-}
-
-// sourceOf is what one client host counts as: its IPv4 address, or the
-// /64 of its IPv6 one.
-func sourceOf(ap netip.AddrPort) netip.Prefix {
-	ip := ap.Addr().Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
 }
 
 // forget is a connection's last word.
