@@ -118,9 +118,9 @@ func TestNATBehaviourDiscovery(t *testing.T) {
 			lab := newNATLab(t, tc.rule)
 			t.Run("imsgate", func(t *testing.T) {
 				gw := lab.startGateway(t)
-				d := runNATDiscovery(t, "natdiscovery", lab.client.argv("turnutils_natdiscovery", "-m", "-f", labServerIP)...)
+				d := runNATDiscovery(t, "natdiscovery", lab.Client.Argv("turnutils_natdiscovery", "-m", "-f", labServerIP)...)
 				tc.want.checkDiscovery(t, "natdiscovery", d)
-				tc.want.checkNatcheck(t, runNatcheck(t, "natcheck", lab.client))
+				tc.want.checkNatcheck(t, runNatcheck(t, "natcheck", lab.Client))
 				// Filtering is the NAT's doing: the gateway did send the
 				// answers to "change IP and port" that never arrived.
 				answers := stunAnswers(gw)
@@ -134,9 +134,9 @@ func TestNATBehaviourDiscovery(t *testing.T) {
 			})
 			t.Run("coturn", func(t *testing.T) {
 				lab.startCoturn(t)
-				d := runNATDiscovery(t, "natdiscovery", lab.client.argv("turnutils_natdiscovery", "-m", "-f", labServerIP)...)
+				d := runNATDiscovery(t, "natdiscovery", lab.Client.Argv("turnutils_natdiscovery", "-m", "-f", labServerIP)...)
 				tc.want.checkDiscovery(t, "natdiscovery", d)
-				tc.want.checkNatcheck(t, runNatcheck(t, "natcheck", lab.client))
+				tc.want.checkNatcheck(t, runNatcheck(t, "natcheck", lab.Client))
 			})
 		})
 	}

@@ -15,9 +15,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imsgate/imsgate/internal/natlab"
 )
 
 // A NAT lab for the STUN server and natcheck tests with real peers: the
@@ -30,19 +31,15 @@ import (
 // Addresses are documentation ranges that exist only in the lab:
 // 192.0.2.0/24 inside the NAT, 198.51.100.0/24 outside.
 const (
-	labClientIP  = "192.0.2.2"
-	labInsideGW  = "192.0.2.1"
-	labOutsideIP = "198.51.100.254" // the NAT's public address
-	labServerIP  = "198.51.100.1"
-	labServerIP2 = "198.51.100.2" // stun.alternate_ip
-	labSTUNPort  = 3478           // the alternate port is 3479 (gateway default, coturn's own)
-	toolTimeout  = time.Minute    // one run of a STUN client
+	labClientIP  = natlab.ClientIP
+	labOutsideIP = natlab.OutsideIP
+	labServerIP  = natlab.ServerIP
+	labServerIP2 = natlab.ServerIP2 // stun.alternate_ip
+	labSTUNPort  = 3478             // the alternate port is 3479 (gateway default, coturn's own)
+	toolTimeout  = time.Minute      // one run of a STUN client
 )
 
-var labNetnsSeq atomic.Int64
-
-// netns is a network namespace made by a test.
-type netns string
+type netns = natlab.Netns
 
 // requireTools skips unless every tool is installed (.ci/run installs them).
 func requireTools(t *testing.T, tools ...string) {
@@ -64,91 +61,14 @@ func requireNATLab(t *testing.T, tools ...string) {
 	requireTools(t, append([]string{"ip", "nft", "ss"}, tools...)...)
 }
 
-// newNetns makes a namespace named after this process and role with lo
-// up, and deletes it by that name when the test ends (its veth ends go
-// with it). Cleanups run last-in first-out, so processes a test starts in
-// it later are stopped before.
-func newNetns(t *testing.T, role string) netns {
-	t.Helper()
-	name := fmt.Sprintf("imsgate-natlab-%d-%d-%s", os.Getpid(), labNetnsSeq.Add(1), role)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	ns := netns(name)
-	ns.ip(t, "link", "set", "lo", "up")
-	return ns
-}
-
-// ip runs ip -n ns args.
-func (ns netns) ip(t *testing.T, args ...string) {
-	t.Helper()
-	runCmd(t, "", "ip", append([]string{"-n", string(ns)}, args...)...)
-}
-
-// exec runs a command inside ns to its end, stdin given.
-func (ns netns) exec(t *testing.T, stdin string, args ...string) {
-	t.Helper()
-	argv := ns.argv(args...)
-	runCmd(t, stdin, argv[0], argv[1:]...)
-}
-
-// argv is argv run inside ns. ip netns exec execs the command in place,
-// so the pid startProc stops is the command's own.
-func (ns netns) argv(argv ...string) []string {
-	return append([]string{"ip", "netns", "exec", string(ns)}, argv...)
-}
-
-func runCmd(t *testing.T, stdin, name string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
-
 // natLab is a client behind a Linux NAT in front of a server with two IPs.
-type natLab struct {
-	client, nat, server netns
-}
+type natLab struct{ *natlab.Lab }
 
-// newNATLab builds the lab; rule is the nftables NAT statement on the
-// outside interface ("masquerade", "masquerade fully-random").
 func newNATLab(t *testing.T, rule string) *natLab {
 	t.Helper()
-	l := &natLab{client: newNetns(t, "c"), nat: newNetns(t, "n"), server: newNetns(t, "s")}
-	l.nat.ip(t, "link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", string(l.client))
-	l.nat.ip(t, "link", "add", "out0", "type", "veth", "peer", "name", "eth0", "netns", string(l.server))
-	l.client.ip(t, "addr", "add", labClientIP+"/24", "dev", "eth0")
-	l.client.ip(t, "link", "set", "eth0", "up")
-	l.client.ip(t, "route", "add", "default", "via", labInsideGW)
-	l.nat.ip(t, "addr", "add", labInsideGW+"/24", "dev", "in0")
-	l.nat.ip(t, "addr", "add", labOutsideIP+"/24", "dev", "out0")
-	l.nat.ip(t, "link", "set", "in0", "up")
-	l.nat.ip(t, "link", "set", "out0", "up")
-	l.server.ip(t, "addr", "add", labServerIP+"/24", "dev", "eth0")
-	l.server.ip(t, "addr", "add", labServerIP2+"/24", "dev", "eth0")
-	l.server.ip(t, "link", "set", "eth0", "up")
-	l.nat.exec(t, "", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	// Conntrack lets in replies to a mapping only; anything else sent to
-	// the NAT's address is for the NAT itself, which has no listener:
-	// address-and-port-dependent filtering.
-	l.nat.exec(t, fmt.Sprintf(`table ip nat {
-	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "out0" %s
-	}
-}
-`, rule), "nft", "-f", "-")
+	l := &natLab{natlab.New(t, "imsgate-natlab", rule, 0)}
 	t.Logf("NAT lab: %s (%s) -> %s [nft %q] %s -> %s (%s, %s)",
-		l.client, labClientIP, l.nat, rule, labOutsideIP, l.server, labServerIP, labServerIP2)
+		l.Client, labClientIP, l.NAT, rule, labOutsideIP, l.Server, labServerIP, labServerIP2)
 	return l
 }
 
@@ -180,11 +100,11 @@ func (l *natLab) startGateway(t *testing.T) *proc {
 			checkGatewayLog(t, p.log())
 		}
 	})
-	p = startProc(t, "imsgate", procOptions{dir: repoRoot()}, l.server.argv(gatewayBin, "-config", cfg)...)
+	p = startProc(t, "imsgate", procOptions{dir: repoRoot()}, l.Server.Argv(gatewayBin, "-config", cfg)...)
 	if err := p.waitLog(`imsgate ready`, startTimeout); err != nil {
-		failGateway(t, p, "imsgate in %s: %v", l.server, err)
+		failGateway(t, p, "imsgate in %s: %v", l.Server, err)
 	}
-	if err := waitUDPBoundIn(l.server, startTimeout, serverAddrs()...); err != nil {
+	if err := waitUDPBoundIn(l.Server, startTimeout, serverAddrs()...); err != nil {
 		failGateway(t, p, "imsgate: %v", err)
 	}
 	return p
@@ -195,12 +115,12 @@ func (l *natLab) startGateway(t *testing.T) *proc {
 func (l *natLab) startCoturn(t *testing.T) *proc {
 	t.Helper()
 	dir := t.TempDir()
-	p := startProc(t, "turnserver", procOptions{dir: dir}, l.server.argv("turnserver", "-n",
+	p := startProc(t, "turnserver", procOptions{dir: dir}, l.Server.Argv("turnserver", "-n",
 		"-L", labServerIP, "-L", labServerIP2, "--listening-port", strconv.Itoa(labSTUNPort),
 		"--no-auth", "--no-tls", "--no-dtls", "--no-cli", "--log-file", "stdout", "--simple-log",
 		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--db", filepath.Join(dir, "turndb"))...)
 	// coturn logs nothing when it is ready; its sockets say so.
-	if err := waitUDPBoundIn(l.server, startTimeout, serverAddrs()...); err != nil {
+	if err := waitUDPBoundIn(l.Server, startTimeout, serverAddrs()...); err != nil {
 		t.Fatalf("turnserver: %v\n%s", err, tail(p.log(), 40))
 	}
 	return p
@@ -228,7 +148,7 @@ func waitUDPBoundIn(ns netns, timeout time.Duration, addrs ...string) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	argv := ns.argv("ss", "-Hlun")
+	argv := ns.Argv("ss", "-Hlun")
 	bound := make([]*regexp.Regexp, len(addrs))
 	for i, a := range addrs {
 		bound[i] = regexp.MustCompile(`\s` + regexp.QuoteMeta(a) + `\s`)
@@ -408,7 +328,7 @@ type natcheckResult struct {
 // lab's server and logs its JSON.
 func runNatcheck(t *testing.T, name string, ns netns) natcheckResult {
 	t.Helper()
-	r := runTool(t, name, ns.argv(gatewayBin, "natcheck", "-json", "-stun", net.JoinHostPort(labServerIP, strconv.Itoa(labSTUNPort)))...)
+	r := runTool(t, name, ns.Argv(gatewayBin, "natcheck", "-json", "-stun", net.JoinHostPort(labServerIP, strconv.Itoa(labSTUNPort)))...)
 	if r.err != nil {
 		t.Fatalf("%s: %v\n%s", name, r.err, r.output())
 	}

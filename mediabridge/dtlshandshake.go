@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/pionlog"
+
 	"github.com/pion/dtls/v3"
 	"github.com/pion/srtp/v3"
 	"go.uber.org/zap"
@@ -84,7 +86,7 @@ func (ep *webEndpoint) handshake(ctx context.Context, pc *dtlsPacketConn, role d
 		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
 		dtls.WithInsecureSkipVerify(true), // self-signed: the fingerprint is the check
 		dtls.WithVerifyPeerCertificate(verify),
-		dtls.WithLoggerFactory(pionLoggerFactory{log: ep.log}),
+		dtls.WithLoggerFactory(pionlog.Factory(ep.log, nil)),
 	}
 	remote, _ := ep.remoteAddr()
 	raddr := net.UDPAddrFromAddrPort(remote)

@@ -32,8 +32,8 @@ func TestHandler(t *testing.T) {
 		Credentials: func(subject string, now time.Time, ttl time.Duration) (string, string) {
 			return "123:" + subject, ttl.String()
 		},
-		TTL:         time.Hour,
-		Origins:     []string{"https://app.example"},
+		TTL:     time.Hour,
+		Origins: []string{"https://app.example"},
 	}
 	h := Handler(cfg, zap.NewNop())
 	for _, tc := range []struct {

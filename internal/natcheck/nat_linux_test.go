@@ -5,38 +5,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imsgate/imsgate/internal/natlab"
 )
 
-// The tests below put natcheck behind a real Linux NAT. Building blocks,
-// meant to be copied for interop tests:
+// The tests below put natcheck behind a real Linux NAT, the lab of
+// internal/natlab (client netns -> nat netns with nftables masquerade ->
+// server netns; the interop tests use it too):
 //
-//	netns        a network namespace for one test, deleted by name at cleanup
-//	newNATLab    client netns -> nat netns (nftables masquerade) -> server netns
 //	startHelper  the test binary re-executed in a netns (TestHelperProcess)
 //	runNatcheck  natcheck -json in the client netns, its result decoded
-//
-// Addresses are documentation ranges and exist only inside the lab's
-// namespaces: 192.0.2.0/24 inside the NAT, 198.51.100.0/24 outside.
 const (
-	labClientIP  = "192.0.2.2"
-	labInsideGW  = "192.0.2.1"
-	labOutsideIP = "198.51.100.254" // the NAT's public address
-	labServerIP  = "198.51.100.1"
-	labServerIP2 = "198.51.100.2" // the STUN server's alternate IP
+	labClientIP  = natlab.ClientIP
+	labOutsideIP = natlab.OutsideIP
+	labServerIP  = natlab.ServerIP
+	labServerIP2 = natlab.ServerIP2
 )
 
-var netnsSeq atomic.Int64
+// natLab is internal/natlab's lab with this package's helpers.
+type natLab struct{ *natlab.Lab }
 
-// netns is a network namespace made by a test.
-type netns string
+func newNATLab(t *testing.T, rule string, udpTimeout int) *natLab {
+	t.Helper()
+	return &natLab{natlab.New(t, "natcheck", rule, udpTimeout)}
+}
 
 // requireNetns skips unless the test can make namespaces and NATs.
 func requireNetns(t *testing.T) {
@@ -54,98 +52,11 @@ func requireNetns(t *testing.T) {
 	}
 }
 
-// newNetns makes a namespace with a name of this process and test, and
-// deletes it by that name when the test ends (which also removes its veth
-// ends).
-func newNetns(t *testing.T, role string) netns {
-	t.Helper()
-	name := fmt.Sprintf("natcheck-%d-%d-%s", os.Getpid(), netnsSeq.Add(1), role)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("cannot make a network namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	ns := netns(name)
-	ns.ip(t, "link", "set", "lo", "up")
-	return ns
-}
-
-// ip runs ip -n ns args.
-func (ns netns) ip(t *testing.T, args ...string) {
-	t.Helper()
-	run(t, "", "ip", append([]string{"-n", string(ns)}, args...)...)
-}
-
-// exec runs a command inside ns, stdin given.
-func (ns netns) exec(t *testing.T, stdin string, args ...string) {
-	t.Helper()
-	run(t, stdin, "ip", append([]string{"netns", "exec", string(ns)}, args...)...)
-}
-
-func run(t *testing.T, stdin, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// natLab is a client behind a NAT in front of a server with two IPs.
-type natLab struct {
-	client, nat, server netns
-}
-
-// newNATLab builds the lab. rule is the nftables NAT statement on the
-// outside interface ("masquerade", "masquerade random", "masquerade
-// fully-random"); udpTimeout, if not 0, is the NAT's conntrack UDP timeout
-// in seconds (for the binding lifetime test).
-func newNATLab(t *testing.T, rule string, udpTimeout int) *natLab {
-	t.Helper()
-	l := &natLab{client: newNetns(t, "c"), nat: newNetns(t, "n"), server: newNetns(t, "s")}
-	// Each veth is made in the NAT namespace with its peer sent straight
-	// into the other one, so nothing appears in the host's namespace.
-	l.nat.ip(t, "link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", string(l.client))
-	l.nat.ip(t, "link", "add", "out0", "type", "veth", "peer", "name", "eth0", "netns", string(l.server))
-	l.client.ip(t, "addr", "add", labClientIP+"/24", "dev", "eth0")
-	l.client.ip(t, "link", "set", "eth0", "up")
-	l.client.ip(t, "route", "add", "default", "via", labInsideGW)
-	l.nat.ip(t, "addr", "add", labInsideGW+"/24", "dev", "in0")
-	l.nat.ip(t, "addr", "add", labOutsideIP+"/24", "dev", "out0")
-	l.nat.ip(t, "link", "set", "in0", "up")
-	l.nat.ip(t, "link", "set", "out0", "up")
-	l.server.ip(t, "addr", "add", labServerIP+"/24", "dev", "eth0")
-	l.server.ip(t, "addr", "add", labServerIP2+"/24", "dev", "eth0")
-	l.server.ip(t, "link", "set", "eth0", "up")
-	l.nat.exec(t, "", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	// Conntrack does the rest: replies to a mapping come back in, and
-	// anything else addressed to the NAT is for the NAT itself (which
-	// has no listener), so filtering is address-and-port-dependent.
-	l.nat.exec(t, fmt.Sprintf(`table ip nat {
-	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "out0" %s
-	}
-}
-`, rule), "nft", "-f", "-")
-	if udpTimeout > 0 {
-		// Per namespace; there only once conntrack is loaded (by the
-		// NAT rule above).
-		for _, key := range []string{"nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"} {
-			l.nat.exec(t, "", "sysctl", "-q", "-w", fmt.Sprintf("net.netfilter.%s=%d", key, udpTimeout))
-		}
-	}
-	return l
-}
-
 // startHelper starts cmd (args after "ip netns exec ns") and, if ready is
 // not empty, waits for a line of stdout containing it. The process ends
 // at cleanup: its stdin is closed (the stunserver helper's signal), then
 // it is killed by its pid if it has not exited within 5 s.
-func startHelper(t *testing.T, ns netns, env []string, ready string, args ...string) {
+func startHelper(t *testing.T, ns natlab.Netns, env []string, ready string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns)}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -205,7 +116,7 @@ func (l *natLab) startOurServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startHelper(t, l.server,
+	startHelper(t, l.Server,
 		[]string{helperEnv + "=stunserver", helperEnv + "_ARGS=" + labServerIP + ":3478\n" + labServerIP2},
 		"ready", exe, "-test.run=^TestHelperProcess$")
 }
@@ -219,7 +130,7 @@ func (l *natLab) startCoturn(t *testing.T) {
 		t.Skipf("needs coturn's turnserver: %v", err)
 	}
 	dir := t.TempDir()
-	startHelper(t, l.server, nil, "", bin, "-n", "-L", labServerIP, "-L", labServerIP2,
+	startHelper(t, l.Server, nil, "", bin, "-n", "-L", labServerIP, "-L", labServerIP2,
 		"--listening-port", "3478", "--no-auth", "--no-tls", "--no-dtls", "--no-cli",
 		"--log-file", "stdout", "--simple-log",
 		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--db", filepath.Join(dir, "turndb"))
@@ -251,7 +162,7 @@ func (l *natLab) runNatcheck(t *testing.T, args ...string) labResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	all := append([]string{"-stun", labServerIP + ":3478", "-json"}, args...)
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", string(l.client), exe, "-test.run=^TestHelperProcess$")
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", string(l.Client), exe, "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperEnv+"=natcheck", helperEnv+"_ARGS="+strings.Join(all, "\n"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/pionlog"
+	"golang.org/x/time/rate"
+
 	"github.com/imsgate/imsgate/internal/hostkey"
 
 	"github.com/pion/stun/v4"
@@ -151,7 +154,7 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 			OnPermissionDeleted: s.onPermissionDeleted,
 		},
 		AllocationLifetime: cfg.lifetime(),
-		LoggerFactory:      newPionLoggerFactory(log),
+		LoggerFactory:      pionlog.Factory(log, rate.NewLimiter(rate.Limit(5), 20)),
 	}
 	if s.udp != nil {
 		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(s.udp.LocalAddr())}}

@@ -7,39 +7,15 @@
 'use strict';
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { runInChromium, hardStop } = require('./chromium');
 
 const opts = JSON.parse(process.argv[2] || '{}');
 const timeoutMs = opts.timeoutMs || 90000;
 
-// The flags of run.js: inside the suite's namespace, with only lo, Chromium
-// gathers no ICE candidate at all unless loopback is allowed.
-const chromiumArgs = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
-
-function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
-
 async function main() {
   const result = { event: 'result', ok: false, console: [], netcheck: null, screenshot: '' };
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imsgate-chromium-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium || '/usr/bin/chromium',
-      headless: true,
-      args: chromiumArgs.concat(opts.chromiumArgs || []),
-      viewport: { width: 800, height: 600 },
-    });
-    const page = context.pages()[0] || await context.newPage();
-    page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
-    page.on('pageerror', (e) => result.console.push('pageerror: ' + e.message));
+  await runInChromium(opts, { viewport: { width: 800, height: 600 } }, result, async (page) => {
     const started = Date.now();
     await page.goto(opts.pageURL, { timeout: 20000 });
     await page.waitForFunction(() => window.netcheck && window.netcheck.done, null, { timeout: timeoutMs, polling: 100 });
@@ -51,18 +27,9 @@ async function main() {
       result.screenshot = path.join(opts.artifactsDir, opts.screenshot || 'netcheck.png');
       await page.screenshot({ path: result.screenshot, fullPage: true });
     }
-    result.ok = true;
-  } catch (err) {
-    result.error = String(err && err.stack || err);
-  } finally {
-    if (context) await context.close().catch(() => {});
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-  say(result);
+  });
 }
 
-// A hard stop so a wedged browser never outlives the Go test's timeout.
-setTimeout(() => { say({ event: 'result', ok: false, error: 'netcheck.js hard timeout' }); process.exit(2); },
-  timeoutMs + 30000).unref();
+hardStop('netcheck.js', timeoutMs + 30000);
 
 main().then(() => process.exit(0));

@@ -13,29 +13,17 @@
 'use strict';
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { runInChromium, hardStop, say } = require('./chromium');
 
 const opts = JSON.parse(process.argv[2] || '{}');
 const stepTimeout = opts.stepTimeoutMs || 20000;
 const talkMs = opts.talkMs || 4000;
 
-const chromiumArgs = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  // Inside a network namespace with only lo, Chromium gathers no ICE
-  // candidate at all unless loopback is allowed.
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
-
 const phases = {}; // getStats() counters at each step of a scenario
 const sipFrames = []; // recordSIP's lines: result.sip
 const wsErrors = []; // what Chromium said of a WebSocket that failed: result.wsErrors
 
-function say(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // sipFrames records the first line of every SIP message on the page's
@@ -512,53 +500,34 @@ async function webphone(page, result) {
 
 async function main() {
   const result = { event: 'result', lib: opts.lib, scenario: opts.scenario, ok: false, sip: [], console: [], events: [], wsErrors };
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imsgate-chromium-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium || '/usr/bin/chromium',
-      headless: true,
-      args: chromiumArgs.concat(opts.chromiumArgs || []),
-    });
-    const page = context.pages()[0] || await context.newPage();
-    page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
-    page.on('pageerror', (e) => result.console.push('pageerror: ' + e.message));
+  await runInChromium(opts, {}, result, async (page) => {
     result.sip = sipFrames;
     recordSIP(page, sipFrames);
     await page.goto(opts.pageURL, { timeout: stepTimeout });
     if (opts.lib === 'webphone') {
       await webphone(page, result);
-    } else {
-      const run = scenarios[opts.scenario];
-      if (!run) throw new Error(`unknown scenario ${opts.scenario}`);
-      await page.waitForFunction(() => window.agent && window.harness, null, { timeout: stepTimeout });
-      result.library = await page.evaluate(() => window.agent.library);
-      // noRegister: calls straight to a SIPp core, which takes no REGISTER.
-      await page.evaluate((o) => { window.agent.start(o); if (!o.noRegister) window.agent.register(); },
-        { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister,
-          iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || '' });
-      try {
-        await run(page);
-      } finally {
-        const snap = await page.evaluate(() => window.harness.snapshot());
-        result.events = snap.events;
-        result.phases = phases;
-        result.stats = snap.stats;
-        await page.evaluate(() => window.agent.stop()).catch(() => {});
-      }
+      return;
     }
-    result.ok = true;
-  } catch (err) {
-    result.error = String(err && err.stack || err);
-  } finally {
-    if (context) await context.close().catch(() => {});
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-  say(result);
+    const run = scenarios[opts.scenario];
+    if (!run) throw new Error(`unknown scenario ${opts.scenario}`);
+    await page.waitForFunction(() => window.agent && window.harness, null, { timeout: stepTimeout });
+    result.library = await page.evaluate(() => window.agent.library);
+    // noRegister: calls straight to a SIPp core, which takes no REGISTER.
+    await page.evaluate((o) => { window.agent.start(o); if (!o.noRegister) window.agent.register(); },
+      { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister,
+        iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || '' });
+    try {
+      await run(page);
+    } finally {
+      const snap = await page.evaluate(() => window.harness.snapshot());
+      result.events = snap.events;
+      result.phases = phases;
+      result.stats = snap.stats;
+      await page.evaluate(() => window.agent.stop()).catch(() => {});
+    }
+  });
 }
 
-// A hard stop so a wedged browser can never outlive the Go test's timeout.
-setTimeout(() => { say({ event: 'result', ok: false, error: 'run.js hard timeout' }); process.exit(2); },
-  (opts.hardTimeoutMs || 120000)).unref();
+hardStop('run.js', opts.hardTimeoutMs || 120000);
 
 main().then(() => process.exit(0));
