@@ -314,7 +314,7 @@ func newRawCall(b testing.TB) *rawCall {
 	return &rawCall{
 		session: s, browser: browser, core: core,
 		gwRTP: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.ports.port)),
-		gwWeb: e.sock.udp.localAddr(),
+		gwWeb: e.sock.udp.LocalAddr(),
 		toGW:  benchContext(b),
 	}
 }

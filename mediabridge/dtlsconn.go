@@ -117,7 +117,7 @@ func (c *dtlsPacketConn) Close() error {
 	return nil
 }
 
-func (c *dtlsPacketConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.sock.udp.localAddr()) }
+func (c *dtlsPacketConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.sock.udp.LocalAddr()) }
 
 func (c *dtlsPacketConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"go.uber.org/zap"
 )
 
@@ -117,7 +118,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Eng
 	// Every browser's media lands on this one socket: a deep receive
 	// buffer rides out scheduling gaps (the kernel caps it at
 	// net.core.rmem_max).
-	udp, err := listenUDP(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort)), webrtcSocketBuffer)
+	udp, err := rawudp.Listen(netip.AddrPortFrom(bindIP, uint16(cfg.WebRTCPort)), webrtcSocketBuffer)
 	if err != nil {
 		return nil, fmt.Errorf("bind webrtc port %d: %w", cfg.WebRTCPort, err)
 	}
@@ -130,7 +131,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Eng
 	// An IPv4 socket never hears from the ICE-TCP prefix: only a dual-stack
 	// one pays for the check of spoofed sources.
 	handle := packetHandler(sock.handlePacket)
-	if udp.localAddr().Addr().Is6() {
+	if udp.LocalAddr().Addr().Is6() {
 		handle = sock.handleDatagram
 	}
 	if err := loop.add(udp, handle, true); err != nil {
@@ -152,7 +153,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Eng
 		tcp:      tcp,
 		loop:     loop,
 		cert:     cert,
-		addr:     net.UDPAddrFromAddrPort(udp.localAddr()),
+		addr:     net.UDPAddrFromAddrPort(udp.LocalAddr()),
 		publicIP: publicIP,
 		ports:    newPortAllocator(bindIP, lo, hi),
 		allowed:  allowed,

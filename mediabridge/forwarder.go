@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/imsgate/imsgate/internal/rawudp"
 )
 
 // rtpHeaderLen is the fixed RTP header (RFC 3550 §5.1).
@@ -77,7 +79,7 @@ func (c *flowCounters) add(n int) {
 // changes is behind an atomic pointer; counters are atomic. No allocation,
 // lock or log per packet.
 type forwarder struct {
-	core *udpSocket // the session's core RTP socket
+	core *rawudp.Socket // the session's core RTP socket
 
 	pts atomic.Pointer[ptMap]
 	// latch is where the core's media comes from and goes to (accept,
@@ -156,7 +158,7 @@ func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 	if m.webEvents[webPT] == 0 {
 		pkt = f.digitsIntoAudio(buf, pkt, m.clock[webPT], sc)
 	}
-	if err := f.core.writeTo(pkt, dst); err != nil {
+	if err := f.core.WriteTo(pkt, dst); err != nil {
 		f.dropped.Add(1)
 		return
 	}

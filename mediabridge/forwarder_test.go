@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imsgate/imsgate/internal/rawudp"
 )
 
 func listenLoopback(tb testing.TB) *net.UDPConn {
@@ -21,13 +23,13 @@ func listenLoopback(tb testing.TB) *net.UDPConn {
 func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // loopbackSocket is a gateway-side socket on 127.0.0.1.
-func loopbackSocket(tb testing.TB) *udpSocket {
+func loopbackSocket(tb testing.TB) *rawudp.Socket {
 	tb.Helper()
-	s, err := listenUDP(netip.MustParseAddrPort("127.0.0.1:0"), 0)
+	s, err := rawudp.Listen(netip.MustParseAddrPort("127.0.0.1:0"), 0)
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	tb.Cleanup(func() { _ = s.close() })
+	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
 

@@ -3,6 +3,7 @@ package mediabridge
 import (
 	"net/netip"
 
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -23,7 +24,7 @@ type loopScratch struct {
 	web     webBatch
 }
 
-func newLoopScratch(web *udpSocket, tcp *tcpServer) *loopScratch {
+func newLoopScratch(web *rawudp.Socket, tcp *tcpServer) *loopScratch {
 	sc := &loopScratch{plain: make([]byte, maxPacket)}
 	sc.web.init(web, tcp)
 	return sc

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imsgate/imsgate/internal/netpoll"
+	"github.com/imsgate/imsgate/internal/rawudp"
 )
 
 // readBatch is the most datagrams one recvmmsg(2) takes off a backlogged
@@ -46,7 +47,7 @@ type pollLoop struct {
 
 // polled is one socket in the loop, or a waker.
 type polled struct {
-	sock   *udpSocket
+	sock   *rawudp.Socket
 	handle packetHandler
 	waker  *loopWaker // set instead of sock and handle
 	batch  bool       // may be backlogged by many senders: recvmmsg when it is
@@ -56,7 +57,7 @@ type polled struct {
 // newPollLoop starts the loop; web is the shared WebRTC socket the round's
 // datagrams toward browsers leave from, and tcp (nil when off) carries
 // those toward ICE-TCP browsers.
-func newPollLoop(web *udpSocket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
+func newPollLoop(web *rawudp.Socket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
 	set, err := netpoll.New("media-epoll", pollEvents)
 	if err != nil {
 		return nil, err
@@ -135,28 +136,28 @@ func (l *pollLoop) removeWaker(w *loopWaker) {
 
 // add starts reading s; handle runs on the loop for each datagram. batch
 // marks a socket many peers send to (the shared WebRTC socket).
-func (l *pollLoop) add(s *udpSocket, handle packetHandler, batch bool) error {
+func (l *pollLoop) add(s *rawudp.Socket, handle packetHandler, batch bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return errLoopClosed
 	}
-	if err := l.set.Add(s.fd, unix.EPOLLIN); err != nil {
-		return fmt.Errorf("poll udp %v: %w", s.local, err)
+	if err := l.set.Add(s.FD(), unix.EPOLLIN); err != nil {
+		return fmt.Errorf("poll udp %v: %w", s.LocalAddr(), err)
 	}
-	l.socks[int32(s.fd)] = &polled{sock: s, handle: handle, batch: batch}
+	l.socks[int32(s.FD())] = &polled{sock: s, handle: handle, batch: batch}
 	return nil
 }
 
 // remove stops reading s. When it returns, no handler of s runs and none
 // will, so s may be closed. An event of s already taken by the loop finds
 // no entry (or, if the descriptor was reused, a read that finds nothing).
-func (l *pollLoop) remove(s *udpSocket) {
+func (l *pollLoop) remove(s *rawudp.Socket) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p := l.socks[int32(s.fd)]; p != nil && p.sock == s {
-		delete(l.socks, int32(s.fd))
-		l.set.Remove(s.fd)
+	if p := l.socks[int32(s.FD())]; p != nil && p.sock == s {
+		delete(l.socks, int32(s.FD()))
+		l.set.Remove(s.FD())
 	}
 }
 
@@ -173,10 +174,9 @@ func (l *pollLoop) close() {
 func (l *pollLoop) run(sc *loopScratch) {
 	defer close(l.done)
 	var (
-		r     batchReader
 		round uint64
 	)
-	r.init()
+	r := rawudp.NewBatchReader(readBatch, maxPacket)
 	for {
 		events, err := l.set.Wait()
 		if err != nil {
@@ -203,13 +203,13 @@ func (l *pollLoop) run(sc *loopScratch) {
 			// recvfrom, which does not look for a second one.
 			burst := p.batch && p.ready == round-1
 			p.ready = round
-			got := r.read(p.sock.fd, burst)
+			got := r.Read(p.sock.FD(), burst)
 			if got == 0 {
 				continue
 			}
 			l.reads.Add(1)
 			for j := range got {
-				pkt, from := r.packet(j)
+				pkt, from := r.Packet(j)
 				p.handle(pkt, from, sc)
 			}
 		}
@@ -218,99 +218,27 @@ func (l *pollLoop) run(sc *loopScratch) {
 	}
 }
 
-// mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2); Go pads it to
-// the C layout.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-}
-
-// batchReader reads a ready socket with recvfrom(2) or recvmmsg(2). Its
-// buffers and headers are allocated once and owned by the loop, so a read
-// allocates nothing.
-//
-// golang.org/x/net/ipv4.PacketConn.ReadBatch does the same syscall but
-// allocates a net.UDPAddr and its IP for every datagram; this reader
-// parses the source into a netip.AddrPort in place.
-type batchReader struct {
-	bufs  [readBatch][maxPacket]byte
-	names [readBatch]rawSockaddr
-	iovs  [readBatch]unix.Iovec
-	hs    [readBatch]mmsghdr
-}
-
-func (r *batchReader) init() {
-	for i := range r.hs {
-		r.iovs[i].Base = &r.bufs[i][0]
-		r.iovs[i].SetLen(maxPacket)
-		r.hs[i].hdr.Iov = &r.iovs[i]
-		r.hs[i].hdr.SetIovlen(1)
-		r.hs[i].hdr.Name = &r.names[i][0]
-	}
-}
-
-// read takes what fd has queued, up to readBatch when burst, else one
-// datagram, and returns how many. Nothing queued (a stale or spurious
-// event) and errors give 0: a UDP socket has no error a retry would not
-// also get, and the next datagram is independent of this one.
-func (r *batchReader) read(fd int, burst bool) int {
-	for {
-		var n uintptr
-		var errno unix.Errno
-		if burst {
-			for i := range r.hs {
-				r.hs[i].hdr.Namelen = unix.SizeofSockaddrInet6
-				r.hs[i].hdr.Flags = 0
-				r.hs[i].n = 0
-			}
-			n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd),
-				uintptr(unsafe.Pointer(&r.hs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		} else {
-			r.hs[0].hdr.Namelen = unix.SizeofSockaddrInet6
-			n, _, errno = unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd),
-				uintptr(unsafe.Pointer(&r.bufs[0][0])), maxPacket, unix.MSG_DONTWAIT,
-				uintptr(unsafe.Pointer(&r.names[0][0])), uintptr(unsafe.Pointer(&r.hs[0].hdr.Namelen)))
-			if errno == 0 {
-				r.hs[0].n, n = uint32(n), 1
-			}
-		}
-		switch errno {
-		case 0:
-			return int(n)
-		case unix.EINTR:
-			continue
-		default:
-			return 0
-		}
-	}
-}
-
-// packet returns datagram i of the last read and its source.
-func (r *batchReader) packet(i int) ([]byte, netip.AddrPort) {
-	return r.bufs[i][:r.hs[i].n], r.names[i].addrPort()
-}
-
 // webBatch queues the round's datagrams toward browsers, all from the
 // shared WebRTC socket, for one sendmmsg(2). A handler asks for a buffer
 // (slot), writes the datagram into it, and commits it with its destination.
 // A packet for an ICE-TCP browser goes to its connection's queue instead.
 type webBatch struct {
-	sock  *udpSocket
+	sock  *rawudp.Socket
 	tcp   *tcpServer // nil when ICE-TCP is off
 	bufs  [readBatch][maxPacket + srtpOverhead]byte
-	names [readBatch]rawSockaddr
+	names [readBatch]rawudp.Sockaddr
 	iovs  [readBatch]unix.Iovec
-	hs    [readBatch]mmsghdr
+	hs    [readBatch]rawudp.Mmsghdr
 	n     int
 }
 
-func (b *webBatch) init(sock *udpSocket, tcp *tcpServer) {
+func (b *webBatch) init(sock *rawudp.Socket, tcp *tcpServer) {
 	b.sock, b.tcp = sock, tcp
 	for i := range b.hs {
 		b.iovs[i].Base = &b.bufs[i][0]
-		b.hs[i].hdr.Iov = &b.iovs[i]
-		b.hs[i].hdr.SetIovlen(1)
-		b.hs[i].hdr.Name = &b.names[i][0]
+		b.hs[i].Hdr.Iov = &b.iovs[i]
+		b.hs[i].Hdr.SetIovlen(1)
+		b.hs[i].Hdr.Name = &b.names[i][0]
 	}
 }
 
@@ -329,11 +257,11 @@ func (b *webBatch) commit(size int, to netip.AddrPort) error {
 	if isTCPAddr(to) {
 		return b.tcp.send(b.bufs[b.n][:size], to)
 	}
-	nl, ok := b.names[b.n].put(to, b.sock.v6)
+	nl, ok := b.names[b.n].Put(to, b.sock.V6())
 	if !ok {
-		return errAddrFamily
+		return rawudp.ErrAddrFamily
 	}
-	b.hs[b.n].hdr.Namelen = nl
+	b.hs[b.n].Hdr.Namelen = nl
 	b.iovs[b.n].SetLen(size)
 	b.n++
 	return nil
@@ -350,13 +278,13 @@ func (b *webBatch) flush() {
 		var n uintptr
 		var errno unix.Errno
 		if queued-done == 1 {
-			h := &b.hs[done].hdr
-			_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(b.sock.fd),
+			h := &b.hs[done].Hdr
+			_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(b.sock.FD()),
 				uintptr(unsafe.Pointer(h.Iov.Base)), uintptr(h.Iov.Len), unix.MSG_DONTWAIT,
 				uintptr(unsafe.Pointer(h.Name)), uintptr(h.Namelen))
 			n = 1
 		} else {
-			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.sock.fd),
+			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.sock.FD()),
 				uintptr(unsafe.Pointer(&b.hs[done])), uintptr(queued-done), unix.MSG_DONTWAIT, 0, 0)
 		}
 		switch {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"go.uber.org/zap"
 )
 
@@ -23,16 +24,16 @@ const readBatch = 1
 // packets from ICE-TCP meet the same SRTP owner as those over UDP.
 type pollLoop struct {
 	log   *zap.Logger
-	web   *udpSocket
+	web   *rawudp.Socket
 	tcp   *tcpServer
 	mu    sync.Mutex
-	socks map[*udpSocket]chan struct{} // closed when the socket's reader ends
+	socks map[*rawudp.Socket]chan struct{} // closed when the socket's reader ends
 	waker atomic.Pointer[loopWaker]
 	reads atomic.Uint64
 }
 
-func newPollLoop(web *udpSocket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
-	return &pollLoop{log: log, web: web, tcp: tcp, socks: map[*udpSocket]chan struct{}{}}, nil
+func newPollLoop(web *rawudp.Socket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
+	return &pollLoop{log: log, web: web, tcp: tcp, socks: map[*rawudp.Socket]chan struct{}{}}, nil
 }
 
 // loopWaker runs drain on the shared socket's reader: wake interrupts its
@@ -57,14 +58,14 @@ func (w *loopWaker) run(sc *loopScratch) {
 }
 
 func (l *pollLoop) addWaker(drain func(*loopScratch)) (*loopWaker, error) {
-	w := &loopWaker{conn: l.web.conn, drain: drain}
+	w := &loopWaker{conn: l.web.Conn(), drain: drain}
 	l.waker.Store(w)
 	return w, nil
 }
 
 func (l *pollLoop) removeWaker(w *loopWaker) { l.waker.CompareAndSwap(w, nil) }
 
-func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
+func (l *pollLoop) add(s *rawudp.Socket, handle packetHandler, _ bool) error {
 	done := make(chan struct{})
 	l.mu.Lock()
 	l.socks[s] = done
@@ -74,7 +75,7 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
 		sc := newLoopScratch(l.web, l.tcp)
 		buf := make([]byte, maxPacket)
 		for {
-			n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+			n, from, err := s.Conn().ReadFromUDPAddrPort(buf)
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) {
 					return
@@ -98,13 +99,13 @@ func (l *pollLoop) add(s *udpSocket, handle packetHandler, _ bool) error {
 }
 
 // remove closes s to end its reader and waits for it.
-func (l *pollLoop) remove(s *udpSocket) {
+func (l *pollLoop) remove(s *rawudp.Socket) {
 	l.mu.Lock()
 	done := l.socks[s]
 	delete(l.socks, s)
 	l.mu.Unlock()
 	if done != nil {
-		_ = s.close()
+		_ = s.Close()
 		<-done
 	}
 }
@@ -114,12 +115,12 @@ func (l *pollLoop) close() {}
 // webBatch writes each datagram toward a browser at once; an ICE-TCP
 // browser's goes to its connection's queue.
 type webBatch struct {
-	sock *udpSocket
+	sock *rawudp.Socket
 	tcp  *tcpServer
 	buf  [maxPacket + srtpOverhead]byte
 }
 
-func (b *webBatch) init(sock *udpSocket, tcp *tcpServer) { b.sock, b.tcp = sock, tcp }
+func (b *webBatch) init(sock *rawudp.Socket, tcp *tcpServer) { b.sock, b.tcp = sock, tcp }
 
 func (b *webBatch) slot() []byte { return b.buf[:0] }
 
@@ -127,7 +128,7 @@ func (b *webBatch) commit(size int, to netip.AddrPort) error {
 	if isTCPAddr(to) {
 		return b.tcp.send(b.buf[:size], to)
 	}
-	return b.sock.writeTo(b.buf[:size], to)
+	return b.sock.WriteTo(b.buf[:size], to)
 }
 
 func (b *webBatch) flush() {}

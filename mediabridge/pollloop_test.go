@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"go.uber.org/zap"
 )
 
@@ -31,13 +32,13 @@ func newLoop(t *testing.T) *pollLoop {
 	return l
 }
 
-func listenSocket(t *testing.T, addr string) *udpSocket {
+func listenSocket(t *testing.T, addr string) *rawudp.Socket {
 	t.Helper()
-	s, err := listenUDP(netip.MustParseAddrPort(addr), 0)
+	s, err := rawudp.Listen(netip.MustParseAddrPort(addr), 0)
 	if err != nil {
 		t.Skipf("listen %s: %v", addr, err)
 	}
-	t.Cleanup(func() { _ = s.close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -64,7 +65,7 @@ func TestPollLoopSources(t *testing.T) {
 				t.Fatalf("add: %v", err)
 			}
 			defer l.remove(sock)
-			dst := netip.AddrPortFrom(netip.MustParseAddrPort(tt.peerAddr).Addr(), sock.localAddr().Port())
+			dst := netip.AddrPortFrom(netip.MustParseAddrPort(tt.peerAddr).Addr(), sock.LocalAddr().Port())
 			const peers, each = 3, readBatch + 3
 			var conns []*net.UDPConn
 			for range peers {
@@ -117,9 +118,9 @@ func TestPollLoopRemove(t *testing.T) {
 	}
 	defer l.remove(b)
 	peer := listenLoopback(t)
-	send := func(to *udpSocket) {
+	send := func(to *rawudp.Socket) {
 		t.Helper()
-		if _, err := peer.WriteToUDPAddrPort([]byte("x"), to.localAddr()); err != nil {
+		if _, err := peer.WriteToUDPAddrPort([]byte("x"), to.LocalAddr()); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
@@ -166,7 +167,7 @@ func TestWebBatchFlush(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
-		if m != 2 || rbuf[0] != byte(i) || from != sock.localAddr() {
+		if m != 2 || rbuf[0] != byte(i) || from != sock.LocalAddr() {
 			t.Fatalf("datagram %d = %x from %v", i, rbuf[:m], from)
 		}
 	}

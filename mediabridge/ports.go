@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+
+	"github.com/imsgate/imsgate/internal/rawudp"
 )
 
 // portAllocator hands out RTP/RTCP port pairs (even RTP port, RTCP on the
@@ -31,7 +33,7 @@ func newPortAllocator(bindIP netip.Addr, lo, hi int) *portAllocator {
 
 // portPair is a bound RTP socket and its RTCP companion.
 type portPair struct {
-	rtp, rtcp *udpSocket
+	rtp, rtcp *rawudp.Socket
 	port      int
 }
 
@@ -57,13 +59,13 @@ func (a *portAllocator) allocate() (*portPair, error) {
 }
 
 func (a *portAllocator) bind(port int) (*portPair, error) {
-	rtp, err := listenUDP(netip.AddrPortFrom(a.bindIP, uint16(port)), 0)
+	rtp, err := rawudp.Listen(netip.AddrPortFrom(a.bindIP, uint16(port)), 0)
 	if err != nil {
 		return nil, fmt.Errorf("bind rtp %d: %w", port, err)
 	}
-	rtcp, err := listenUDP(netip.AddrPortFrom(a.bindIP, uint16(port+1)), 0)
+	rtcp, err := rawudp.Listen(netip.AddrPortFrom(a.bindIP, uint16(port+1)), 0)
 	if err != nil {
-		_ = rtp.close()
+		_ = rtp.Close()
 		return nil, fmt.Errorf("bind rtcp %d: %w", port+1, err)
 	}
 	return &portPair{rtp: rtp, rtcp: rtcp, port: port}, nil
@@ -71,8 +73,8 @@ func (a *portAllocator) bind(port int) (*portPair, error) {
 
 // release closes the sockets and returns the pair to the pool.
 func (a *portAllocator) release(p *portPair) error {
-	errRTP := p.rtp.close()
-	errRTCP := p.rtcp.close()
+	errRTP := p.rtp.Close()
+	errRTCP := p.rtcp.Close()
 	a.mu.Lock()
 	delete(a.inUse, p.port)
 	a.mu.Unlock()

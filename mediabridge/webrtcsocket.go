@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"go.uber.org/zap"
 )
 
@@ -26,7 +27,7 @@ const clockTick = time.Second
 // source address, whichever transport the packet came on.
 type webrtcSocket struct {
 	log *zap.Logger
-	udp *udpSocket
+	udp *rawudp.Socket
 	tcp *tcpServer // nil when ICE-TCP is off
 
 	// mu guards byUfrag, each endpoint's learned list and the writes of
@@ -44,7 +45,7 @@ type webrtcSocket struct {
 
 // newWebRTCSocket serves udp for up to sessions sessions at once (the
 // core port pairs): the address table is sized for them.
-func newWebRTCSocket(udp *udpSocket, tcp *tcpServer, sessions int, log *zap.Logger) *webrtcSocket {
+func newWebRTCSocket(udp *rawudp.Socket, tcp *tcpServer, sessions int, log *zap.Logger) *webrtcSocket {
 	s := &webrtcSocket{log: log, udp: udp, tcp: tcp, byUfrag: map[string]*webEndpoint{}, addrs: newAddrTable(sessions), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.keepClock()
@@ -56,7 +57,7 @@ func newWebRTCSocket(udp *udpSocket, tcp *tcpServer, sessions int, log *zap.Logg
 func (s *webrtcSocket) close() error {
 	close(s.done)
 	s.wg.Wait()
-	return s.udp.close()
+	return s.udp.Close()
 }
 
 // handleDatagram is handlePacket for an IPv6 (dual-stack) UDP socket. A
@@ -235,7 +236,7 @@ func (s *webrtcSocket) writeTo(p []byte, to netip.AddrPort) error {
 	if isTCPAddr(to) {
 		return s.tcp.send(p, to)
 	}
-	return s.udp.writeTo(p, to)
+	return s.udp.WriteTo(p, to)
 }
 
 // writeToShared is writeTo for any other goroutine (a DTLS handshake).
@@ -243,7 +244,7 @@ func (s *webrtcSocket) writeToShared(p []byte, to netip.AddrPort) error {
 	if isTCPAddr(to) {
 		return s.tcp.send(p, to)
 	}
-	return s.udp.writeToShared(p, to)
+	return s.udp.WriteToShared(p, to)
 }
 
 // rekey moves ep to new ICE credentials.

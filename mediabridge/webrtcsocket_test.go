@@ -45,7 +45,7 @@ func readSTUN(t *testing.T, c *net.UDPConn, wait time.Duration) *stun.Message {
 func TestICELiteChecks(t *testing.T) {
 	e := newTestEngine(t)
 	s := newTestSession(t, e)
-	gw := net.UDPAddrFromAddrPort(e.sock.udp.localAddr())
+	gw := net.UDPAddrFromAddrPort(e.sock.udp.LocalAddr())
 	user := s.ep.localUfrag + ":browser"
 	tests := []struct {
 		name         string
@@ -209,7 +209,7 @@ func TestSRTPBeforeKeysDropped(t *testing.T) {
 	browser := listenLoopback(t)
 	e.sock.learn(addrOf(browser), s.ep)
 	s.ep.setRemote(addrOf(browser), true)
-	if _, err := browser.WriteToUDPAddrPort(g711Packet(111), e.sock.udp.localAddr()); err != nil {
+	if _, err := browser.WriteToUDPAddrPort(g711Packet(111), e.sock.udp.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "drop before keys", func() bool { return s.Stats().Dropped == 1 })

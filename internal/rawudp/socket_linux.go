@@ -1,6 +1,6 @@
 //go:build linux
 
-package mediabridge
+package rawudp
 
 import (
 	"encoding/binary"
@@ -14,30 +14,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// udpSocket is a non-blocking UDP socket the poll loop reads. It is not a
+// Socket is a non-blocking UDP socket a poll loop reads. It is not a
 // net.UDPConn on purpose: Go's netpoller registers every socket for write
 // readiness too, edge-triggered, so each datagram the kernel frees after a
-// send wakes the netpoller's epoll — a wakeup per forwarded packet that the
+// send wakes the netpoller's epoll — a wakeup per forwarded packet that a
 // packet path does not need. Writes never block: a full send buffer loses
 // the datagram, as the network would.
-type udpSocket struct {
+type Socket struct {
 	fd    int
 	local netip.AddrPort
 	v6    bool // AF_INET6: IPv4 peers are written IPv4-mapped
 
-	// mu keeps the descriptor from closing under a writeToShared: a DTLS
-	// write may race a late close at shutdown, and a closed number is
+	// mu keeps the descriptor from closing under a WriteToShared: a write
+	// from another goroutine may race a late close, and a closed number is
 	// reused by the next socket.
 	mu     sync.RWMutex
 	closed bool
 }
 
-var errAddrFamily = errors.New("destination address family does not match the socket")
+// ErrAddrFamily is a destination the socket's family cannot reach.
+var ErrAddrFamily = errors.New("destination address family does not match the socket")
 
-// listenUDP binds addr; an IPv4 address (0.0.0.0 included) gives an IPv4
+// Listen binds addr; an IPv4 address (0.0.0.0 included) gives an IPv4
 // socket, an IPv6 one a socket that also takes IPv4 when it is "::".
 // buffer, when positive, asks for that receive and send buffer size.
-func listenUDP(addr netip.AddrPort, buffer int) (*udpSocket, error) {
+func Listen(addr netip.AddrPort, buffer int) (*Socket, error) {
 	ip := addr.Addr().Unmap()
 	family := unix.AF_INET
 	if ip.Is6() {
@@ -47,7 +48,7 @@ func listenUDP(addr netip.AddrPort, buffer int) (*udpSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("udp socket: %w", err)
 	}
-	s := &udpSocket{fd: fd, v6: family == unix.AF_INET6}
+	s := &Socket{fd: fd, v6: family == unix.AF_INET6}
 	if err := s.bind(netip.AddrPortFrom(ip, addr.Port()), buffer); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
@@ -55,7 +56,7 @@ func listenUDP(addr netip.AddrPort, buffer int) (*udpSocket, error) {
 	return s, nil
 }
 
-func (s *udpSocket) bind(addr netip.AddrPort, buffer int) error {
+func (s *Socket) bind(addr netip.AddrPort, buffer int) error {
 	var sa unix.Sockaddr
 	if s.v6 {
 		if addr.Addr().IsUnspecified() {
@@ -81,24 +82,30 @@ func (s *udpSocket) bind(addr netip.AddrPort, buffer int) error {
 	}
 	switch b := bound.(type) {
 	case *unix.SockaddrInet4:
-		s.local = netip.AddrPortFrom(netip.AddrFrom4(b.Addr), uint16(b.Port))
+		s.local = netip.AddrPortFrom(netip.AddrFrom4(b.Addr), uint16(b.Port)) //nolint:gosec // a port
 	case *unix.SockaddrInet6:
-		s.local = netip.AddrPortFrom(netip.AddrFrom16(b.Addr).Unmap(), uint16(b.Port))
+		s.local = netip.AddrPortFrom(netip.AddrFrom16(b.Addr).Unmap(), uint16(b.Port)) //nolint:gosec // a port
 	}
 	return nil
 }
 
-// localAddr is the bound address.
-func (s *udpSocket) localAddr() netip.AddrPort { return s.local }
+// FD is the descriptor, for a poll loop's epoll set and its reads.
+func (s *Socket) FD() int { return s.fd }
 
-// writeTo sends one datagram without blocking. It is for the poll loop's
+// V6 tells an AF_INET6 socket (IPv4 destinations written IPv4-mapped).
+func (s *Socket) V6() bool { return s.v6 }
+
+// LocalAddr is the bound address.
+func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
+
+// WriteTo sends one datagram without blocking. It is for a poll loop's
 // handlers, which end before any socket of theirs closes, so it takes no
 // lock: it is the per-packet path.
-func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
-	var sa rawSockaddr
-	n, ok := sa.put(to, s.v6)
+func (s *Socket) WriteTo(p []byte, to netip.AddrPort) error {
+	var sa Sockaddr
+	n, ok := sa.Put(to, s.v6)
 	if !ok {
-		return errAddrFamily
+		return ErrAddrFamily
 	}
 	for {
 		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd),
@@ -115,21 +122,22 @@ func (s *udpSocket) writeTo(p []byte, to netip.AddrPort) error {
 	}
 }
 
-// writeToShared is writeTo for any other goroutine (a DTLS handshake): it
-// holds off close, so it never writes to a closed, reused descriptor.
-func (s *udpSocket) writeToShared(p []byte, to netip.AddrPort) error {
+// WriteToShared is WriteTo for any other goroutine (a DTLS handshake, a
+// TURN server's control messages): it holds off Close, so it never writes
+// to a closed, reused descriptor.
+func (s *Socket) WriteToShared(p []byte, to netip.AddrPort) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return net.ErrClosed
 	}
-	return s.writeTo(p, to)
+	return s.WriteTo(p, to)
 }
 
-// close is idempotent. The poll loop must have let go of the socket
-// (pollLoop.remove) and no writer may use it afterwards: the descriptor
-// number is reused by the next socket.
-func (s *udpSocket) close() error {
+// Close is idempotent. The poll loop must have let go of the socket and no
+// writer may use it afterwards: the descriptor number is reused by the
+// next socket.
+func (s *Socket) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -139,11 +147,11 @@ func (s *udpSocket) close() error {
 	return unix.Close(s.fd)
 }
 
-// rawSockaddr is a sockaddr_in or sockaddr_in6 in kernel layout.
-type rawSockaddr [unix.SizeofSockaddrInet6]byte
+// Sockaddr is a sockaddr_in or sockaddr_in6 in kernel layout.
+type Sockaddr [unix.SizeofSockaddrInet6]byte
 
-// put encodes to for a socket of the given family and returns the length.
-func (sa *rawSockaddr) put(to netip.AddrPort, v6 bool) (uint32, bool) {
+// Put encodes to for a socket of the given family and returns the length.
+func (sa *Sockaddr) Put(to netip.AddrPort, v6 bool) (uint32, bool) {
 	ip := to.Addr()
 	if !v6 {
 		if !ip.Unmap().Is4() {
@@ -168,9 +176,9 @@ func (sa *rawSockaddr) put(to netip.AddrPort, v6 bool) (uint32, bool) {
 	return unix.SizeofSockaddrInet6, true
 }
 
-// addrPort decodes a sockaddr the kernel filled in, IPv4-mapped addresses
+// AddrPort decodes a sockaddr the kernel filled in, IPv4-mapped addresses
 // unmapped. An unknown family gives an invalid address.
-func (sa *rawSockaddr) addrPort() netip.AddrPort {
+func (sa *Sockaddr) AddrPort() netip.AddrPort {
 	port := binary.BigEndian.Uint16(sa[2:4])
 	switch binary.NativeEndian.Uint16(sa[0:2]) {
 	case unix.AF_INET:
