@@ -101,6 +101,9 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, user, _ string, relay
 	s.allocs++
 	s.allocated[key] = allocation{transport: t}
 	s.relayPort[addrPortOf(relay).Port()] = t // until the relay socket closes (relayConn.Close)
+	if s.path != nil && t == TransportUDP {
+		s.path.allocated(addrPortOf(relay).Port(), addrPortOf(src))
+	}
 	if c := s.conns[key]; c != nil && !c.closed && !c.allocated {
 		// Bounded by the allocation's lifetime now; pion's readloop may
 		// wait for the client as long as it likes.
@@ -139,14 +142,34 @@ func (s *Server) onAllocationDeleted(src, dst net.Addr, _, user, _ string) {
 		zap.String("user", user))
 }
 
-func (s *Server) onPermissionCreated(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+func (s *Server) onPermissionCreated(src, dst net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
 	if ip, ok := netip.AddrFromSlice(peer); ok {
 		s.permits.add(clientKeyOf(src, dst), ip.Unmap())
+		if s.path != nil {
+			s.path.permitted(addrPortOf(relay).Port(), ip.Unmap(), true)
+		}
 	}
 }
 
-func (s *Server) onPermissionDeleted(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+func (s *Server) onPermissionDeleted(src, dst net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
 	if ip, ok := netip.AddrFromSlice(peer); ok {
 		s.permits.remove(clientKeyOf(src, dst), ip.Unmap())
+		if s.path != nil {
+			s.path.permitted(addrPortOf(relay).Port(), ip.Unmap(), false)
+		}
+	}
+}
+
+// onChannelCreated and onChannelDeleted keep the data path's channels
+// (a relay not the data path's is ignored there).
+func (s *Server) onChannelCreated(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+	if s.path != nil {
+		s.path.channel(addrPortOf(relay).Port(), addrPortOf(peer), number, true)
+	}
+}
+
+func (s *Server) onChannelDeleted(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+	if s.path != nil {
+		s.path.channel(addrPortOf(relay).Port(), addrPortOf(peer), number, false)
 	}
 }

@@ -23,14 +23,18 @@ const relayRetries = 256
 //   - TCP relays (RFC 6062) are refused.
 //
 // pion answers all its errors with 508 Insufficient Capacity.
+//
+// The UDP listener's relays are the data path's (path set); TCP and TLS
+// listeners' are pion's own sockets, read by pion.
 type relayGenerator struct {
 	ranged *turn.RelayAddressGeneratorPortRange
+	path   *dataPath
 	s      *Server
 }
 
-func newRelayGenerator(s *Server) *relayGenerator {
+func newRelayGenerator(s *Server, path *dataPath) *relayGenerator {
 	cfg := s.cfg
-	return &relayGenerator{s: s, ranged: &turn.RelayAddressGeneratorPortRange{
+	return &relayGenerator{s: s, path: path, ranged: &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.ParseIP(cfg.ExternalIP),
 		Address:      cfg.RelayIP,
 		MinPort:      uint16(cfg.RelayPortMin), //nolint:gosec // validated 1..65535
@@ -53,7 +57,14 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		s.stats.refusedQuota.Add(1)
 		return nil, nil, errQuota
 	}
-	conn, addr, err := g.ranged.AllocatePacketConn(conf)
+	var conn net.PacketConn
+	var addr net.Addr
+	var err error
+	if g.path != nil {
+		conn, addr, err = g.path.newRelay(conf.Network, conf.RequestedPort)
+	} else {
+		conn, addr, err = g.ranged.AllocatePacketConn(conf)
+	}
 	if err != nil {
 		if counted {
 			s.quotas.release(conf.UserID)

@@ -9,10 +9,23 @@ import (
 )
 
 // A port the client asks for (EVEN-PORT, RESERVATION-TOKEN) must be in
-// the range too; a relay takes its user's quota until it closes.
+// the range too; a relay takes its user's quota until it closes. The same
+// for the UDP listener's generator (the data path's relays) and the stream
+// listeners' (pion's sockets).
 func TestRelayGenerator(t *testing.T) {
-	r := newRig(t, func(c *Config) { c.QuotaPerUser = 1 }, nil)
-	g := newRelayGenerator(r.srv)
+	for _, kind := range []string{"data path", "pion"} {
+		t.Run(kind, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.QuotaPerUser = 1 }, nil)
+			path := r.srv.path
+			if kind == "pion" {
+				path = nil
+			}
+			testRelayGenerator(t, r, newRelayGenerator(r.srv, path))
+		})
+	}
+}
+
+func testRelayGenerator(t *testing.T, r *rig, g *relayGenerator) {
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imsgate/imsgate/internal/pionlog"
+	"github.com/imsgate/imsgate/internal/rawudp"
 	"golang.org/x/time/rate"
 
 	"github.com/imsgate/imsgate/internal/hostkey"
@@ -71,7 +72,8 @@ type Server struct {
 	stats    counters
 
 	pion *turn.Server
-	udp  *packetConn
+	udp  *packetConn // pion's view of the UDP listener
+	path *dataPath   // UDP clients' datagrams (datapath.go)
 	// streams are the TCP and TLS listeners: Listen's, TLSListen's and
 	// those handed in (Config.Streams).
 	streams []*streamListener
@@ -141,7 +143,6 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		return nil, err
 	}
 	s.policy = newPeerPolicy(cfg, cfg.ownAddrs(), s.addrs.UDP.Port())
-	gen := newRelayGenerator(s)
 	sc := turn.ServerConfig{
 		Realm:        cfg.Realm,
 		AuthHandler:  s.authHandler,
@@ -152,15 +153,17 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 			OnAllocationDeleted: s.onAllocationDeleted,
 			OnPermissionCreated: s.onPermissionCreated,
 			OnPermissionDeleted: s.onPermissionDeleted,
+			OnChannelCreated:    s.onChannelCreated,
+			OnChannelDeleted:    s.onChannelDeleted,
 		},
 		AllocationLifetime: cfg.lifetime(),
 		LoggerFactory:      pionlog.Factory(log, rate.NewLimiter(rate.Limit(5), 20)),
 	}
 	if s.udp != nil {
-		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(s.udp.LocalAddr())}}
+		sc.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: newRelayGenerator(s, s.path), PermissionHandler: s.permissionHandler(s.udp.LocalAddr())}}
 	}
 	for _, l := range s.streams {
-		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(l.Addr())})
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: l, RelayAddressGenerator: newRelayGenerator(s, nil), PermissionHandler: s.permissionHandler(l.Addr())})
 	}
 	p, err := turn.NewServer(sc)
 	if err != nil {
@@ -188,26 +191,35 @@ func (s *Server) listen() error {
 	var lc net.ListenConfig
 	ctx := context.Background()
 	if s.cfg.Listen != "" {
-		host, port, _ := net.SplitHostPort(s.cfg.Listen)
+		udpAddr, err := udpListenAddr(s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("turn listen udp %s: %w", s.cfg.Listen, err)
+		}
 		tries := 1
-		if port == "0" {
+		if udpAddr.Port() == 0 {
 			tries = 16 // the UDP port may be taken over TCP
 		}
-		var err error
 		for range tries {
-			var pc net.PacketConn
-			if pc, err = lc.ListenPacket(ctx, "udp", s.cfg.Listen); err != nil {
+			var sock *rawudp.Socket
+			if sock, err = rawudp.Listen(udpAddr, listenerBuffer); err != nil {
 				return fmt.Errorf("turn listen udp %s: %w", s.cfg.Listen, err)
 			}
 			var ln net.Listener
-			bound := net.JoinHostPort(host, strconv.Itoa(int(addrPortOf(pc.LocalAddr()).Port())))
+			bound := net.JoinHostPort(udpAddr.Addr().String(), strconv.Itoa(int(sock.LocalAddr().Port())))
 			if ln, err = lc.Listen(ctx, "tcp", bound); err != nil {
-				_ = pc.Close()
+				_ = sock.Close()
 				continue
 			}
-			s.udp = &packetConn{PacketConn: pc, s: s}
+			d, err := newDataPath(sock, s.relaySpec(), &s.stats, s.log)
+			if err != nil {
+				_ = sock.Close()
+				_ = ln.Close()
+				return fmt.Errorf("turn data path: %w", err)
+			}
+			s.path = d
+			s.udp = &packetConn{s: s, d: d}
 			s.streams = append(s.streams, newStreamListener(s, ln, nil, TransportTCP))
-			s.addrs.UDP, s.addrs.TCP = addrPortOf(pc.LocalAddr()), addrPortOf(ln.Addr())
+			s.addrs.UDP, s.addrs.TCP = sock.LocalAddr(), addrPortOf(ln.Addr())
 			break
 		}
 		if err != nil {
@@ -231,6 +243,51 @@ func (s *Server) listen() error {
 		s.streams = append(s.streams, newStreamListener(s, st.Listener, tlsCfg, st.Transport))
 	}
 	return nil
+}
+
+// listenerBuffer is the UDP listener's receive and send buffer: every UDP
+// client's datagrams meet there.
+const listenerBuffer = 4 << 20
+
+// udpListenAddr is Listen as an address to bind: a host name resolved, no
+// host the IPv6 wildcard (which takes IPv4 too) where the host has IPv6.
+func udpListenAddr(hostport string) (netip.AddrPort, error) {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ua, err := net.ResolveUDPAddr("udp", hostport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := unmapAddrPort(ua.AddrPort())
+	if host == "" {
+		ip := netip.IPv6Unspecified()
+		if !hasIPv6() {
+			ip = netip.IPv4Unspecified()
+		}
+		ap = netip.AddrPortFrom(ip, ap.Port())
+	}
+	return ap, nil
+}
+
+// hasIPv6 tells whether an IPv6 socket can be made here.
+func hasIPv6() bool {
+	s, err := rawudp.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), 0), 0)
+	if err != nil {
+		return false
+	}
+	_ = s.Close()
+	return true
+}
+
+// relaySpec is where the data path binds relays and what it tells clients.
+func (s *Server) relaySpec() relaySpec {
+	ext := s.externalIP
+	if !ext.IsValid() {
+		ext = s.relayIP
+	}
+	return relaySpec{ip: s.relayIP, external: ext, min: s.cfg.RelayPortMin, max: s.cfg.RelayPortMax, maxRetries: relayRetries}
 }
 
 // closeSockets undoes listen when pion does not start.
