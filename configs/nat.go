@@ -248,8 +248,8 @@ func (c *Config) validateTURN() error {
 	if t.QuotaPerUser <= 0 || t.QuotaTotal <= 0 {
 		return keyErr("turn.quota_per_user", "quota_per_user and quota_total must be positive")
 	}
-	if t.MaxLifetime < time.Minute {
-		return keyErr("turn.max_lifetime", "%s is under a minute", t.MaxLifetime)
+	if t.MaxLifetime < time.Minute || t.MaxLifetime > time.Hour {
+		return keyErr("turn.max_lifetime", "%s is not between a minute and an hour (RFC 8656 §7.2's maximum)", t.MaxLifetime)
 	}
 	return nil
 }

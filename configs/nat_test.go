@@ -33,6 +33,7 @@ func TestNATKeysNamed(t *testing.T) {
 		{"allowed peer", turn + "  allowed_peers: [10.0.0.0/8, lan]\n", "turn.allowed_peers[1]"},
 		{"quota", turn + "  quota_per_user: 0\n", "turn.quota_per_user"},
 		{"lifetime", turn + "  max_lifetime: 10s\n", "turn.max_lifetime"},
+		{"lifetime over an hour", turn + "  max_lifetime: 2h\n", "turn.max_lifetime"},
 		{"ttl", turn + "  credential_ttl: 0s\n", "turn.credential_ttl"},
 		{"edge without a certificate", "edge:\n  listen: 127.0.0.1:8443\n", "ws.tls_cert"},
 		{"edge listen", "edge:\n  listen: x\n", "edge.listen"},

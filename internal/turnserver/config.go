@@ -58,10 +58,10 @@ type Config struct {
 	// default; past either the answer is 486 Allocation Quota Reached.
 	QuotaPerUser int
 	QuotaTotal   int
-	// MaxLifetime caps allocation lifetimes; 0 is an hour. pion has no hook
-	// for it: a client that asks for less than an hour gets what it asks
-	// (pion's own cap); without LIFETIME, or asking an hour or more, it
-	// gets min(MaxLifetime, 10 minutes). See Server's doc.
+	// MaxLifetime caps allocation lifetimes; 0 is an hour, and pion caps
+	// at an hour whatever it is. A client asking more gets MaxLifetime
+	// (screen lowers the LIFETIME it asks for); one asking nothing
+	// min(MaxLifetime, 10 minutes).
 	MaxLifetime time.Duration
 	// Software is the SOFTWARE attribute of the server's responses that
 	// carry no MESSAGE-INTEGRITY; "" sends none.

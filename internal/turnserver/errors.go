@@ -14,7 +14,9 @@ var (
 )
 
 // Why a relay is not made (relay.go); pion answers all of them with 508
-// Insufficient Capacity, the code of a failed relay allocation.
+// Insufficient Capacity, the code of a failed relay allocation (a TCP
+// relay asked for in an authenticated Allocate gets 442 from screen
+// before).
 var (
 	errTCPRelay       = errors.New("tcp relays (RFC 6062) are not offered")
 	errPortOutOfRange = errors.New("requested port outside the relay range")

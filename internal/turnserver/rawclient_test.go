@@ -183,8 +183,11 @@ func FuzzScreen(f *testing.F) {
 	f.Add(stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse),
 		stun.CodeUnauthorized, stun.NewNonce("n"), stun.NewRealm(testRealm), stun.Fingerprint).Raw)
 	f.Add([]byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4})
+	f.Add(stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+		udpTransport, lifetime(3000), stun.NewUsername("alice"), stun.NewRealm(testRealm),
+		stun.NewNonce("n"), stun.NewLongTermIntegrity("alice", testRealm, "alice-pass"), stun.Fingerprint).Raw)
 	s := &Server{
-		cfg:      Config{Realm: testRealm},
+		cfg:      Config{Realm: testRealm, MaxLifetime: 2 * time.Minute},
 		auth:     newAuthenticator(Config{Realm: testRealm, Users: map[string]string{"alice": "alice-pass"}}, time.Now),
 		policy:   newPeerPolicy(Config{}, nil, 0),
 		permits:  newPermits(4),
@@ -198,9 +201,24 @@ func FuzzScreen(f *testing.F) {
 		in := append([]byte(nil), msg...)
 		if reply := s.screen(msg, client, client); reply != nil {
 			m := &stun.Message{Raw: reply}
-			if err := m.Decode(); err != nil || errorCode(m) != stun.CodeForbidden {
+			if err := m.Decode(); err != nil {
 				t.Fatalf("screen answered %x", reply)
 			}
+			switch errorCode(m) {
+			case stun.CodeForbidden, stun.CodeAllocMismatch, stun.CodeUnsupportedTransProto:
+			default:
+				t.Fatalf("screen answered %v %d", m.Type, errorCode(m))
+			}
+		}
+		if !bytes.Equal(msg, in) {
+			// Only a LIFETIME lowered, and signed again.
+			m := &stun.Message{Raw: append([]byte(nil), msg...)}
+			decodeErr := m.Decode()
+			lt, err := m.Get(stun.AttrLifetime)
+			if decodeErr != nil || err != nil || binary.BigEndian.Uint32(lt) > uint32(s.cfg.MaxLifetime/time.Second) {
+				t.Fatalf("screen changed %x to %x", in, msg)
+			}
+			in = append(in[:0], msg...)
 		}
 		out := s.decorate(msg)
 		if !bytes.Equal(msg, in) {
@@ -215,18 +233,61 @@ func FuzzScreen(f *testing.F) {
 	})
 }
 
-// RFC 6062 TCP relays are refused; pion turns the generator's refusal
-// into 508 Insufficient Capacity.
-func TestTCPRelayRefused(t *testing.T) {
-	r := newRig(t, nil, nil)
-	c := r.raw(TransportTCP, "alice", "alice-pass")
-	res := c.request(stun.MethodAllocate, stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{6, 0, 0, 0}})
-	if errorCode(res) != stun.CodeInsufficientCapacity {
-		t.Fatalf("TCP allocate: %v %d, want 508", res.Type, errorCode(res))
+// What screen answers in pion's place, over UDP and TCP: a request on a
+// 5-tuple without an allocation gets 437 (pion sends nothing), an
+// Allocate of a TCP relay (RFC 6062, not offered) 442 (pion: 508), and
+// a LIFETIME above MaxLifetime is granted MaxLifetime (pion grants up to
+// an hour), on Allocate and Refresh. Each answer is signed.
+func TestScreenAnswers(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxLifetime = 2 * time.Minute }, nil)
+	for _, tr := range []Transport{TransportUDP, TransportTCP} {
+		t.Run(tr.String(), func(t *testing.T) {
+			c := r.raw(tr, "alice", "alice-pass")
+			for _, req := range []struct {
+				method stun.Method
+				attrs  []stun.Setter
+			}{
+				{stun.MethodRefresh, []stun.Setter{lifetime(60)}},
+				{stun.MethodCreatePermission, []stun.Setter{peerAddr{"127.0.0.1", 5000}}},
+				{stun.MethodChannelBind, []stun.Setter{channel(0x4001), peerAddr{"127.0.0.1", 5000}}},
+				{stun.MethodChannelBind, []stun.Setter{channel(0x4001), peerAddr{"10.1.2.3", 5000}}},
+			} {
+				res := c.request(req.method, req.attrs...)
+				if errorCode(res) != stun.CodeAllocMismatch || c.key.Check(res) != nil {
+					t.Errorf("%v without an allocation: %v %d, want 437 signed", req.method, res.Type, errorCode(res))
+				}
+			}
+			res := c.request(stun.MethodAllocate, stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{6, 0, 0, 0}})
+			if errorCode(res) != stun.CodeUnsupportedTransProto || c.key.Check(res) != nil {
+				t.Errorf("TCP allocate: %v %d, want 442 signed", res.Type, errorCode(res))
+			}
+			res = c.request(stun.MethodAllocate, udpTransport, lifetime(3000))
+			if got := lifetimeOf(res); got != 120 {
+				t.Errorf("Allocate asking 3000 s: %v %d, LIFETIME %d, want 120", res.Type, errorCode(res), got)
+			}
+			if got := lifetimeOf(c.request(stun.MethodRefresh, lifetime(3000))); got != 120 {
+				t.Errorf("Refresh asking 3000 s: LIFETIME %d, want 120", got)
+			}
+			if got := lifetimeOf(c.request(stun.MethodRefresh, lifetime(30))); got != 30 {
+				t.Errorf("Refresh asking 30 s: LIFETIME %d, want 30", got)
+			}
+		})
 	}
-	if st := r.srv.Stats(); st.Created.TCP != 0 {
+	if st := r.srv.Stats(); st.Created.TCP != 1 || st.Created.UDP != 1 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+func lifetime(seconds uint32) stun.Setter {
+	return stun.RawAttribute{Type: stun.AttrLifetime, Value: binary.BigEndian.AppendUint32(nil, seconds)}
+}
+
+func lifetimeOf(m *stun.Message) uint32 {
+	v, err := m.Get(stun.AttrLifetime)
+	if err != nil || len(v) != 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(v)
 }
 
 // A relay does not reach the server itself: with ExternalIP a public

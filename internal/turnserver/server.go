@@ -56,9 +56,10 @@ type Addrs struct{ UDP, TCP, TLS netip.AddrPort }
 // Server is the TURN server: pion/turn's, with the gateway's credentials,
 // peer policy, quotas and bounds (see the package doc).
 //
-// What pion does not let it do: cap a LIFETIME a client asks for below an
-// hour (Config.MaxLifetime), and check a NONCE before answering a
-// ChannelBind 403 (screen).
+// What pion does not do, screen does before it: refuse a ChannelBind to a
+// refused peer 403, a request without an allocation 437, a TCP relay 442,
+// and cap a LIFETIME at Config.MaxLifetime. What pion does not let it do:
+// check a NONCE before those answers (screen).
 type Server struct {
 	log      *zap.Logger
 	cfg      Config
