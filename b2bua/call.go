@@ -47,6 +47,7 @@ type Call struct {
 
 	state    CallState
 	started  time.Time
+	ringing  time.Time // the first provisional with a To tag
 	answered time.Time
 
 	// ending: the call is over; it lives on only until its INVITE on the
@@ -161,7 +162,7 @@ func (c *Call) info() CallInfo {
 	flow := c.flow
 	c.g.mu.Unlock()
 	return CallInfo{ID: c.id, Origin: c.origin, WebCallID: c.web.dlg.callID, CoreCallID: c.core.dlg.callID,
-		Flow: flow, Started: c.started}
+		Flow: flow, Started: c.started, Ringing: c.ringing, Answered: c.answered}
 }
 
 // currentFlow is the browser flow the call is on now.
@@ -221,6 +222,7 @@ func (c *Call) notify(ev event) {
 // until the call has ended and its INVITE transactions are settled.
 func (c *Call) run(ctx context.Context) {
 	defer c.finish()
+	c.g.observer.CallStateChanged(c.info(), StateCalling, c.started)
 	c.start()
 	for !c.over() {
 		select {
@@ -315,6 +317,9 @@ func (c *Call) setState(s CallState) {
 		return
 	}
 	c.state = s
+	if s == StateEarly && c.ringing.IsZero() {
+		c.ringing = time.Now()
+	}
 	c.g.observer.CallStateChanged(c.info(), s, time.Now())
 }
 

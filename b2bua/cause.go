@@ -135,7 +135,9 @@ type CallInfo struct {
 	WebCallID  string
 	CoreCallID string
 	Flow       string
-	Started    time.Time
+	Started    time.Time // the first INVITE
+	Ringing    time.Time // the first provisional with a To tag; zero before
+	Answered   time.Time // the answer; zero before
 }
 
 // Observer is told about every call's state changes and its end; metrics,

@@ -13,19 +13,21 @@ import (
 type recorder struct {
 	mu     sync.Mutex
 	states []CallState
+	infos  []CallInfo
 	ended  chan Cause
 }
 
-func (r *recorder) CallStateChanged(_ CallInfo, s CallState, _ time.Time) {
+func (r *recorder) CallStateChanged(info CallInfo, s CallState, _ time.Time) {
 	r.mu.Lock()
 	r.states = append(r.states, s)
+	r.infos = append(r.infos, info)
 	r.mu.Unlock()
 }
 
 func (r *recorder) CallEnded(_ CallInfo, c Cause, _ time.Time) { r.ended <- c }
 
-// TestObserverSeesStatesAndCause: a call's state changes and its typed end
-// reach the observer.
+// TestObserverSeesStatesAndCause: a call's start, state changes and typed
+// end reach the observer, with the times of its ringing and answer.
 func TestObserverSeesStatesAndCause(t *testing.T) {
 	g, core, f := newWebRig(t)
 	rec := &recorder{ended: make(chan Cause, 1)}
@@ -44,8 +46,18 @@ func TestObserverSeesStatesAndCause(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if got := states(rec.states); got != "early,confirmed" {
-		t.Fatalf("states %s, want early,confirmed", got)
+	if got := states(rec.states); got != "calling,early,confirmed" {
+		t.Fatalf("states %s, want calling,early,confirmed", got)
+	}
+	calling, early, confirmed := rec.infos[0], rec.infos[1], rec.infos[2]
+	if calling.Started.IsZero() || !calling.Ringing.IsZero() || !calling.Answered.IsZero() {
+		t.Errorf("at the start: %+v", calling)
+	}
+	if early.Ringing.Before(early.Started) || !early.Answered.IsZero() {
+		t.Errorf("when ringing: %+v", early)
+	}
+	if confirmed.Ringing != early.Ringing || confirmed.Answered.Before(confirmed.Ringing) {
+		t.Errorf("when answered: %+v", confirmed)
 	}
 }
 

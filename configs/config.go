@@ -35,6 +35,7 @@ type Config struct {
 	TURN     TURN     `yaml:"turn"`
 	Edge     Edge     `yaml:"edge"`
 	Demo     Demo     `yaml:"demo"`
+	Admin    Admin    `yaml:"admin"`
 	Debug    Debug    `yaml:"debug"`
 }
 
@@ -231,6 +232,7 @@ func Default() Config {
 		},
 		TURN:   defaultTURN(),
 		Demo:   Demo{Listen: "127.0.0.1:5090"},
+		Admin:  Admin{Listen: DefaultAdminListen},
 		Auth:   Auth{Mode: AuthPassthrough, Leeway: 30 * time.Second, ExpiryGrace: 5 * time.Minute},
 		Limits: DefaultLimits(),
 	}
@@ -434,6 +436,9 @@ func (c *Config) Validate() error {
 		if err := checkHostPort("debug.pprof_listen", c.Debug.PprofListen); err != nil {
 			return err
 		}
+	}
+	if err := c.validateAdmin(); err != nil {
+		return err
 	}
 	return c.validateLimits()
 }

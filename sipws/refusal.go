@@ -135,6 +135,10 @@ func (l *refusalLog) snapshot() map[string]uint64 {
 // malformed.
 func (s *Server) Refusals() map[string]uint64 { return s.refusals.snapshot() }
 
+// Upgrades is how many WebSocket upgrades were accepted since the start;
+// the refused ones are counted in Refusals.
+func (s *Server) Upgrades() uint64 { return s.upgraded.Load() }
+
 // refuse counts a refusal and logs it, at Warn the first time in the log
 // window for its source and kind and at Debug after that.
 func (s *Server) refuse(kind refusalKind, ip netip.Addr, msg string, fields ...zap.Field) {

@@ -81,6 +81,7 @@ type Server struct {
 	upgrades    *upgradeRates // upgrade rate per source IP
 
 	draining atomic.Bool
+	upgraded atomic.Uint64 // upgrades accepted (Upgrades)
 
 	mu     sync.RWMutex
 	conns  map[string]*Conn

@@ -56,6 +56,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.wg.Done()
 		return
 	}
+	s.upgraded.Add(1)
 	if o, ok := s.handler.(Opener); ok {
 		o.ConnOpened(c)
 	}

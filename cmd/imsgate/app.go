@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/b2bua"
@@ -19,6 +21,7 @@ import (
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
+	"github.com/imsgate/imsgate/internal/metrics"
 	"github.com/imsgate/imsgate/internal/netcheck"
 	"github.com/imsgate/imsgate/internal/stunserver"
 	"github.com/imsgate/imsgate/internal/turnserver"
@@ -47,6 +50,11 @@ type app struct {
 	edgeCerts *certs.Store
 
 	pprof *http.Server
+	// admin is admin.listen (admin.go); nil when off.
+	admin    *http.Server
+	adminLn  net.Listener
+	metrics  *prometheus.Registry
+	draining atomic.Bool // readyz answers 503 from drain on
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
@@ -103,6 +111,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	if l := a.relayLookup(); l != nil {
 		gwOpts = append(gwOpts, b2bua.WithRelayLookup(l))
 	}
+	reg := metrics.NewRegistry()
+	a.metrics = reg
+	gwOpts = append(gwOpts, b2bua.WithObserver(metrics.NewCalls(reg)))
 	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
 	if err != nil {
 		tcp.Close()
@@ -125,6 +136,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		return nil, err
 	}
 	a.gw.AttachWS(a.ws)
+	if err := a.startAdmin(cfg.Admin, reg); err != nil {
+		return nil, err
+	}
 	if cfg.Debug.PprofListen != "" {
 		if err := a.startPprof(cfg.Debug.PprofListen); err != nil {
 			return nil, err
@@ -282,6 +296,9 @@ func (a *app) startPprof(addr string) error {
 	return nil
 }
 
+// AdminAddr is the bound admin.listen address.
+func (a *app) AdminAddr() string { return a.adminLn.Addr().String() }
+
 // WSAddr is the bound plain WebSocket address (ws.listen).
 func (a *app) WSAddr() string { return a.wsLn.Addr().String() }
 
@@ -291,6 +308,7 @@ func (a *app) WSSAddr() string { return a.wssLn.Addr().String() }
 // drain refuses new registrations' calls and upgrades, then waits up to
 // timeout for the calls in progress to end.
 func (a *app) drain(ctx context.Context, timeout time.Duration) {
+	a.draining.Store(true)
 	a.ws.Drain()
 	a.gw.Drain()
 	deadline := time.NewTimer(timeout)
@@ -331,6 +349,9 @@ func (a *app) close(ctx context.Context) error {
 	}
 	if a.pprof != nil {
 		a.pprof.Close()
+	}
+	if a.admin != nil {
+		a.admin.Close()
 	}
 	if a.edge != nil {
 		a.edge.Close()

@@ -232,6 +232,7 @@ func TestStartPortTaken(t *testing.T) {
 	cfg := configs.Default()
 	cfg.WS.Listen = taken.Addr().String()
 	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Upstream.Proxy = "sip:127.0.0.1:9"
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "44000-44099"

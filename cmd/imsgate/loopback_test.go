@@ -61,6 +61,7 @@ func newRigOn(t *testing.T, ip string) *rig {
 	cfg := configs.Default()
 	cfg.WS.Listen = any
 	cfg.SIP.Listen = any
+	cfg.Admin.Listen = any
 	cfg.Media.PublicIP = ip
 	cfg.Upstream.Proxy = "sip:" + pc.LocalAddr().String() + ";transport=udp"
 	cfg.Upstream.Domain = domain

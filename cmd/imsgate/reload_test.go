@@ -33,6 +33,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 	cfg.WS.Listen, cfg.WS.TLSListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WS.TLSCert, cfg.WS.TLSKey = certFile, keyFile
 	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Upstream.Proxy = "sip:127.0.0.1:9"
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "44200-44299"

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/admin"
+	"github.com/imsgate/imsgate/internal/metrics"
+)
+
+// startAdmin registers every part's metrics in reg and serves admin.listen:
+// /metrics, /healthz, /readyz.
+func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
+	metrics.RegisterGateway(reg, a.gw)
+	metrics.RegisterWebSockets(reg, a.ws)
+	if a.turn != nil {
+		metrics.RegisterTURN(reg, a.turn.Stats)
+	}
+	if a.stun != nil {
+		metrics.RegisterSTUN(reg, a.stun.Stats)
+	}
+	if cfg.Listen == configs.AdminOff {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	a.adminLn = ln
+	a.admin = &http.Server{
+		Handler:           admin.Handler(admin.Config{Token: cfg.Token, Gatherer: reg, Ready: a.ready}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		_ = a.admin.Serve(ln)
+	}()
+	fields := []zap.Field{zap.String("listen", ln.Addr().String()), zap.Bool("token", cfg.Token != "")}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && cfg.Token == "" {
+		a.log.Warn("admin listener beyond loopback without admin.token: anyone who reaches it reads the metrics", fields...)
+	} else {
+		a.log.Info("admin listener: /metrics /healthz /readyz", fields...)
+	}
+	return nil
+}
+
+// ready is /readyz: not while draining.
+func (a *app) ready() error {
+	if a.draining.Load() {
+		return errors.New("draining")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// TestLoopbackMetrics: a browser registers, makes an answered call with
+// two digits and a call the core rejects 486; /metrics on admin.listen
+// then shows them (calls started and ended by reason and status, setup
+// and post-dial delay observed, a registration, an upgrade, digits by
+// form), passes the linter promtool uses, and /healthz and /readyz
+// answer, /readyz 503 once the gateway drains.
+func TestLoopbackMetrics(t *testing.T) {
+	noLeaks(t)
+	r := newRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := r.browser(ctx, "alice")
+
+	call, err := alice.Invite(ctx, "sip:echo@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call.Result(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("result = %v, %v; want 200", res, err)
+	}
+	waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= 10 })
+	for _, digit := range []string{"5", "#"} {
+		if res, err := call.SendDTMF(ctx, digit); err != nil || res.StatusCode != 200 {
+			t.Fatalf("dtmf %s: %v, %v", digit, res, err)
+		}
+	}
+	if err := call.HangUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := alice.Invite(ctx, "sip:busy@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := busy.Result(ctx); err != nil || res.StatusCode != 486 {
+		t.Fatalf("busy: %v, %v; want 486", res, err)
+	}
+	waitFor(t, ctx, "both calls to end", func() bool { return r.gw.gw.Calls() == 0 })
+
+	base := "http://" + r.gw.AdminAddr()
+	body := get(t, base+"/metrics", http.StatusOK)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	want := []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"imsgate_calls_started_total", map[string]string{"origin": "web"}, 2},
+		{"imsgate_calls_ended_total", map[string]string{"reason": "hangup", "by": "web", "status": "none"}, 1},
+		{"imsgate_calls_ended_total", map[string]string{"reason": "rejected", "by": "core", "status": "486"}, 1},
+		{"imsgate_call_setup_seconds", nil, 1},
+		{"imsgate_call_post_dial_delay_seconds", nil, 1},
+		{"imsgate_registrations_active", nil, 1},
+		{"imsgate_ws_connections_active", nil, 1},
+		{"imsgate_ws_upgrades_total", nil, 1},
+		{"imsgate_dtmf_digits_total", map[string]string{"direction": "web_to_core"}, 2},
+		{"imsgate_call_media_paths_total", map[string]string{"path": "udp"}, 1},
+		{"go_goroutines", nil, 1},
+		{"process_resident_memory_bytes", nil, 1},
+	}
+	for _, w := range want {
+		got, ok := valueOf(families[w.name], w.labels)
+		if !ok || got < w.min {
+			t.Errorf("%s%v = %v (found %v), want at least %v", w.name, w.labels, got, ok, w.min)
+		}
+	}
+	if got, _ := valueOf(families["imsgate_calls_active"], nil); got != 0 {
+		t.Errorf("imsgate_calls_active = %v after both calls ended", got)
+	}
+	problems, err := testutil.GatherAndLint(r.gw.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+
+	get(t, base+"/healthz", http.StatusOK)
+	get(t, base+"/readyz", http.StatusOK)
+	drained := make(chan struct{})
+	go func() { r.gw.drain(ctx, 0); close(drained) }()
+	<-drained
+	if b := get(t, base+"/readyz", http.StatusServiceUnavailable); !strings.Contains(b, "draining") {
+		t.Errorf("/readyz while draining: %q", b)
+	}
+	get(t, base+"/healthz", http.StatusOK)
+}
+
+func get(t *testing.T, url string, want int) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("GET %s: %d %q, want %d", url, res.StatusCode, b, want)
+	}
+	return string(b)
+}
+
+// valueOf sums the samples of f whose labels include labels: a counter's
+// or gauge's value, a histogram's count.
+func valueOf(f *dto.MetricFamily, labels map[string]string) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	sum, found := 0.0, false
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue next
+			}
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		}
+	}
+	return sum, found
+}

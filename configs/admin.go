@@ -1,0 +1,38 @@
+package configs
+
+// Admin is the operator's own listener: Prometheus metrics, and health for
+// probes and load balancers.
+type Admin struct {
+	// Listen is the host:port of /metrics, /healthz and /readyz; "off"
+	// serves none. Loopback by default: put it elsewhere with a token.
+	Listen string `yaml:"listen"`
+	// Token, when set (or read from TokenFile), is the bearer token
+	// /metrics asks for; /healthz and /readyz stay open for probes.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// AdminOff is the admin.listen value that serves no admin listener.
+const AdminOff = "off"
+
+// DefaultAdminListen is admin.listen when the file leaves it out.
+const DefaultAdminListen = "127.0.0.1:9460"
+
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	if a.Listen == AdminOff {
+		return nil
+	}
+	if err := checkHostPort("admin.listen", a.Listen); err != nil {
+		return err
+	}
+	if a.Token != "" && a.TokenFile != "" {
+		return keyErr("admin.token_file", "set admin.token or admin.token_file, not both")
+	}
+	tok, err := readSecret("admin.token_file", a.Token, a.TokenFile)
+	if err != nil {
+		return err
+	}
+	a.Token = tok
+	return nil
+}
