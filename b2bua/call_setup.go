@@ -334,7 +334,13 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 			return // the origin leg has its answer already
 		}
 		c.relayFailure(a, res)
-		c.end(Cause{Reason: EndRejected, By: b.side, Status: code})
+		reason := EndRejected
+		if code == 401 || code == 407 {
+			// The browser answers the core's challenge with a new INVITE:
+			// this one was not a failed call.
+			reason = EndChallenged
+		}
+		c.end(Cause{Reason: reason, By: b.side, Status: code})
 	}
 }
 

@@ -47,6 +47,7 @@ const (
 	EndReconnectTimeout           // the browser did not come back within calls.reconnect_grace
 	EndMediaTimeout               // the browser's ICE consent checks stopped (RFC 7675)
 	EndTokenExpired               // the browser's token ran out, and its grace (auth.expiry_grace)
+	EndChallenged                 // a 401 or 407 from Cause.By relayed: the caller retries with credentials
 )
 
 func (r EndReason) String() string {
@@ -79,6 +80,8 @@ func (r EndReason) String() string {
 		return "media_timeout"
 	case EndTokenExpired:
 		return "token_expired"
+	case EndChallenged:
+		return "challenged"
 	}
 	return "unknown"
 }

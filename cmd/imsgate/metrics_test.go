@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/imsgate/imsgate/internal/metrics/metricstest"
 )
 
 // TestLoopbackMetrics: a browser registers, makes an answered call with
@@ -54,10 +53,9 @@ func TestLoopbackMetrics(t *testing.T) {
 
 	base := "http://" + r.gw.AdminAddr()
 	body := get(t, base+"/metrics", http.StatusOK)
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	families, err := metricstest.Parse([]byte(body))
 	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
+		t.Fatal(err)
 	}
 	want := []struct {
 		name   string
@@ -78,12 +76,12 @@ func TestLoopbackMetrics(t *testing.T) {
 		{"process_resident_memory_bytes", nil, 1},
 	}
 	for _, w := range want {
-		got, ok := valueOf(families[w.name], w.labels)
+		got, ok := families.Sum(w.name, w.labels)
 		if !ok || got < w.min {
 			t.Errorf("%s%v = %v (found %v), want at least %v", w.name, w.labels, got, ok, w.min)
 		}
 	}
-	if got, _ := valueOf(families["imsgate_calls_active"], nil); got != 0 {
+	if got, _ := families.Sum("imsgate_calls_active", nil); got != 0 {
 		t.Errorf("imsgate_calls_active = %v after both calls ended", got)
 	}
 	problems, err := testutil.GatherAndLint(r.gw.metrics)
@@ -117,37 +115,4 @@ func get(t *testing.T, url string, want int) string {
 		t.Fatalf("GET %s: %d %q, want %d", url, res.StatusCode, b, want)
 	}
 	return string(b)
-}
-
-// valueOf sums the samples of f whose labels include labels: a counter's
-// or gauge's value, a histogram's count.
-func valueOf(f *dto.MetricFamily, labels map[string]string) (float64, bool) {
-	if f == nil {
-		return 0, false
-	}
-	sum, found := 0.0, false
-next:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue next
-			}
-		}
-		found = true
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		case m.Untyped != nil:
-			sum += m.GetUntyped().GetValue()
-		}
-	}
-	return sum, found
 }
