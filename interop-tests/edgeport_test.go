@@ -3,6 +3,8 @@
 package interop
 
 import (
+	"github.com/imsgate/imsgate/internal/metrics/metricstest"
+
 	"fmt"
 	"regexp"
 	"strconv"
@@ -90,7 +92,36 @@ turn:
 				e.requireWebRTCPath(t, r, "tcp", nil)
 			}
 			e.requireSIPpRTP(t, r, echoMediaPort)
+			requireEdgeMetrics(t, e, r, kinds, tc.relay)
 		})
+	}
+}
+
+// requireEdgeMetrics: /metrics counts what the log says came through the
+// shared port, and the call's media path (TURN over TLS, or ICE-TCP).
+func requireEdgeMetrics(t *testing.T, e *env, r browserResult, kinds map[string]int, relay bool) {
+	t.Helper()
+	code, body := scrape(t, "")
+	families, err := metricstest.Parse(body)
+	if code != 200 || err != nil {
+		e.failf(t, r, "/metrics: %d %v", code, err)
+	}
+	for kind, n := range kinds {
+		if got, _ := families.Sum("imsgate_edge_connections_total", map[string]string{"kind": kind}); got < float64(n) {
+			e.failf(t, r, "imsgate_edge_connections_total{kind=%q} = %v, the log has %d", kind, got, n)
+		}
+	}
+	path := "ice-tcp"
+	if relay {
+		path = "turn-tls"
+		if got, _ := families.Sum("imsgate_turn_allocations_total", map[string]string{"transport": "tls"}); got < 1 {
+			e.failf(t, r, "imsgate_turn_allocations_total{transport=\"tls\"} = %v", got)
+		}
+	}
+	got, _ := families.Sum("imsgate_call_media_paths_total", map[string]string{"path": path})
+	t.Logf("/metrics: edge connections %v; media path %s %v", kinds, path, got)
+	if got < 1 {
+		e.failf(t, r, "imsgate_call_media_paths_total{path=%q} = %v", path, got)
 	}
 }
 

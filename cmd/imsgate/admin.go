@@ -26,6 +26,9 @@ func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	if a.stun != nil {
 		metrics.RegisterSTUN(reg, a.stun.Stats)
 	}
+	if a.edge != nil {
+		metrics.RegisterEdge(reg, a.edge.Counts)
+	}
 	if cfg.Listen == configs.AdminOff {
 		return nil
 	}

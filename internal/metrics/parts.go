@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imsgate/imsgate/internal/edge"
 	"github.com/imsgate/imsgate/internal/stunserver"
 	"github.com/imsgate/imsgate/internal/turnserver"
 )
@@ -113,6 +114,27 @@ func RegisterTURN(reg prometheus.Registerer, stats func() turnserver.Stats) {
 			emit(packets, prometheus.CounterValue, float64(st.FromPeers.Packets), "from_peer")
 			emit(bytes, prometheus.CounterValue, float64(st.ToPeers.Bytes), "to_peer")
 			emit(bytes, prometheus.CounterValue, float64(st.FromPeers.Bytes), "from_peer")
+		},
+	})
+}
+
+// RegisterEdge exposes the shared port's classifications: the
+// connections it handed on, by what their first bytes were, and those it
+// closed (unrecognised, too slow, over the per-source bound).
+func RegisterEdge(reg prometheus.Registerer, counts func() (map[edge.Kind]uint64, uint64)) {
+	classified := prometheus.NewDesc("imsgate_edge_connections_total",
+		"Connections the shared port (edge.listen) handed on, by kind: ws, wss, tls (WSS whose TLS the edge ended), turn-tcp, turn-tls, ice-tcp.",
+		[]string{"kind"}, nil)
+	closed := prometheus.NewDesc("imsgate_edge_connections_closed_total",
+		"Connections the shared port closed unclassified: unrecognised first bytes, too slow, or over the per-source bound.", nil, nil)
+	reg.MustRegister(values{
+		descs: []*prometheus.Desc{classified, closed},
+		read: func(emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+			byKind, n := counts()
+			for k, v := range byKind {
+				emit(classified, prometheus.CounterValue, float64(v), k.String())
+			}
+			emit(closed, prometheus.CounterValue, float64(n))
 		},
 	})
 }
