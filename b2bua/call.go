@@ -49,6 +49,10 @@ type Call struct {
 	started  time.Time
 	ringing  time.Time // the first provisional with a To tag
 	answered time.Time
+	// from and to are the origin INVITE's From URI and Request-URI.
+	from, to string
+	// digits counts the DTMF digits relayed either way.
+	digits int
 
 	// ending: the call is over; it lives on only until its INVITE on the
 	// far leg has a final response (or 64·T1 after our CANCEL).
@@ -162,7 +166,7 @@ func (c *Call) info() CallInfo {
 	flow := c.flow
 	c.g.mu.Unlock()
 	return CallInfo{ID: c.id, Origin: c.origin, WebCallID: c.web.dlg.callID, CoreCallID: c.core.dlg.callID,
-		Flow: flow, Started: c.started, Ringing: c.ringing, Answered: c.answered}
+		Flow: flow, Caller: c.from, Callee: c.to, Started: c.started, Ringing: c.ringing, Answered: c.answered}
 }
 
 // currentFlow is the browser flow the call is on now.
@@ -222,7 +226,6 @@ func (c *Call) notify(ev event) {
 // until the call has ended and its INVITE transactions are settled.
 func (c *Call) run(ctx context.Context) {
 	defer c.finish()
-	c.g.observer.CallStateChanged(c.info(), StateCalling, c.started)
 	c.start()
 	for !c.over() {
 		select {
@@ -355,7 +358,13 @@ func (c *Call) finish() {
 	c.log.Info("call ended", zap.Stringer("reason", c.cause.Reason), zap.Stringer("by", c.cause.By),
 		zap.Int("status", c.cause.Status), zap.NamedError("cause", c.cause.Err),
 		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.String("media_path", c.mediaPath), zap.Any("media", st))
-	c.g.observer.CallEnded(c.info(), c.cause, time.Now())
+	info := c.info()
+	info.Summary = &CallSummary{
+		Codec: c.media.Codec(), MediaPath: c.mediaPath, DTMFDigits: c.digits,
+		WebToCore: Traffic{Packets: st.WebToCore.Packets, Bytes: st.WebToCore.Bytes},
+		CoreToWeb: Traffic{Packets: st.CoreToWeb.Packets, Bytes: st.CoreToWeb.Bytes},
+	}
+	c.g.observer.CallEnded(info, c.cause, time.Now())
 	close(c.done)
 	c.closing.Lock() // senders in flight have sent or given up
 	defer c.closing.Unlock()

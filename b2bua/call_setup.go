@@ -165,8 +165,9 @@ func (c *Call) start() {
 	if a.side == SideWeb {
 		_ = a.inviteIn.reply(response(inv, 100, "Trying", ""))
 	}
-	c.log.Info("call", zap.Stringer("from_leg", a.side), zap.String("from", inv.From().Address.String()),
-		zap.String("to", inv.Recipient.String()))
+	c.from, c.to = inv.From().Address.String(), inv.Recipient.String()
+	c.log.Info("call", zap.Stringer("from_leg", a.side), zap.String("from", c.from), zap.String("to", c.to))
+	c.g.observer.CallStateChanged(c.info(), StateCalling, c.started)
 	var out []byte
 	var err error
 	if offer := sdpBody(inv); offer != nil {

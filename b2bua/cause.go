@@ -138,10 +138,26 @@ type CallInfo struct {
 	WebCallID  string
 	CoreCallID string
 	Flow       string
-	Started    time.Time // the first INVITE
-	Ringing    time.Time // the first provisional with a To tag; zero before
-	Answered   time.Time // the answer; zero before
+	// Caller and Callee are the origin INVITE's From URI and Request-URI.
+	Caller, Callee string
+	Started        time.Time // the first INVITE
+	Ringing        time.Time // the first provisional with a To tag; zero before
+	Answered       time.Time // the answer; zero before
+	// Summary is what the call carried; set at its end only (CallEnded).
+	Summary *CallSummary
 }
+
+// CallSummary is a call's media and digits, told at its end.
+type CallSummary struct {
+	Codec     string // the audio codec both legs agreed on, as name/clock; "" when none was
+	MediaPath string // the browser's media path: udp, ice-tcp, turn-udp, turn-tcp, turn-tls; "" before ICE
+	// WebToCore and CoreToWeb are the RTP relayed each way.
+	WebToCore, CoreToWeb Traffic
+	DTMFDigits           int // digits relayed either way
+}
+
+// Traffic is packets and their bytes.
+type Traffic struct{ Packets, Bytes uint64 }
 
 // Observer is told about every call's state changes and its end; metrics,
 // CDRs and the call timeline hang off it. It is called on the call's
@@ -149,6 +165,21 @@ type CallInfo struct {
 type Observer interface {
 	CallStateChanged(call CallInfo, state CallState, at time.Time)
 	CallEnded(call CallInfo, cause Cause, at time.Time)
+}
+
+// observers tells each of several observers in turn.
+type observers []Observer
+
+func (os observers) CallStateChanged(call CallInfo, state CallState, at time.Time) {
+	for _, o := range os {
+		o.CallStateChanged(call, state, at)
+	}
+}
+
+func (os observers) CallEnded(call CallInfo, cause Cause, at time.Time) {
+	for _, o := range os {
+		o.CallEnded(call, cause, at)
+	}
 }
 
 type nopObserver struct{}

@@ -153,6 +153,7 @@ func (c *Call) logDigit(d mediabridge.DTMFDigit, from Side, arrived, left string
 	c.log.Info("dtmf", zap.String("digit", d.Signal()), zap.Duration("duration", d.Duration),
 		zap.String("from", in), zap.String("to", out))
 	c.g.dtmf.add(in + " -> " + out)
+	c.digits++
 }
 
 // DTMFCounts is how many digits crossed the gateway, by "side form ->

@@ -88,8 +88,19 @@ type Gateway struct {
 // Option changes a Gateway built by New.
 type Option func(*Gateway)
 
-// WithObserver sends every call's state changes and end to o.
-func WithObserver(o Observer) Option { return func(g *Gateway) { g.observer = o } }
+// WithObserver sends every call's state changes and end to o, after the
+// observers given before it.
+func WithObserver(o Observer) Option {
+	return func(g *Gateway) {
+		if all, ok := g.observer.(observers); ok {
+			g.observer = append(all, o)
+		} else if _, none := g.observer.(nopObserver); none {
+			g.observer = observers{o}
+		} else {
+			g.observer = observers{g.observer, o}
+		}
+	}
+}
 
 // WithSIPTLS serves SIP over TLS toward the core on ln (sip.tls_listen,
 // a TLS listener).

@@ -19,20 +19,17 @@ const AdminOff = "off"
 const DefaultAdminListen = "127.0.0.1:9460"
 
 func (c *Config) validateAdmin() error {
-	a := &c.Admin
+	a := c.Admin
 	if a.Listen == AdminOff {
 		return nil
 	}
 	if err := checkHostPort("admin.listen", a.Listen); err != nil {
 		return err
 	}
-	if a.Token != "" && a.TokenFile != "" {
-		return keyErr("admin.token_file", "set admin.token or admin.token_file, not both")
-	}
-	tok, err := readSecret("admin.token_file", a.Token, a.TokenFile)
-	if err != nil {
-		return err
-	}
-	a.Token = tok
-	return nil
+	return checkSecret("admin.token", "admin.token_file", a.Token, a.TokenFile)
+}
+
+// BearerToken is admin.token, or the contents of admin.token_file.
+func (a Admin) BearerToken() (string, error) {
+	return readSecret("admin.token_file", a.Token, a.TokenFile)
 }

@@ -48,6 +48,16 @@ func (a Auth) TokenSecret() (string, error) {
 	return readSecret("auth.secret_file", a.Secret, a.SecretFile)
 }
 
+// checkSecret refuses a secret given both inline (key) and in a file
+// (fileKey), and a file that cannot be read.
+func checkSecret(key, fileKey, inline, file string) error {
+	if inline != "" && file != "" {
+		return keyErr(fileKey, "set %s or %s, not both", key, fileKey)
+	}
+	_, err := readSecret(fileKey, inline, file)
+	return err
+}
+
 // readSecret is a secret given inline, or in file (key names it), without
 // the file's trailing line end.
 func readSecret(key, inline, file string) (string, error) {
@@ -70,8 +80,8 @@ func (c *Config) validateAuth() error {
 	default:
 		return keyErr("auth.mode", "%q is not passthrough or token", a.Mode)
 	}
-	if a.Secret != "" && a.SecretFile != "" {
-		return keyErr("auth.secret_file", "set auth.secret or auth.secret_file, not both")
+	if err := checkSecret("auth.secret", "auth.secret_file", a.Secret, a.SecretFile); err != nil {
+		return err
 	}
 	secret, err := a.TokenSecret()
 	if err != nil {

@@ -36,6 +36,7 @@ type Config struct {
 	Edge     Edge     `yaml:"edge"`
 	Demo     Demo     `yaml:"demo"`
 	Admin    Admin    `yaml:"admin"`
+	CDR      CDR      `yaml:"cdr"`
 	Debug    Debug    `yaml:"debug"`
 }
 
@@ -233,6 +234,7 @@ func Default() Config {
 		TURN:   defaultTURN(),
 		Demo:   Demo{Listen: "127.0.0.1:5090"},
 		Admin:  Admin{Listen: DefaultAdminListen},
+		CDR:    CDR{RotateBytes: DefaultCDRRotateBytes},
 		Auth:   Auth{Mode: AuthPassthrough, Leeway: 30 * time.Second, ExpiryGrace: 5 * time.Minute},
 		Limits: DefaultLimits(),
 	}
@@ -438,6 +440,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if err := c.validateCDR(); err != nil {
 		return err
 	}
 	return c.validateLimits()

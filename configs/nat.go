@@ -207,8 +207,8 @@ func (c *Config) validateTURN() error {
 			return keyErr("turn.tls_listen", "needs turn.tls_cert/tls_key or ws.tls_cert/tls_key")
 		}
 	}
-	if t.Secret != "" && t.SecretFile != "" {
-		return keyErr("turn.secret_file", "set turn.secret or turn.secret_file, not both")
+	if err := checkSecret("turn.secret", "turn.secret_file", t.Secret, t.SecretFile); err != nil {
+		return err
 	}
 	secret, err := t.TURNSecret()
 	if err != nil {

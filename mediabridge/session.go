@@ -3,6 +3,7 @@ package mediabridge
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,18 @@ func (s *Session) RelayEventsToWeb(on bool) { s.eventsToWeb = on }
 func (s *Session) WebAlive() bool {
 	_, ok := s.ep.remoteAddr()
 	return ok
+}
+
+// Codec is the audio codec the legs agreed on, as name/clock ("PCMU/8000",
+// "opus/48000"), or "" before an answer. For the call's goroutine, which
+// negotiates.
+func (s *Session) Codec() string {
+	for _, p := range s.pairs {
+		if !p.web.isDTMF() && !p.web.none() {
+			return p.web.name + "/" + strconv.FormatUint(uint64(p.web.clock), 10)
+		}
+	}
+	return ""
 }
 
 // Stats is a snapshot of the packet counters.

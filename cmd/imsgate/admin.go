@@ -12,6 +12,7 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/admin"
+	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/metrics"
 )
 
@@ -29,8 +30,15 @@ func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	if a.edge != nil {
 		metrics.RegisterEdge(reg, a.edge.Counts)
 	}
+	if a.cdr != nil {
+		metrics.RegisterCDR(reg, a.cdr.Stats)
+	}
 	if cfg.Listen == configs.AdminOff {
 		return nil
+	}
+	token, err := cfg.BearerToken()
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -38,7 +46,7 @@ func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	}
 	a.adminLn = ln
 	a.admin = &http.Server{
-		Handler:           admin.Handler(admin.Config{Token: cfg.Token, Gatherer: reg, Ready: a.ready}),
+		Handler:           admin.Handler(admin.Config{Token: token, Gatherer: reg, Ready: a.ready}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -49,13 +57,20 @@ func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 		defer a.wg.Done()
 		_ = a.admin.Serve(ln)
 	}()
-	fields := []zap.Field{zap.String("listen", ln.Addr().String()), zap.Bool("token", cfg.Token != "")}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && cfg.Token == "" {
+	fields := []zap.Field{zap.String("listen", ln.Addr().String()), zap.Bool("token", token != "")}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && token == "" {
 		a.log.Warn("admin listener beyond loopback without admin.token: anyone who reaches it reads the metrics", fields...)
 	} else {
 		a.log.Info("admin listener: /metrics /healthz /readyz", fields...)
 	}
 	return nil
+}
+
+// cdrConfig is the cdr section as internal/cdr takes it.
+func cdrConfig(c configs.CDR) (cdr.Config, error) {
+	token, err := c.BearerToken()
+	return cdr.Config{File: c.File, RotateBytes: c.RotateBytes, RotateEvery: c.RotateEvery, Webhook: c.Webhook,
+		WebhookToken: token, SpoolDir: c.SpoolDir, SpoolMax: c.SpoolMax}, err
 }
 
 // ready is /readyz: not while draining.

@@ -19,6 +19,7 @@ import (
 	"github.com/imsgate/imsgate/cmd/imsgate/democore"
 	"github.com/imsgate/imsgate/cmd/imsgate/webphone"
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
 	"github.com/imsgate/imsgate/internal/metrics"
@@ -51,9 +52,11 @@ type app struct {
 
 	pprof *http.Server
 	// admin is admin.listen (admin.go); nil when off.
-	admin    *http.Server
-	adminLn  net.Listener
-	metrics  *prometheus.Registry
+	admin   *http.Server
+	adminLn net.Listener
+	metrics *prometheus.Registry
+	// cdr writes call detail records (cdr.*); nil when off.
+	cdr      *cdr.Writer
 	draining atomic.Bool // readyz answers 503 from drain on
 
 	wg      sync.WaitGroup
@@ -114,6 +117,17 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	reg := metrics.NewRegistry()
 	a.metrics = reg
 	gwOpts = append(gwOpts, b2bua.WithObserver(metrics.NewCalls(reg)))
+	if cfg.CDR.File != "" || cfg.CDR.Webhook != "" {
+		cc, err := cdrConfig(cfg.CDR)
+		if err == nil {
+			a.cdr, err = cdr.New(cc, log.Named("cdr"))
+		}
+		if err != nil {
+			tcp.Close()
+			return nil, err
+		}
+		gwOpts = append(gwOpts, b2bua.WithObserver(a.cdr))
+	}
 	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
 	if err != nil {
 		tcp.Close()
@@ -333,6 +347,12 @@ func (a *app) close(ctx context.Context) error {
 		a.gw.Close() // closes the SIP sockets too
 	} else if a.sipPC != nil {
 		a.sipPC.Close()
+	}
+	if a.cdr != nil {
+		// After the gateway: the calls it ended have their records queued.
+		if err := a.cdr.Close(); err != nil {
+			a.log.Warn("cdr close", zap.Error(err))
+		}
 	}
 	if a.ws != nil {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -28,14 +28,34 @@ type rig struct {
 	t    *testing.T
 	core *democore.Core
 	gw   *app
+	cfg  configs.Config // gw's, for a restart
 	ws   string
 	log  *zap.Logger
+}
+
+// restart stops the gateway and starts it again with the same config on
+// the same addresses (the WebSocket's included).
+func (r *rig) restart() {
+	r.t.Helper()
+	if err := r.gw.close(context.Background()); err != nil {
+		r.t.Fatalf("gateway close: %v", err)
+	}
+	cfg := r.cfg
+	cfg.WS.Listen = r.gw.WSAddr()
+	gw, err := start(cfg, r.log.Named("gw"))
+	if err != nil {
+		r.t.Fatalf("restart: %v", err)
+	}
+	r.gw = gw
 }
 
 func newRig(t *testing.T) *rig { return newRigOn(t, "127.0.0.1") }
 
 // newRigOn is a rig whose every listener, SIP and media address is ip.
-func newRigOn(t *testing.T, ip string) *rig {
+func newRigOn(t *testing.T, ip string) *rig { return newRigWith(t, ip, nil) }
+
+// newRigWith is newRigOn with the gateway's config edited first.
+func newRigWith(t *testing.T, ip string, edit func(*configs.Config)) *rig {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	core, err := democore.New(democore.Options{
@@ -68,6 +88,9 @@ func newRigOn(t *testing.T, ip string) *rig {
 	cfg.Upstream.InviteTimeout = 20 * time.Second
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "43000-43999"
+	if edit != nil {
+		edit(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +99,9 @@ func newRigOn(t *testing.T, ip string) *rig {
 		core.Close()
 		t.Fatal(err)
 	}
-	r := &rig{t: t, core: core, gw: gw, ws: "ws://" + gw.WSAddr() + "/", log: log}
+	r := &rig{t: t, core: core, gw: gw, cfg: cfg, ws: "ws://" + gw.WSAddr() + "/", log: log}
 	t.Cleanup(func() {
-		if err := gw.close(context.Background()); err != nil {
+		if err := r.gw.close(context.Background()); err != nil {
 			t.Errorf("gateway close: %v", err)
 		}
 		core.Close()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/edge"
 	"github.com/imsgate/imsgate/internal/stunserver"
 	"github.com/imsgate/imsgate/internal/turnserver"
@@ -135,6 +136,26 @@ func RegisterEdge(reg prometheus.Registerer, counts func() (map[edge.Kind]uint64
 				emit(classified, prometheus.CounterValue, float64(v), k.String())
 			}
 			emit(closed, prometheus.CounterValue, float64(n))
+		},
+	})
+}
+
+// RegisterCDR exposes the call detail records' counters.
+func RegisterCDR(reg prometheus.Registerer, stats func() cdr.Stats) {
+	records := prometheus.NewDesc("imsgate_cdr_records_total",
+		"Call detail records: written to cdr.file, delivered to cdr.webhook, lost (neither queued nor spooled: logged at error in full).",
+		[]string{"outcome"}, nil)
+	failures := prometheus.NewDesc("imsgate_cdr_webhook_failures_total", "Webhook attempts that failed (an error or a non-2xx answer); each is retried.", nil, nil)
+	pending := prometheus.NewDesc("imsgate_cdr_spool_records", "Records in the spool, waiting for the webhook.", nil, nil)
+	reg.MustRegister(values{
+		descs: []*prometheus.Desc{records, failures, pending},
+		read: func(emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+			st := stats()
+			emit(records, prometheus.CounterValue, float64(st.Written), "written")
+			emit(records, prometheus.CounterValue, float64(st.Delivered), "delivered")
+			emit(records, prometheus.CounterValue, float64(st.Lost), "lost")
+			emit(failures, prometheus.CounterValue, float64(st.Failures))
+			emit(pending, prometheus.GaugeValue, float64(st.Pending))
 		},
 	})
 }
