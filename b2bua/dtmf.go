@@ -152,10 +152,10 @@ func (c *Call) logDigit(d mediabridge.DTMFDigit, from Side, arrived, left string
 	in, out := from.String()+" "+arrived, to.String()+" "+left
 	c.log.Info("dtmf", zap.String("digit", d.Signal()), zap.Duration("duration", d.Duration),
 		zap.String("from", in), zap.String("to", out))
-	c.g.dtmf.add(in + " -> " + out)
+	c.g.dtmf.Add(in + " -> " + out)
 	c.digits++
 }
 
 // DTMFCounts is how many digits crossed the gateway, by "side form ->
 // side form" (e.g. "web info -> core rfc4733").
-func (g *Gateway) DTMFCounts() map[string]uint64 { return g.dtmf.snapshot() }
+func (g *Gateway) DTMFCounts() map[string]uint64 { return g.dtmf.Snapshot() }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
+	"github.com/imsgate/imsgate/internal/tally"
 	"github.com/imsgate/imsgate/mediabridge"
 	"github.com/imsgate/imsgate/presence"
 	"github.com/imsgate/imsgate/sipws"
@@ -51,10 +52,10 @@ type Gateway struct {
 	reg      *registrar
 	unreg    *unregisterQueue
 	observer Observer
-	dtmf     tally // digits by the forms they came and left in
+	dtmf     tally.Counts // digits by the forms they came and left in
 	// mediaPaths counts calls by their browser media's path; relays tells
 	// the gateway's own TURN relays (media_path.go).
-	mediaPaths tally
+	mediaPaths tally.Counts
 	relays     RelayLookup
 	refused    refusalLog
 	slots      callSlots
@@ -421,6 +422,18 @@ func (g *Gateway) Calls() int {
 
 // running is the number of call goroutines.
 func (g *Gateway) running() int { return int(g.live.Load()) }
+
+// RequestStats is what the handler of requests outside calls has done,
+// when it tells (presence.Relay does): MESSAGEs by "direction outcome" and
+// the subscriptions that exist now.
+func (g *Gateway) RequestStats() (messages map[string]uint64, subscriptions int) {
+	if s, ok := g.nonCall.(interface {
+		Stats() (map[string]uint64, int)
+	}); ok {
+		return s.Stats()
+	}
+	return nil, 0
+}
 
 // Bindings is the number of browser registrations held.
 func (g *Gateway) Bindings() int { return g.reg.count() }

@@ -193,7 +193,7 @@ func TestRefusalLogThrottles(t *testing.T) {
 			t.Fatalf("%s %s at %v: info %v, want %v", step.flow, step.why, step.at, got, step.info)
 		}
 	}
-	if n := l.counts.snapshot(); n["unregistered"] != 5 || n["from_not_registered"] != 1 {
+	if n := l.counts.Snapshot(); n["unregistered"] != 5 || n["from_not_registered"] != 1 {
 		t.Fatalf("counts %v", n)
 	}
 	l.forget("f1")

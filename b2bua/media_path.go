@@ -38,10 +38,10 @@ func (c *Call) onMediaConnected() {
 		}
 	}
 	c.mediaPath = path
-	c.g.mediaPaths.add(path)
+	c.g.mediaPaths.Add(path)
 	c.log.Info("media path", zap.String("path", path), zap.Stringer("remote_addr", st.WebAddr))
 }
 
 // MediaPaths counts connected calls by the path their browser media took:
 // "udp", "ice-tcp", "turn-udp", "turn-tcp", "turn-tls".
-func (g *Gateway) MediaPaths() map[string]uint64 { return g.mediaPaths.snapshot() }
+func (g *Gateway) MediaPaths() map[string]uint64 { return g.mediaPaths.Snapshot() }

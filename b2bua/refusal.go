@@ -3,6 +3,8 @@ package b2bua
 import (
 	"sync"
 	"time"
+
+	"github.com/imsgate/imsgate/internal/tally"
 )
 
 // refusal is why a browser's request was refused before anything was
@@ -97,7 +99,7 @@ const refusalLogWindow = 60 * time.Second
 // last logged at Info, so a browser that keeps trying cannot flood the log.
 // Its size is bounded by the live flows (forget) and the window (sweep).
 type refusalLog struct {
-	counts tally
+	counts tally.Counts
 	mu     sync.Mutex
 	logged map[refusalKey]time.Time
 }
@@ -110,7 +112,7 @@ type refusalKey struct {
 // note counts a refusal; true when it is the first of its flow and reason
 // in the window, to be logged at Info.
 func (l *refusalLog) note(flow string, why refusal, now time.Time) bool {
-	l.counts.add(why.String())
+	l.counts.Add(why.String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.logged == nil {
@@ -147,4 +149,4 @@ func (l *refusalLog) sweep(now time.Time) {
 // Refusals is how many browser requests were refused before anything was
 // relayed, by reason ("unregistered", "from_not_registered",
 // "preferred_identity_not_registered").
-func (g *Gateway) Refusals() map[string]uint64 { return g.refused.counts.snapshot() }
+func (g *Gateway) Refusals() map[string]uint64 { return g.refused.counts.Snapshot() }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/metrics/metricstest"
 	"github.com/imsgate/imsgate/interop-tests/webua"
 )
 
@@ -135,6 +136,19 @@ func TestMessage_jssip_to_sipjs(t *testing.T) {
 	e.requireMessageSent(t, a)
 	e.requireMessage(t, a, "sip:bob@imsgate.test", reply)
 	e.requireMessageSent(t, b)
+	// Each page's MESSAGE went to Kamailio (challenged, then 200) and came
+	// back from it to the other page (200).
+	_, body := scrape(t, "")
+	families, err := metricstest.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toCore, _ := families.Sum("imsgate_messages_total", map[string]string{"direction": "web_to_core", "outcome": "2xx"})
+	toWeb, _ := families.Sum("imsgate_messages_total", map[string]string{"direction": "core_to_web", "outcome": "2xx"})
+	t.Logf("/metrics: MESSAGEs web to core 2xx %v, core to web 2xx %v", toCore, toWeb)
+	if toCore < 2 || toWeb < 2 {
+		e.failf(t, a, "imsgate_messages_total: web_to_core 2xx %v, core_to_web 2xx %v; want 2 each", toCore, toWeb)
+	}
 }
 
 // TestMessageToTwoDevices: carol is registered from a SIP.js page and from

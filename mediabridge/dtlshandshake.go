@@ -43,9 +43,15 @@ func (r dtlsRole) String() string {
 func (ep *webEndpoint) runDTLS(ctx context.Context, pc *dtlsPacketConn, role dtlsRole, fp remoteFingerprint) {
 	defer ep.wg.Done()
 	defer pc.Close()
+	began := time.Now()
 	conn, err := ep.handshake(ctx, pc, role, fp)
+	handshake := time.Since(began)
 	if err == nil {
 		err = ep.installKeys(conn, role)
+	}
+	if ep.onSetup != nil && ctx.Err() == nil {
+		transport, _ := ep.path()
+		ep.onSetup(SetupReport{Transport: transport, Handshake: handshake, Setup: time.Since(ep.created), Err: err})
 	}
 	ep.handshookOnce.Do(func() { close(ep.handshook) })
 	if conn != nil {

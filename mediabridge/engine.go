@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/rawudp"
@@ -28,6 +29,7 @@ type Engine struct {
 	allowed  allowedSet
 	nextID   atomic.Uint64
 	probes   *probeSet // probe.go
+	onSetup  func(SetupReport)
 }
 
 // webrtcSocketBuffer is the receive and send buffer asked for the shared
@@ -40,6 +42,23 @@ type EngineOption func(*engineOptions)
 type engineOptions struct {
 	tcpListener net.Listener
 	tcpLimits   *tcpLimits
+	onSetup     func(SetupReport)
+}
+
+// SetupReport is how a call's browser media came up, or failed to.
+type SetupReport struct {
+	// Transport is the path the browser's media took (when Err is nil).
+	Transport Transport
+	// Handshake is the DTLS handshake alone; Setup runs from the session's
+	// making (the offer) to the keys installed, ICE included.
+	Handshake, Setup time.Duration
+	Err              error
+}
+
+// WithSetupObserver has f told of every call session's DTLS-SRTP setup,
+// on the handshake's goroutine; f must not block.
+func WithSetupObserver(f func(SetupReport)) EngineOption {
+	return func(o *engineOptions) { o.onSetup = f }
 }
 
 // WithWebRTCTCPListener serves ICE-TCP on ln instead of binding
@@ -158,6 +177,7 @@ func NewEngine(cfg configs.Media, log *zap.Logger, opts ...EngineOption) (_ *Eng
 		ports:    newPortAllocator(bindIP, lo, hi),
 		allowed:  allowed,
 		probes:   newProbeSet(),
+		onSetup:  o.onSetup,
 	}, nil
 }
 

@@ -65,6 +65,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		fwd:     fwd,
 		ep:      newWebEndpoint(e.sock, e.cert, fwd, log, fmt.Sprintf("imsgate-%d", id)),
 	}
+	s.ep.onSetup = e.onSetup
 	s.web.origin.version, s.core.origin.version = s.id, s.id
 	if err := e.loop.add(pair.rtp, s.coreRTP, false); err != nil {
 		s.closeEarly()

@@ -55,6 +55,8 @@ type webEndpoint struct {
 	startOnce sync.Once
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	// onSetup hears how the DTLS-SRTP setup went (a call's; nil for a probe).
+	onSetup func(SetupReport)
 }
 
 func newWebEndpoint(sock *webrtcSocket, cert *dtlsCertificate, fwd *forwarder, log *zap.Logger, streamID string) *webEndpoint {

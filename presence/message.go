@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ func messageTimeout() time.Duration { return 64 * sip.T1 }
 func (r *Relay) messageFromWeb(req *sip.Request, reply func(*sip.Response)) {
 	out := relayed(req, *req.Recipient.Clone(), messageHeaders, r.newTag)
 	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.core.Request(ctx, out) },
-		func(got, _ *sip.Response) { r.logMessage(req, got) })
+		func(got, _ *sip.Response) { r.logMessage(req, got, "web_to_core") })
 }
 
 // toDevices relays the core's MESSAGE, or NOTIFY outside a dialog, to the
@@ -54,7 +55,7 @@ func (r *Relay) toDevices(req *sip.Request, reply func(*sip.Response), headers [
 	r.wait(req, reply, func(ctx context.Context) (*sip.Response, error) { return r.fanOut(ctx, req, devices, headers) },
 		func(got, _ *sip.Response) {
 			if info {
-				r.logMessage(req, got)
+				r.logMessage(req, got, "core_to_web")
 			} else if got != nil {
 				r.log.Debug("relayed to browsers", zap.String("method", string(req.Method)),
 					zap.String("sip_call_id", callID(req)), zap.Int("status", got.StatusCode))
@@ -71,7 +72,12 @@ func (r *Relay) devicesFor(u sip.Uri) []Device {
 	return r.bindings.Devices(u)
 }
 
-func (r *Relay) logMessage(req *sip.Request, got *sip.Response) {
+func (r *Relay) logMessage(req *sip.Request, got *sip.Response, direction string) {
+	outcome := "no_answer"
+	if got != nil {
+		outcome = strconv.Itoa(got.StatusCode/100) + "xx"
+	}
+	r.counts.Add(direction + " " + outcome)
 	if got == nil {
 		return
 	}

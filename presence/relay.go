@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/imsgate/imsgate/internal/tally"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
@@ -59,6 +60,7 @@ type Relay struct {
 	inFlight chan struct{}
 	subs     subscriptions
 	timing   timing
+	counts   tally.Counts // MESSAGEs by direction and outcome (Stats)
 	// newTag makes our tags, Call-IDs and Contact users (fixed in tests).
 	newTag func(n int) string
 
@@ -222,6 +224,18 @@ func busy(req *sip.Request) *sip.Response {
 // Close ends what is in flight and drops every subscription, without
 // telling the far sides (their subscriptions expire), and waits for the
 // relay's goroutines.
+// Stats is what the relay has done: MESSAGEs by "direction outcome"
+// ("web_to_core 2xx", "core_to_web no_answer") and the subscriptions that
+// exist now.
+func (r *Relay) Stats() (messages map[string]uint64, subscriptions int) {
+	r.subs.mu.Lock()
+	for _, set := range r.subs.byFlow {
+		subscriptions += len(set)
+	}
+	r.subs.mu.Unlock()
+	return r.counts.Snapshot(), subscriptions
+}
+
 func (r *Relay) Close() {
 	r.life.Lock()
 	r.closed = true

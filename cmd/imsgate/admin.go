@@ -20,6 +20,7 @@ import (
 // /metrics, /healthz, /readyz.
 func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	metrics.RegisterGateway(reg, a.gw)
+	metrics.RegisterRequests(reg, a.gw.RequestStats)
 	metrics.RegisterWebSockets(reg, a.ws)
 	if a.turn != nil {
 		metrics.RegisterTURN(reg, a.turn.Stats)

@@ -78,7 +78,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 			return nil, err
 		}
 	}
-	var mediaOpts []mediabridge.EngineOption
+	reg := metrics.NewRegistry()
+	a.metrics = reg
+	mediaOpts := []mediabridge.EngineOption{mediabridge.WithSetupObserver(metrics.NewMedia(reg).Setup)}
 	if cfg.Edge.Listen != "" {
 		if err := a.listenEdge(cfg); err != nil {
 			return nil, err
@@ -114,8 +116,6 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	if l := a.relayLookup(); l != nil {
 		gwOpts = append(gwOpts, b2bua.WithRelayLookup(l))
 	}
-	reg := metrics.NewRegistry()
-	a.metrics = reg
 	gwOpts = append(gwOpts, b2bua.WithObserver(metrics.NewCalls(reg)))
 	if cfg.CDR.File != "" || cfg.CDR.Webhook != "" {
 		cc, err := cdrConfig(cfg.CDR)

@@ -72,6 +72,8 @@ func TestLoopbackMetrics(t *testing.T) {
 		{"imsgate_ws_upgrades_total", nil, 1},
 		{"imsgate_dtmf_digits_total", map[string]string{"direction": "web_to_core"}, 2},
 		{"imsgate_call_media_paths_total", map[string]string{"path": "udp"}, 1},
+		{"imsgate_dtls_handshake_seconds", map[string]string{"transport": "udp"}, 1},
+		{"imsgate_webrtc_setup_seconds", map[string]string{"transport": "udp"}, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 	}

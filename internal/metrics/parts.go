@@ -50,6 +50,26 @@ func RegisterGateway(reg prometheus.Registerer, g Gateway) {
 	)
 }
 
+// RegisterRequests exposes what the relay of requests outside calls has
+// done: MESSAGEs by direction and outcome, and subscriptions.
+func RegisterRequests(reg prometheus.Registerer, stats func() (map[string]uint64, int)) {
+	messages := prometheus.NewDesc("imsgate_messages_total",
+		"MESSAGEs relayed, by direction (web_to_core, core_to_web) and outcome (the final status class, or no_answer).",
+		[]string{"direction", "outcome"}, nil)
+	subs := prometheus.NewDesc("imsgate_subscriptions_active", "SUBSCRIBE dialogs relayed between a browser and the core that exist now.", nil, nil)
+	reg.MustRegister(values{
+		descs: []*prometheus.Desc{messages, subs},
+		read: func(emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+			byKey, active := stats()
+			for k, n := range byKey {
+				direction, outcome, _ := strings.Cut(k, " ")
+				emit(messages, prometheus.CounterValue, float64(n), direction, outcome)
+			}
+			emit(subs, prometheus.GaugeValue, float64(active))
+		},
+	})
+}
+
 // dtmfLabels splits b2bua's "web info -> core rfc4733" into
 // web_to_core, info, rfc4733.
 func dtmfLabels(key string) []string {
