@@ -336,12 +336,12 @@ func (c *Call) onInviteResponse(tx *clientTx, res *sip.Response) {
 		}
 		c.relayFailure(a, res)
 		reason := EndRejected
-		if code == 401 || code == 407 {
-			// The browser answers the core's challenge with a new INVITE:
-			// this one was not a failed call.
+		if b.side == SideCore && (res.StatusCode == 401 || res.StatusCode == 407) {
+			// The core's challenge went to the browser, which answers it
+			// with a new INVITE: this one was not a failed call.
 			reason = EndChallenged
 		}
-		c.end(Cause{Reason: reason, By: b.side, Status: code})
+		c.end(Cause{Reason: reason, By: b.side, Status: res.StatusCode})
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsgate/imsgate/internal/listenpair"
+
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -367,22 +369,12 @@ func attach(g *Gateway, flows ...*fakeFlow) {
 	g.flows.Store(&lookup)
 }
 
-// bindUDPAndTCP binds one loopback port for UDP and TCP: a UDP port the
-// system picks may be taken for TCP by someone else, so try a few.
+// bindUDPAndTCP binds one loopback port for UDP and TCP.
 func bindUDPAndTCP(t testing.TB) (net.PacketConn, net.Listener) {
 	t.Helper()
-	for try := 0; ; try++ {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", u.LocalAddr().String())
-		if err == nil {
-			return u, l
-		}
-		u.Close()
-		if try == 20 {
-			t.Fatal(err)
-		}
+	u, l, err := listenpair.UDPAndTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return u, l
 }

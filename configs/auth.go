@@ -54,7 +54,11 @@ func checkSecret(key, fileKey, inline, file string) error {
 	if inline != "" && file != "" {
 		return keyErr(fileKey, "set %s or %s, not both", key, fileKey)
 	}
-	_, err := readSecret(fileKey, inline, file)
+	v, err := readSecret(fileKey, inline, file)
+	if err == nil && file != "" && v == "" {
+		// An empty mount would otherwise turn the secret off unseen.
+		return keyErr(fileKey, "%s is empty", file)
+	}
 	return err
 }
 

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"net/url"
+	"path/filepath"
 	"time"
 )
 
@@ -43,6 +44,9 @@ func (c *Config) validateCDR() error {
 	}
 	if d.SpoolDir == "" {
 		return keyErr("cdr.spool_dir", "needed with cdr.webhook: records wait there until the webhook takes them")
+	}
+	if d.File != "" && filepath.Clean(filepath.Dir(d.File)) == filepath.Clean(d.SpoolDir) {
+		return keyErr("cdr.spool_dir", "%s holds cdr.file: give the spool a directory of its own", d.SpoolDir)
 	}
 	return checkSecret("cdr.webhook_token", "cdr.webhook_token_file", d.WebhookToken, d.WebhookTokenFile)
 }

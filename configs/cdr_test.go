@@ -19,6 +19,8 @@ func TestOperatorKeysNamed(t *testing.T) {
 		{"webhook without spool", "cdr:\n  webhook: https://cdr.example.net/\n", "cdr.spool_dir"},
 		{"negative size", "cdr:\n  file: /tmp/cdr\n  rotate_bytes: -1\n", "cdr.rotate_bytes"},
 		{"negative age", "cdr:\n  file: /tmp/cdr\n  rotate_every: -1h\n", "cdr.rotate_every"},
+		{"file in the spool", "cdr:\n  file: /var/lib/imsgate/cdr.json\n  webhook: https://x/\n  spool_dir: /var/lib/imsgate/\n", "cdr.spool_dir"},
+		{"empty token file", "admin:\n  token_file: /dev/null\n", "admin.token_file"},
 		{"webhook tokens both", "cdr:\n  webhook: https://x/\n  spool_dir: /tmp/s\n  webhook_token: a\n  webhook_token_file: /x\n", "cdr.webhook_token_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,7 +75,10 @@ func (r *Relay) devicesFor(u sip.Uri) []Device {
 func (r *Relay) logMessage(req *sip.Request, got *sip.Response, direction string) {
 	outcome := "no_answer"
 	if got != nil {
-		outcome = strconv.Itoa(got.StatusCode/100) + "xx"
+		outcome = "other" // a peer may send any number
+		if got.StatusCode >= 100 && got.StatusCode <= 699 {
+			outcome = strconv.Itoa(got.StatusCode/100) + "xx"
+		}
 	}
 	r.counts.Add(direction + " " + outcome)
 	if got == nil {

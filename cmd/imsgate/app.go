@@ -22,6 +22,7 @@ import (
 	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
+	"github.com/imsgate/imsgate/internal/listenpair"
 	"github.com/imsgate/imsgate/internal/metrics"
 	"github.com/imsgate/imsgate/internal/netcheck"
 	"github.com/imsgate/imsgate/internal/stunserver"
@@ -94,16 +95,12 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	if err := a.startNAT(cfg); err != nil {
 		return nil, err
 	}
-	pc, err := net.ListenPacket("udp", cfg.SIP.Listen)
+	// TCP on the same port as UDP, so one Contact serves both.
+	pc, tcp, err := listenUDPAndTCP("sip.listen", cfg.SIP.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("sip.listen udp: %w", err)
+		return nil, err
 	}
 	a.sipPC = pc
-	// TCP on the same port the UDP socket got, so one Contact serves both.
-	tcp, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		return nil, fmt.Errorf("sip.listen tcp: %w", err)
-	}
 	var gwOpts []b2bua.Option
 	if cfg.SIP.TLSListen != "" {
 		tlsLn, err := a.listenSIPTLS(cfg)
@@ -195,6 +192,16 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	return a, nil
 }
 
+// listenUDPAndTCP binds addr over UDP and TCP on one port; key names the
+// config key in an error.
+func listenUDPAndTCP(key, addr string) (net.PacketConn, net.Listener, error) {
+	pc, ln, err := listenpair.UDPAndTCP(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %w", key, err)
+	}
+	return pc, ln, nil
+}
+
 // serve runs one WebSocket listener until the server shuts down.
 func (a *app) serve(serve func(net.Listener) error, ln net.Listener) {
 	a.wg.Add(1)
@@ -268,14 +275,9 @@ func (a *app) startDemo(cfg *configs.Config) error {
 	if err != nil {
 		return fmt.Errorf("demo core: %w", err)
 	}
-	pc, err := net.ListenPacket("udp", cfg.Demo.Listen)
+	pc, tcp, err := listenUDPAndTCP("demo.listen", cfg.Demo.Listen)
 	if err != nil {
-		return fmt.Errorf("demo.listen udp: %w", err)
-	}
-	tcp, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("demo.listen tcp: %w", err)
+		return err
 	}
 	if err := demo.Start(pc, tcp); err != nil {
 		pc.Close()

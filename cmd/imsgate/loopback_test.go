@@ -67,11 +67,7 @@ func newRigWith(t *testing.T, ip string, edit func(*configs.Config)) *rig {
 		t.Fatal(err)
 	}
 	any := net.JoinHostPort(ip, "0")
-	pc, err := net.ListenPacket("udp", any)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp, err := net.Listen("tcp", pc.LocalAddr().String())
+	pc, tcp, err := listenUDPAndTCP("core", any)
 	if err != nil {
 		t.Fatal(err)
 	}

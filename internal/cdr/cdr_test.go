@@ -66,13 +66,13 @@ func TestFileRotation(t *testing.T) {
 	}
 	for _, line := range []string{"0123456789\n", "0123456789\n", "0123456789\n"} { // 11 bytes each
 		now = now.Add(time.Second)
-		if err := f.write([]byte(line)); err != nil {
-			t.Fatal(err)
+		if rerr, err := f.write([]byte(line)); err != nil || rerr != nil {
+			t.Fatal(err, rerr)
 		}
 	}
 	now = now.Add(2 * time.Hour)
-	if err := f.write([]byte("late\n")); err != nil {
-		t.Fatal(err)
+	if rerr, err := f.write([]byte("late\n")); err != nil || rerr != nil {
+		t.Fatal(err, rerr)
 	}
 	_ = f.close()
 	files, _ := filepath.Glob(filepath.Join(dir, "cdr.jsonl*"))
@@ -86,6 +86,44 @@ func TestFileRotation(t *testing.T) {
 	}
 	if len(files) != 3 || total != 38 {
 		t.Errorf("files %v, %d bytes in all; want 3 files, 38 bytes", files, total)
+	}
+}
+
+// TestRotationFailureKeepsWriting: when the file cannot be moved aside
+// (the name is taken by a directory), lines go on into the same file and
+// the rotation is tried again a minute later.
+func TestRotationFailureKeepsWriting(t *testing.T) {
+	dir := t.TempDir()
+	now := t0
+	path := filepath.Join(dir, "cdr.jsonl")
+	f, err := openRotating(path, 10, 0, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	// The name the first rotation will take.
+	if err := os.MkdirAll(path+"."+now.UTC().Format("20060102T150405.000000000Z")+"/x", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range []string{"0123456789\n", "abcdefghij\n", "ABCDEFGHIJ\n"} {
+		rerr, err := f.write([]byte(line))
+		if err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if (rerr != nil) != (i == 1) {
+			t.Errorf("line %d: rotation error %v (only the second line's rotation should fail, the third waits)", i, rerr)
+		}
+	}
+	b, _ := os.ReadFile(path)
+	if len(b) != 33 {
+		t.Errorf("the file holds %d bytes, want all 33", len(b))
+	}
+	now = now.Add(2 * rotateRetry)
+	if rerr, err := f.write([]byte("late\n")); err != nil || rerr != nil {
+		t.Fatalf("after the retry delay: %v %v", rerr, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "late\n" {
+		t.Errorf("after rotating: %q", b)
 	}
 }
 
@@ -208,6 +246,41 @@ func TestSpoolFull(t *testing.T) {
 		st := w.Stats()
 		return st.Pending == 1 && st.Lost == 1 && st.Written == 2
 	})
+}
+
+// TestWebhookRefusesOneForGood: a record the webhook answers 422 is moved
+// to rejected/ and counted; the records behind it are delivered.
+func TestWebhookRefusesOneForGood(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec Record
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &rec)
+		if rec.ID == "poison" {
+			http.Error(w, "no", http.StatusUnprocessableEntity)
+			return
+		}
+		mu.Lock()
+		got = append(got, rec.ID)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	w, err := New(Config{Webhook: srv.URL, SpoolDir: dir}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	end(w, "poison", b2bua.EndHangup)
+	end(w, "fine", b2bua.EndHangup)
+	eventually(t, "the good one delivered", func() bool { return w.Stats().Delivered == 1 })
+	if st := w.Stats(); st.Rejected != 1 || st.Pending != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "rejected", spoolPrefix+"*")); len(files) != 1 {
+		t.Errorf("rejected/ holds %v", files)
+	}
 }
 
 func TestSpoolDirUnusable(t *testing.T) {

@@ -15,10 +15,17 @@ type rotatingFile struct {
 	maxAge   time.Duration
 	now      func() time.Time
 
-	f      *os.File
+	f      *os.File // nil after a failed reopen: the next write tries again
 	size   int64
 	opened time.Time
+	// retryRotate is when a rotation that failed may be tried again; until
+	// then lines go on into the current file.
+	retryRotate time.Time
 }
+
+// rotateRetry is how long lines go on into the same file after a rotation
+// failed (the directory not writable, the name taken).
+const rotateRetry = time.Minute
 
 func openRotating(path string, maxBytes int64, maxAge time.Duration, now func() time.Time) (*rotatingFile, error) {
 	r := &rotatingFile{path: path, maxBytes: maxBytes, maxAge: maxAge, now: now}
@@ -42,32 +49,56 @@ func (r *rotatingFile) open() error {
 	return nil
 }
 
-// write appends line (with its newline), rotating first when due.
-func (r *rotatingFile) write(line []byte) error {
+// write appends line (with its newline), rotating first when due. A
+// rotation that fails is reported (rotateErr) but the line is written
+// anyway, to the file as it is.
+func (r *rotatingFile) write(line []byte) (rotateErr, err error) {
+	now := r.now()
 	full := r.maxBytes > 0 && r.size > 0 && r.size+int64(len(line)) > r.maxBytes
-	old := r.maxAge > 0 && r.size > 0 && r.now().Sub(r.opened) >= r.maxAge
-	if full || old {
-		if err := r.rotate(); err != nil {
-			return err
+	old := r.maxAge > 0 && r.size > 0 && now.Sub(r.opened) >= r.maxAge
+	if r.f != nil && (full || old) && !now.Before(r.retryRotate) {
+		if rotateErr = r.rotate(); rotateErr != nil {
+			r.retryRotate = now.Add(rotateRetry)
+		}
+	}
+	if r.f == nil {
+		if err := r.open(); err != nil {
+			return rotateErr, err
 		}
 	}
 	n, err := r.f.Write(line)
 	r.size += int64(n)
-	return err
+	return rotateErr, err
 }
 
+// rotate moves the file aside and opens a new one; when the move fails
+// the old file is opened again.
 func (r *rotatingFile) rotate() error {
-	if err := r.f.Close(); err != nil {
-		return fmt.Errorf("cdr.file: %w", err)
+	err := r.f.Close()
+	r.f = nil
+	if err == nil {
+		aside := r.path + "." + r.now().UTC().Format("20060102T150405.000000000Z")
+		err = os.Rename(r.path, aside)
 	}
-	aside := r.path + "." + r.now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.Rename(r.path, aside); err != nil {
-		// Keep appending to the same file rather than lose records.
-		_ = r.open()
+	if oerr := r.open(); oerr != nil {
+		return oerr
+	}
+	if err != nil {
 		return fmt.Errorf("cdr.file rotate: %w", err)
 	}
-	return r.open()
+	return nil
 }
 
-func (r *rotatingFile) sync() error  { return r.f.Sync() }
-func (r *rotatingFile) close() error { return r.f.Close() }
+func (r *rotatingFile) sync() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Sync()
+}
+
+func (r *rotatingFile) close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}

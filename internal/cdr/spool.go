@@ -19,7 +19,12 @@ type spool struct {
 	held atomic.Int64 // files in the spool, as this process counts them
 }
 
-const spoolSuffix = ".json"
+// Spooled records are cdr-<time>-<seq>.json; nothing else in the
+// directory is read or removed.
+const (
+	spoolPrefix = "cdr-"
+	spoolSuffix = ".json"
+)
 
 var errSpoolFull = errors.New("cdr spool full")
 
@@ -34,7 +39,7 @@ func openSpool(dir string, max int) (*spool, error) {
 	}
 	s.held.Store(int64(len(names)))
 	// Leftovers of a write a crash cut short.
-	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-"+spoolPrefix+"*"))
 	for _, t := range tmps {
 		_ = os.Remove(t)
 	}
@@ -46,7 +51,7 @@ func (s *spool) put(body []byte, now time.Time) error {
 	if s.max > 0 && s.held.Load() >= int64(s.max) {
 		return errSpoolFull
 	}
-	name := fmt.Sprintf("%020d-%06d%s", now.UnixNano(), s.seq.Add(1)%1000000, spoolSuffix)
+	name := fmt.Sprintf("%s%020d-%06d%s", spoolPrefix, now.UnixNano(), s.seq.Add(1)%1000000, spoolSuffix)
 	tmp := filepath.Join(s.dir, ".tmp-"+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -78,7 +83,7 @@ func (s *spool) list() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if n := e.Name(); e.Type().IsRegular() && strings.HasSuffix(n, spoolSuffix) && !strings.HasPrefix(n, ".") {
+		if n := e.Name(); e.Type().IsRegular() && strings.HasPrefix(n, spoolPrefix) && strings.HasSuffix(n, spoolSuffix) {
 			names = append(names, n)
 		}
 	}
@@ -86,6 +91,38 @@ func (s *spool) list() ([]string, error) {
 }
 
 func (s *spool) read(name string) ([]byte, error) { return os.ReadFile(filepath.Join(s.dir, name)) }
+
+// syncDir makes the renames of put durable (a power cut could otherwise
+// bring a record back as a temporary file, which openSpool removes).
+func (s *spool) syncDir() error {
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// recount sets the count from the directory: files removed by hand must
+// not keep the spool "full".
+func (s *spool) recount(names []string) { s.held.Store(int64(len(names))) }
+
+// reject moves a record the webhook refused for good into rejected/, for
+// an operator to look at; it no longer holds up the records behind it.
+func (s *spool) reject(name string) error {
+	dir := filepath.Join(s.dir, "rejected")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	s.held.Add(-1)
+	return nil
+}
 
 func (s *spool) remove(name string) error {
 	err := os.Remove(filepath.Join(s.dir, name))

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,11 @@ type Stats struct {
 	Failures  uint64 // webhook attempts that failed (an error or a non-2xx)
 	Pending   int64  // records in the spool
 	Lost      uint64 // records neither queued nor spooled: logged at Error in full
+	// Rejected counts records the webhook refused for good (a 4xx other
+	// than 408, 425, 429): moved to spool_dir/rejected.
+	Rejected uint64
+	// FileErrors counts records cdr.file did not take (logged in full).
+	FileErrors uint64
 }
 
 // Writer writes the records; it is a b2bua.Observer.
@@ -74,6 +81,8 @@ type Writer struct {
 	closed atomic.Bool
 
 	written, delivered, failures, lost atomic.Uint64
+	rejected, fileErrors               atomic.Uint64
+	webhookLog                         string // the webhook URL, password redacted
 }
 
 // New opens the file and the spool and starts the writer and the sender.
@@ -85,6 +94,9 @@ func newWriter(cfg Config, log *zap.Logger, client *http.Client, now func() time
 	w := &Writer{cfg: cfg, log: log, client: client, now: now,
 		queue: make(chan Record, queueSize), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	w.ctx, w.halt = context.WithCancel(context.Background())
+	if u, err := url.Parse(cfg.Webhook); err == nil {
+		w.webhookLog = u.Redacted()
+	}
 	if cfg.File != "" {
 		f, err := openRotating(cfg.File, cfg.RotateBytes, cfg.RotateEvery, now)
 		if err != nil {
@@ -108,7 +120,7 @@ func newWriter(cfg Config, log *zap.Logger, client *http.Client, now func() time
 		w.wg.Add(1)
 		go w.send()
 		if n := s.held.Load(); n > 0 {
-			log.Info("cdr spool: records from before the start to deliver", zap.Int64("records", n), zap.String("webhook", cfg.Webhook))
+			log.Info("cdr spool: records from before the start to deliver", zap.Int64("records", n), zap.String("webhook", w.webhookLog))
 		}
 	}
 	w.wg.Add(1)
@@ -143,7 +155,8 @@ func (w *Writer) CallEnded(call b2bua.CallInfo, cause b2bua.Cause, at time.Time)
 
 // Stats is a snapshot of the counters.
 func (w *Writer) Stats() Stats {
-	st := Stats{Written: w.written.Load(), Delivered: w.delivered.Load(), Failures: w.failures.Load(), Lost: w.lost.Load()}
+	st := Stats{Written: w.written.Load(), Delivered: w.delivered.Load(), Failures: w.failures.Load(), Lost: w.lost.Load(),
+		Rejected: w.rejected.Load(), FileErrors: w.fileErrors.Load()}
 	if w.spool != nil {
 		st.Pending = w.spool.held.Load()
 	}
@@ -208,7 +221,12 @@ func (w *Writer) writeBatch(first Record) {
 			continue
 		}
 		if w.file != nil {
-			if err := w.file.write(append(line, '\n')); err != nil {
+			rotateErr, err := w.file.write(append(line, '\n'))
+			if rotateErr != nil {
+				w.log.Error("cdr file rotation failed: records go on into the same file", zap.Error(rotateErr))
+			}
+			if err != nil {
+				w.fileErrors.Add(1)
 				w.log.Error("cdr file write: the record is in this line", zap.Error(err), zap.ByteString("cdr", line))
 			} else {
 				w.written.Add(1)
@@ -229,6 +247,9 @@ func (w *Writer) writeBatch(first Record) {
 		}
 	}
 	if spooled {
+		if err := w.spool.syncDir(); err != nil {
+			w.log.Error("cdr spool sync", zap.Error(err))
+		}
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -245,6 +266,8 @@ func (w *Writer) send() {
 		names, err := w.spool.list()
 		if err != nil {
 			w.log.Error("cdr spool", zap.Error(err))
+		} else {
+			w.spool.recount(names)
 		}
 		if len(names) == 0 {
 			select {
@@ -265,7 +288,17 @@ func (w *Writer) send() {
 					return
 				}
 				w.failures.Add(1)
-				w.log.Warn("cdr webhook: will retry", zap.String("webhook", w.cfg.Webhook), zap.Error(err),
+				var refused *refusedError
+				if errors.As(err, &refused) && refused.permanent() {
+					w.rejected.Add(1)
+					w.log.Error("cdr webhook refused a record for good: moved to rejected/", zap.String("webhook", w.webhookLog),
+						zap.String("record", name), zap.Error(err))
+					if err := w.spool.reject(name); err != nil {
+						w.log.Error("cdr spool", zap.Error(err))
+					}
+					break
+				}
+				w.log.Warn("cdr webhook: will retry", zap.String("webhook", w.webhookLog), zap.Error(err),
 					zap.Duration("retry_in", backoff), zap.Int64("pending", w.spool.held.Load()))
 				select {
 				case <-time.After(backoff):
@@ -278,14 +311,30 @@ func (w *Writer) send() {
 	}
 }
 
+// refusedError is a webhook's answer other than 2xx.
+type refusedError struct {
+	status int
+	text   string
+}
+
+func (e *refusedError) Error() string { return "webhook answered " + e.text }
+
+// permanent: a 4xx says this record will never be taken, except 408
+// (timeout), 425 (too early) and 429 (too many requests), which ask for a
+// retry.
+func (e *refusedError) permanent() bool {
+	return e.status/100 == 4 && e.status != 408 && e.status != 425 && e.status != 429
+}
+
 // deliver POSTs one spooled record and removes it once the webhook
 // answers 2xx.
 func (w *Writer) deliver(name string) error {
 	body, err := w.spool.read(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed by hand: nothing to send
+	}
 	if err != nil {
-		// Gone (removed by hand): nothing to send.
-		_ = w.spool.remove(name)
-		return nil //nolint:nilerr // a record that cannot be read cannot be sent either
+		return err // out of descriptors, an I/O error: tried again later
 	}
 	var id struct {
 		ID string `json:"id"`
@@ -309,7 +358,7 @@ func (w *Writer) deliver(name string) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	_ = res.Body.Close()
 	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %s", res.Status)
+		return &refusedError{status: res.StatusCode, text: res.Status}
 	}
 	w.delivered.Add(1)
 	return w.spool.remove(name)

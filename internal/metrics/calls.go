@@ -62,9 +62,18 @@ func (c *Calls) CallStateChanged(call b2bua.CallInfo, state b2bua.CallState, at 
 
 // CallEnded counts the end by its cause.
 func (c *Calls) CallEnded(_ b2bua.CallInfo, cause b2bua.Cause, _ time.Time) {
-	status := "none"
-	if cause.Status != 0 {
-		status = strconv.Itoa(cause.Status)
+	c.ended.WithLabelValues(cause.Reason.String(), cause.By.String(), statusLabel(cause.Status)).Inc()
+}
+
+// statusLabel is a SIP status as a label value: "none" for 0, "other"
+// outside 100-699 (a peer may send any number; the label set stays
+// bounded).
+func statusLabel(code int) string {
+	switch {
+	case code == 0:
+		return "none"
+	case code < 100 || code > 699:
+		return "other"
 	}
-	c.ended.WithLabelValues(cause.Reason.String(), cause.By.String(), status).Inc()
+	return strconv.Itoa(code)
 }

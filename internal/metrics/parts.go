@@ -163,7 +163,7 @@ func RegisterEdge(reg prometheus.Registerer, counts func() (map[edge.Kind]uint64
 // RegisterCDR exposes the call detail records' counters.
 func RegisterCDR(reg prometheus.Registerer, stats func() cdr.Stats) {
 	records := prometheus.NewDesc("imsgate_cdr_records_total",
-		"Call detail records: written to cdr.file, delivered to cdr.webhook, lost (neither queued nor spooled: logged at error in full).",
+		"Call detail records: written to cdr.file, delivered to cdr.webhook, rejected by it for good (moved to spool_dir/rejected), file_error (cdr.file did not take it), lost (neither queued nor spooled); the last two are logged at error in full.",
 		[]string{"outcome"}, nil)
 	failures := prometheus.NewDesc("imsgate_cdr_webhook_failures_total", "Webhook attempts that failed (an error or a non-2xx answer); each is retried.", nil, nil)
 	pending := prometheus.NewDesc("imsgate_cdr_spool_records", "Records in the spool, waiting for the webhook.", nil, nil)
@@ -174,6 +174,8 @@ func RegisterCDR(reg prometheus.Registerer, stats func() cdr.Stats) {
 			emit(records, prometheus.CounterValue, float64(st.Written), "written")
 			emit(records, prometheus.CounterValue, float64(st.Delivered), "delivered")
 			emit(records, prometheus.CounterValue, float64(st.Lost), "lost")
+			emit(records, prometheus.CounterValue, float64(st.Rejected), "rejected")
+			emit(records, prometheus.CounterValue, float64(st.FileErrors), "file_error")
 			emit(failures, prometheus.CounterValue, float64(st.Failures))
 			emit(pending, prometheus.GaugeValue, float64(st.Pending))
 		},

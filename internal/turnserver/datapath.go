@@ -96,6 +96,13 @@ const maxDatagram = 4096
 // §12.4).
 const channelDataHeader = 4
 
+// minChannel and maxChannel bound the channel numbers a client may bind
+// (RFC 8656 §12); 0x5000-0x7FFF are reserved.
+const (
+	minChannel = 0x4000
+	maxChannel = 0x4FFF
+)
+
 func newDataPath(listen *rawudp.Socket, spec relaySpec, stats *counters, log *zap.Logger) (*dataPath, error) {
 	d := &dataPath{
 		log:    log,
@@ -129,15 +136,18 @@ func (d *dataPath) fromClient(pkt []byte, from netip.AddrPort) {
 	if len(pkt) >= maxDatagram {
 		return
 	}
-	if len(pkt) >= channelDataHeader && pkt[0]&0xc0 == 0x40 { // channel numbers 0x4000-0x7FFF
+	if len(pkt) >= channelDataHeader && pkt[0]&0xc0 == 0x40 { // ChannelData: 0x4000-0x7FFF
 		number := binary.BigEndian.Uint16(pkt)
 		size := int(binary.BigEndian.Uint16(pkt[2:]))
-		if channelDataHeader+size > len(pkt) {
-			return
+		if number > maxChannel || channelDataHeader+size > len(pkt) {
+			return // 0x5000-0x7FFF are reserved (RFC 8656 §12)
 		}
 		ch := d.chans[chanKey{client: from, number: number}]
 		if ch == nil {
 			return
+		}
+		if _, ok := ch.relay.perms[ch.peer.Addr()]; !ok {
+			return // a channel relays only while its peer has a permission (§9)
 		}
 		if ch.relay.sock.WriteTo(pkt[channelDataHeader:channelDataHeader+size], ch.peer) == nil {
 			d.stats.toPeersPackets.Add(1)
@@ -163,15 +173,15 @@ func (d *dataPath) fromPeer(r *pathRelay, pkt []byte, from netip.AddrPort, out [
 	if !r.client.IsValid() {
 		return
 	}
+	if _, ok := r.perms[from.Addr()]; !ok {
+		return // no permission, no relaying, channel or not (§9)
+	}
 	if number, ok := r.byPeer[from]; ok {
 		msg := out[:channelDataHeader+len(pkt)]
 		binary.BigEndian.PutUint16(msg, number)
 		binary.BigEndian.PutUint16(msg[2:], uint16(len(pkt))) //nolint:gosec // < maxDatagram
 		copy(msg[channelDataHeader:], pkt)
 		_ = d.listen.WriteTo(msg, r.client)
-		return
-	}
-	if _, ok := r.perms[from.Addr()]; !ok {
 		return
 	}
 	// Without a channel a browser's media goes this way only until its
@@ -239,7 +249,10 @@ func (d *dataPath) removeRelay(r *pathRelay) {
 	defer d.mu.Unlock()
 	delete(d.relays, r.sock.LocalAddr().Port())
 	for peer, number := range r.byPeer {
-		delete(d.chans, chanKey{client: r.client, number: number})
+		key := chanKey{client: r.client, number: number}
+		if ch := d.chans[key]; ch != nil && ch.relay == r {
+			delete(d.chans, key)
+		}
 		delete(r.byPeer, peer)
 	}
 }
@@ -255,11 +268,14 @@ func (d *dataPath) allocated(relayPort uint16, client netip.AddrPort) {
 	}
 }
 
-func (d *dataPath) permitted(relayPort uint16, peer netip.Addr, on bool) {
+// permitted and channel take an event only for the relay of the client
+// it names: an event pion delivers late, for an allocation already gone,
+// must not touch another client's relay that took the port since.
+func (d *dataPath) permitted(relayPort uint16, client netip.AddrPort, peer netip.Addr, on bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.relays[relayPort]
-	if r == nil {
+	if r == nil || r.client != client {
 		return
 	}
 	if on {
@@ -269,11 +285,11 @@ func (d *dataPath) permitted(relayPort uint16, peer netip.Addr, on bool) {
 	}
 }
 
-func (d *dataPath) channel(relayPort uint16, peer netip.AddrPort, number uint16, on bool) {
+func (d *dataPath) channel(relayPort uint16, client, peer netip.AddrPort, number uint16, on bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.relays[relayPort]
-	if r == nil || !r.client.IsValid() {
+	if r == nil || !r.client.IsValid() || r.client != client {
 		return
 	}
 	key := chanKey{client: r.client, number: number}

@@ -146,7 +146,7 @@ func (s *Server) onPermissionCreated(src, dst net.Addr, _, _, _ string, relay ne
 	if ip, ok := netip.AddrFromSlice(peer); ok {
 		s.permits.add(clientKeyOf(src, dst), ip.Unmap())
 		if s.path != nil {
-			s.path.permitted(addrPortOf(relay).Port(), ip.Unmap(), true)
+			s.path.permitted(addrPortOf(relay).Port(), addrPortOf(src), ip.Unmap(), true)
 		}
 	}
 }
@@ -155,21 +155,24 @@ func (s *Server) onPermissionDeleted(src, dst net.Addr, _, _, _ string, relay ne
 	if ip, ok := netip.AddrFromSlice(peer); ok {
 		s.permits.remove(clientKeyOf(src, dst), ip.Unmap())
 		if s.path != nil {
-			s.path.permitted(addrPortOf(relay).Port(), ip.Unmap(), false)
+			s.path.permitted(addrPortOf(relay).Port(), addrPortOf(src), ip.Unmap(), false)
 		}
 	}
 }
 
-// onChannelCreated and onChannelDeleted keep the data path's channels
-// (a relay not the data path's is ignored there).
-func (s *Server) onChannelCreated(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+// onChannelCreated and onChannelDeleted count each allocation's channels
+// (screenChannelBind bounds them) and keep the data path's (a relay not
+// the data path's is ignored there).
+func (s *Server) onChannelCreated(src, dst net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+	s.channels.add(clientKeyOf(src, dst), number)
 	if s.path != nil {
-		s.path.channel(addrPortOf(relay).Port(), addrPortOf(peer), number, true)
+		s.path.channel(addrPortOf(relay).Port(), addrPortOf(src), addrPortOf(peer), number, true)
 	}
 }
 
-func (s *Server) onChannelDeleted(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+func (s *Server) onChannelDeleted(src, dst net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+	s.channels.remove(clientKeyOf(src, dst), number)
 	if s.path != nil {
-		s.path.channel(addrPortOf(relay).Port(), addrPortOf(peer), number, false)
+		s.path.channel(addrPortOf(relay).Port(), addrPortOf(src), addrPortOf(peer), number, false)
 	}
 }

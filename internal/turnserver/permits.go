@@ -32,59 +32,72 @@ func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// permits bounds the peer addresses an allocation holds permissions for.
-// pion keeps each permission (and its timer) for 5 minutes after the last
-// refresh, and a CreatePermission may carry a hundred XOR-PEER-ADDRESSes:
-// without a bound one authenticated client could fill memory. A browser
-// needs one per candidate address of the other side.
+// perClient bounds what one allocation holds of something pion keeps
+// (its permissions' peer addresses, its channel numbers), following pion's
+// events, so that a request that would add one more is refused first.
 //
-// The sets follow pion's permission events, so a permission pion never
-// made (a request that failed on a later address) takes no room.
-type permits struct {
+// pion keeps each permission and channel (and its timer) for 5 or 10
+// minutes after the last refresh; a CreatePermission may carry a hundred
+// XOR-PEER-ADDRESSes and a client may bind a channel to every port of a
+// peer: without a bound one authenticated client could fill memory. A
+// browser needs one of each per candidate address of the other side.
+// What pion never made (a request that failed on a later address) takes
+// no room.
+type perClient[T comparable] struct {
 	max int
 
 	mu       sync.Mutex
-	byClient map[clientKey]map[netip.Addr]struct{}
+	byClient map[clientKey]map[T]struct{}
 }
 
-func newPermits(max int) *permits {
-	return &permits{max: max, byClient: make(map[clientKey]map[netip.Addr]struct{})}
+func newPerClient[T comparable](max int) *perClient[T] {
+	return &perClient[T]{max: max, byClient: make(map[clientKey]map[T]struct{})}
 }
 
-// room says whether client may hold a permission for peer: it has one
-// already (a refresh), or fewer than max.
-func (p *permits) room(client clientKey, peer netip.Addr) bool {
+// permits are the peer addresses each allocation has permissions for;
+// channels the channel numbers it has bound.
+type (
+	permits  = perClient[netip.Addr]
+	channels = perClient[uint16]
+)
+
+func newPermits(max int) *permits   { return newPerClient[netip.Addr](max) }
+func newChannels(max int) *channels { return newPerClient[uint16](max) }
+
+// room says whether client may hold v: it has it already (a refresh), or
+// fewer than max.
+func (p *perClient[T]) room(client clientKey, v T) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	set := p.byClient[client]
-	if _, ok := set[peer]; ok {
+	if _, ok := set[v]; ok {
 		return true
 	}
 	return len(set) < p.max
 }
 
-func (p *permits) add(client clientKey, peer netip.Addr) {
+func (p *perClient[T]) add(client clientKey, v T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	set := p.byClient[client]
 	if set == nil {
-		set = make(map[netip.Addr]struct{})
+		set = make(map[T]struct{})
 		p.byClient[client] = set
 	}
-	set[peer] = struct{}{}
+	set[v] = struct{}{}
 }
 
-func (p *permits) remove(client clientKey, peer netip.Addr) {
+func (p *perClient[T]) remove(client clientKey, v T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	set := p.byClient[client]
-	delete(set, peer)
+	delete(set, v)
 	if len(set) == 0 {
 		delete(p.byClient, client)
 	}
 }
 
-func (p *permits) clients() int {
+func (p *perClient[T]) clients() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.byClient)

@@ -205,7 +205,7 @@ func FuzzScreen(f *testing.F) {
 				t.Fatalf("screen answered %x", reply)
 			}
 			switch errorCode(m) {
-			case stun.CodeForbidden, stun.CodeAllocMismatch, stun.CodeUnsupportedTransProto:
+			case stun.CodeForbidden, stun.CodeAllocMismatch, stun.CodeUnsupportedTransProto, stun.CodeBadRequest, stun.CodeInsufficientCapacity:
 			default:
 				t.Fatalf("screen answered %v %d", m.Type, errorCode(m))
 			}
@@ -239,7 +239,7 @@ func FuzzScreen(f *testing.F) {
 // a LIFETIME above MaxLifetime is granted MaxLifetime (pion grants up to
 // an hour), on Allocate and Refresh. Each answer is signed.
 func TestScreenAnswers(t *testing.T) {
-	r := newRig(t, func(c *Config) { c.MaxLifetime = 2 * time.Minute }, nil)
+	r := newRig(t, func(c *Config) { c.MaxLifetime = 2 * time.Minute }, func(l *limits) { l.maxChannels = 2 })
 	for _, tr := range []Transport{TransportUDP, TransportTCP} {
 		t.Run(tr.String(), func(t *testing.T) {
 			c := r.raw(tr, "alice", "alice-pass")
@@ -271,10 +271,45 @@ func TestScreenAnswers(t *testing.T) {
 			if got := lifetimeOf(c.request(stun.MethodRefresh, lifetime(30))); got != 30 {
 				t.Errorf("Refresh asking 30 s: LIFETIME %d, want 30", got)
 			}
+			// A reserved channel number; then more channels than an
+			// allocation may hold (2 here).
+			if res := c.request(stun.MethodChannelBind, channel(0x5000), peerAddr{"127.0.0.1", 5000}); errorCode(res) != stun.CodeBadRequest {
+				t.Errorf("ChannelBind 0x5000: %v %d, want 400", res.Type, errorCode(res))
+			}
+			for i := range uint16(3) {
+				res := c.request(stun.MethodChannelBind, channel(0x4000+i), peerAddr{"127.0.0.1", 5000 + int(i)})
+				want := stun.ErrorCode(0)
+				if i == 2 {
+					want = stun.CodeInsufficientCapacity
+				}
+				if errorCode(res) != want {
+					t.Errorf("ChannelBind %d: %v %d, want %d", i, res.Type, errorCode(res), want)
+				}
+			}
+			// Refreshing one it holds is no new channel.
+			if res := c.request(stun.MethodChannelBind, channel(0x4000), peerAddr{"127.0.0.1", 5000}); res.Type.Class != stun.ClassSuccessResponse {
+				t.Errorf("ChannelBind refresh: %v %d", res.Type, errorCode(res))
+			}
 		})
 	}
 	if st := r.srv.Stats(); st.Created.TCP != 1 || st.Created.UDP != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestLifetimeNotRewritable: a LIFETIME above the maximum in a request
+// that cannot be rewritten in place (bytes after the message) is refused
+// 400, not handed to pion to grant.
+func TestLifetimeNotRewritable(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxLifetime = 2 * time.Minute }, nil)
+	c := r.raw(TransportUDP, "alice", "alice-pass")
+	c.request(stun.MethodRefresh) // the challenge: nonce and realm
+	req := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, lifetime(3000),
+		stun.NewUsername(c.user), c.realm, c.nonce, c.key, stun.Fingerprint)
+	padded := &stun.Message{Raw: append(append([]byte(nil), req.Raw...), 0, 0, 0, 0), TransactionID: req.TransactionID}
+	res := c.roundTrip(padded)
+	if errorCode(res) != stun.CodeBadRequest {
+		t.Fatalf("Allocate with trailing bytes asking 3000 s: %v %d (LIFETIME %d), want 400", res.Type, errorCode(res), lifetimeOf(res))
 	}
 }
 

@@ -71,9 +71,13 @@ func (s *Server) screen(msg []byte, client, local net.Addr) []byte {
 		if v, err := m.Get(stun.AttrRequestedTransport); err == nil && len(v) == 4 && v[0] == protoTCP {
 			return s.refusal(m, integrity, stun.CodeUnsupportedTransProto, "Unsupported Transport Protocol")
 		}
-		s.capLifetime(m, integrity, msg)
+		if !s.capLifetime(m, integrity, msg) {
+			return s.refusal(m, integrity, stun.CodeBadRequest, "Bad Request: LIFETIME over the maximum in a message that cannot be rewritten")
+		}
 	case stun.MethodRefresh:
-		s.capLifetime(m, integrity, msg)
+		if !s.capLifetime(m, integrity, msg) {
+			return s.refusal(m, integrity, stun.CodeBadRequest, "Bad Request: LIFETIME over the maximum in a message that cannot be rewritten")
+		}
 	case stun.MethodChannelBind:
 		return s.screenChannelBind(m, integrity, client, local)
 	}
@@ -109,8 +113,21 @@ func (s *Server) hasAllocation(client, local net.Addr) bool {
 	return ok
 }
 
-// screenChannelBind refuses a ChannelBind whose peer the server refuses.
+// screenChannelBind refuses a ChannelBind whose channel number is
+// reserved (400: pion takes 0x4000-0x7FFF, RFC 8656 §12 only
+// 0x4000-0x4FFF), that would take the allocation past its channels (508),
+// or whose peer the server refuses (403).
 func (s *Server) screenChannelBind(m *stun.Message, integrity stun.MessageIntegrity, client, local net.Addr) []byte {
+	v, err := m.Get(stun.AttrChannelNumber)
+	if err != nil || len(v) != 4 {
+		return nil // pion answers 400
+	}
+	if n := binary.BigEndian.Uint16(v); n < minChannel || n > maxChannel {
+		return s.refusal(m, integrity, stun.CodeBadRequest, "Bad Request: channel number outside 0x4000-0x4FFF")
+	} else if !s.channels.room(clientKeyOf(client, local), n) {
+		s.stats.refusedPermits.Add(1)
+		return s.refusal(m, integrity, stun.CodeInsufficientCapacity, "Insufficient Capacity: too many channels")
+	}
 	var peer stun.XORMappedAddress
 	if err := peer.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
 		return nil // pion answers 400
@@ -154,17 +171,18 @@ func (s *Server) refusal(m *stun.Message, integrity stun.MessageIntegrity, code 
 
 // capLifetime lowers a LIFETIME above MaxLifetime to MaxLifetime in msg,
 // signing it again with integrity: the message keeps its length, so pion
-// reads it from the same buffer. A message that does not rebuild to the
-// same length (attributes after MESSAGE-INTEGRITY other than FINGERPRINT)
-// is left alone.
-func (s *Server) capLifetime(m *stun.Message, integrity stun.MessageIntegrity, msg []byte) {
+// reads it from the same buffer. It reports false for a message asking
+// too much that does not rebuild to the same length (bytes after the
+// message, attributes after MESSAGE-INTEGRITY): screen refuses it rather
+// than let pion grant it.
+func (s *Server) capLifetime(m *stun.Message, integrity stun.MessageIntegrity, msg []byte) bool {
 	v, err := m.Get(stun.AttrLifetime)
 	if err != nil || len(v) != 4 {
-		return
+		return true
 	}
 	maxSeconds := uint32(s.cfg.MaxLifetime / time.Second) //nolint:gosec // validated, at most hours
 	if binary.BigEndian.Uint32(v) <= maxSeconds {
-		return
+		return true
 	}
 	out := &stun.Message{Type: m.Type, TransactionID: m.TransactionID}
 	out.WriteHeader()
@@ -179,14 +197,16 @@ func (s *Server) capLifetime(m *stun.Message, integrity stun.MessageIntegrity, m
 		out.Add(a.Type, value)
 	}
 	if integrity.AddTo(out) != nil {
-		return
+		return false
 	}
 	if m.Contains(stun.AttrFingerprint) && stun.Fingerprint.AddTo(out) != nil {
-		return
+		return false
 	}
-	if len(out.Raw) == len(msg) {
-		copy(msg, out.Raw)
+	if len(out.Raw) != len(msg) {
+		return false
 	}
+	copy(msg, out.Raw)
+	return true
 }
 
 // decorate adds SOFTWARE (RFC 8489 §14.14) to a response pion sends

@@ -31,8 +31,9 @@ type limits struct {
 	// maxPending bounds the TCP and TLS connections without an allocation;
 	// connections with one are bounded by QuotaTotal.
 	maxPending int
-	// maxPermits bounds the peer addresses of one allocation (permits.go).
-	maxPermits int
+	// maxPermits bounds the peer addresses of one allocation, maxChannels
+	// its channels (permits.go).
+	maxPermits, maxChannels int
 	// warnEvery and maxWarnKeys shape the refusal warnings (ratelog.go).
 	warnEvery   time.Duration
 	maxWarnKeys int
@@ -44,6 +45,7 @@ func defaultLimits() limits {
 		allocateTimeout: 10 * time.Second,
 		maxPending:      1024,
 		maxPermits:      128,
+		maxChannels:     128,
 		warnEvery:       time.Minute,
 		maxWarnKeys:     4096,
 		now:             time.Now,
@@ -67,6 +69,7 @@ type Server struct {
 	auth     *authenticator
 	policy   *peerPolicy
 	permits  *permits
+	channels *channels
 	quotas   *quotas
 	warns    *warnLimiter
 	software stun.Setter // nil: no SOFTWARE
@@ -115,15 +118,16 @@ func newServer(cfg Config, log *zap.Logger, lim limits) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		log:     log,
-		cfg:     cfg,
-		lim:     lim,
-		auth:    newAuthenticator(cfg, lim.now),
-		permits: newPermits(lim.maxPermits),
-		quotas:  newQuotas(cfg.QuotaPerUser, cfg.QuotaTotal),
-		warns:   newWarnLimiter(lim.warnEvery, lim.maxWarnKeys),
-		conns:   make(map[connKey]*streamConn),
-		relays:  make(map[*relayConn]struct{}),
+		log:      log,
+		cfg:      cfg,
+		lim:      lim,
+		auth:     newAuthenticator(cfg, lim.now),
+		permits:  newPermits(lim.maxPermits),
+		channels: newChannels(lim.maxChannels),
+		quotas:   newQuotas(cfg.QuotaPerUser, cfg.QuotaTotal),
+		warns:    newWarnLimiter(lim.warnEvery, lim.maxWarnKeys),
+		conns:    make(map[connKey]*streamConn),
+		relays:   make(map[*relayConn]struct{}),
 
 		allocated: make(map[connKey]allocation),
 		pendingBy: make(map[netip.Prefix]int),

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/imsgate/imsgate/internal/listenpair"
+
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/cmd/imsgate/democore"
@@ -52,33 +54,15 @@ func RunEcho(ctx context.Context, opts EchoOptions, ready func(addr string)) err
 	return nil
 }
 
-// bindAttempts bounds the retries when port 0 gave a UDP port whose TCP
-// twin is taken.
-const bindAttempts = 20
-
 // listenSIP binds UDP and TCP on one port: the port asked for, or with
 // port 0 one that is free for both.
 func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, nil, fmt.Errorf("%w: listen %q: %w", ErrBadFlag, addr, err)
 	}
-	attempts := 1
-	if port == "0" {
-		attempts = bindAttempts
+	udp, tcp, err := listenpair.UDPAndTCP(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	var lastErr error
-	for i := 0; i < attempts; i++ {
-		udp, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
-		}
-		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-		if err == nil {
-			return udp, tcp, nil
-		}
-		_ = udp.Close()
-		lastErr = fmt.Errorf("listen tcp %s: %w", udp.LocalAddr(), err)
-	}
-	return nil, nil, lastErr
+	return udp, tcp, nil
 }
