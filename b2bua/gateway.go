@@ -187,6 +187,9 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	if g.tokens != nil {
 		g.goOwned(g.keepPoolRegistered)
 	}
+	if every := cfg.Upstream.KeepaliveInterval; every > 0 {
+		g.goOwned(func(ctx context.Context) { g.keepalive(ctx, every) })
+	}
 	log.Info("sip side ready", zap.String("listen", sipConn.LocalAddr().String()), zap.Int("tls_port", core.tlsPort),
 		zap.String("advertise", fmt.Sprintf("%s:%d", core.host, core.port)),
 		zap.String("upstream", cfg.Upstream.Proxy), zap.String("transport", core.transport))

@@ -201,6 +201,17 @@ func (c *rawCore) quiet(d time.Duration) {
 	}
 }
 
+// sendQuiet is send for a goroutine other than the test's: a failure
+// loses the message, as UDP would.
+func (c *rawCore) sendQuiet(raw string) {
+	c.mu.Lock()
+	to := c.gw
+	c.mu.Unlock()
+	if to != nil {
+		_, _ = c.udp.WriteTo([]byte(raw), to)
+	}
+}
+
 // send writes raw SIP to the gateway's UDP socket.
 func (c *rawCore) send(raw string) {
 	c.t.Helper()
@@ -283,6 +294,7 @@ func newGatewayToWith(t testing.TB, proxy string, change func(*configs.Config), 
 	cfg := configs.Default()
 	cfg.Upstream.Proxy = proxy
 	cfg.Upstream.InviteTimeout = 5 * time.Second
+	cfg.Upstream.KeepaliveInterval = 0 // the raw core sees only what a test sends (upstream_test.go tests the keepalive)
 	cfg.Media.WebRTCPort = 0
 	cfg.Media.RTPPorts = "43000-43999"
 	if change != nil {

@@ -14,7 +14,11 @@ import (
 // (RFC 3261 12.2.1.1), or to the remote target with no route set, over the
 // transport the URI names; a request too large for UDP goes over TCP.
 func TestPrepareInDialog(t *testing.T) {
-	core := &coreSide{transport: "udp", proxy: configs.Proxy{Host: "proxy.test", Port: 5060}}
+	ups, err := newUpstreams(configs.Upstream{Proxy: "sip:proxy.test:5060"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := &coreSide{transport: "udp", ups: ups}
 	for _, tc := range []struct {
 		name       string
 		target     string

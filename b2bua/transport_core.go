@@ -32,18 +32,20 @@ type coreSide struct {
 	port      int    // advertised port (UDP and TCP)
 	tlsPort   int    // the SIP over TLS listener's port; 0 without one
 	transport string // "udp", "tcp" or "tls" toward the upstream
-	proxy     configs.Proxy
+	// ups are upstream.proxy and upstream.fallback with their health
+	// (upstream.go).
+	ups *upstreams
 	// udpLocal is the bound UDP listen address: requests leave from it so the
 	// core sees one address for the gateway (symmetric signalling).
 	udpLocal sip.Addr
 }
 
 func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, slogger *slog.Logger) (*coreSide, error) {
-	proxy, err := configs.ParseProxy(cfg.Upstream.Proxy)
+	ups, err := newUpstreams(cfg.Upstream)
 	if err != nil {
-		return nil, fmt.Errorf("upstream.proxy: %w", err)
+		return nil, err
 	}
-	tp := proxy.Transport
+	tp := ups.list[0].proxy.Transport
 	if tp == "" {
 		tp = cfg.SIP.Transport
 	}
@@ -57,7 +59,7 @@ func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, s
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	bound := listenAddr.(*net.UDPAddr)
-	return &coreSide{ua: ua, client: client, host: host, port: port, transport: tp, proxy: proxy,
+	return &coreSide{ua: ua, client: client, host: host, port: port, transport: tp, ups: ups,
 		udpLocal: sip.Addr{IP: bound.IP, Port: bound.Port}}, nil
 }
 
@@ -105,10 +107,11 @@ func (c *coreSide) portFor(transport string) int {
 }
 
 // prepareOutOfDialog sends an out-of-dialog request to the upstream proxy
-// (the outbound proxy), whatever its Request-URI says.
+// (the outbound proxy) in use, whatever its Request-URI says.
 func (c *coreSide) prepareOutOfDialog(req *sip.Request) {
 	c.common(req)
-	c.route(req, c.proxy.Host, c.proxy.Port, c.transport)
+	up := c.ups.pick().proxy
+	c.route(req, up.Host, up.Port, c.transport)
 }
 
 // prepareInDialog sends an in-dialog request along its route set (RFC 3261

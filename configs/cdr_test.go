@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestOperatorKeysNamed: admin and cdr keys that cannot work are refused
-// with their names.
+// TestOperatorKeysNamed: admin, cdr and upstream failover keys that
+// cannot work are refused with their names (the upstream ones continue
+// base's upstream section).
 func TestOperatorKeysNamed(t *testing.T) {
 	base := "upstream:\n  proxy: sip:127.0.0.1:5060\n  domain: imsgate.test\n"
 	for _, tc := range []struct{ name, yaml, key string }{
@@ -21,6 +22,9 @@ func TestOperatorKeysNamed(t *testing.T) {
 		{"negative age", "cdr:\n  file: /tmp/cdr\n  rotate_every: -1h\n", "cdr.rotate_every"},
 		{"file in the spool", "cdr:\n  file: /var/lib/imsgate/cdr.json\n  webhook: https://x/\n  spool_dir: /var/lib/imsgate/\n", "cdr.spool_dir"},
 		{"empty token file", "admin:\n  token_file: /dev/null\n", "admin.token_file"},
+		{"fallback not a URI", "  fallback: [\"sip:127.0.0.2:5060\", \"pcscf\"]\n", "upstream.fallback[1]"},
+		{"fallback of another transport", "  fallback: [\"sip:127.0.0.2:5060;transport=tcp\"]\n", "upstream.fallback[0]"},
+		{"fallback without keepalive", "  fallback: [\"sip:127.0.0.2:5060\"]\n  keepalive_interval: 0s\n", "upstream.keepalive_interval"},
 		{"webhook tokens both", "cdr:\n  webhook: https://x/\n  spool_dir: /tmp/s\n  webhook_token: a\n  webhook_token_file: /x\n", "cdr.webhook_token_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

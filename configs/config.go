@@ -103,6 +103,13 @@ type SIP struct {
 type Upstream struct {
 	// Proxy is a SIP URI such as sip:pcscf.example.net:5060;transport=tcp.
 	Proxy string `yaml:"proxy"`
+	// Fallback are further proxies, in order, taken while those before
+	// them do not answer the OPTIONS keepalive (or answer 503); the first
+	// that answers again is taken back.
+	Fallback []string `yaml:"fallback"`
+	// KeepaliveInterval is how often each upstream is sent an OPTIONS; 0
+	// sends none (and then every upstream counts as answering).
+	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
 	// Domain is the home domain used when a request names none.
 	Domain string `yaml:"domain"`
 	// RegisterExpires caps the registration expiry asked of the core.
@@ -214,9 +221,10 @@ func Default() Config {
 		},
 		SIP: SIP{Listen: "127.0.0.1:5070", Transport: "udp"},
 		Upstream: Upstream{
-			RegisterExpires: 600 * time.Second,
-			InviteTimeout:   180 * time.Second,
-			UnregisterRate:  50,
+			KeepaliveInterval: 30 * time.Second,
+			RegisterExpires:   600 * time.Second,
+			InviteTimeout:     180 * time.Second,
+			UnregisterRate:    50,
 		},
 		Presence: Presence{MaxBodyBytes: 64 << 10, MessageRate: 5, MessageBurst: 20, MaxSubscriptions: 32},
 		DTMF:     DTMF{ToWeb: "info", ToCore: "auto"},
@@ -358,6 +366,9 @@ func (c *Config) Validate() error {
 		return keyErr("upstream.proxy", "%v", err)
 	}
 	if err := c.validateSIPTLS(proxy); err != nil {
+		return err
+	}
+	if err := c.validateFallback(proxy); err != nil {
 		return err
 	}
 	if c.Upstream.RegisterExpires < 0 {

@@ -21,6 +21,7 @@ import (
 func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	metrics.RegisterGateway(reg, a.gw)
 	metrics.RegisterRequests(reg, a.gw.RequestStats)
+	metrics.RegisterUpstreams(reg, a.gw.Upstreams)
 	metrics.RegisterWebSockets(reg, a.ws)
 	if a.turn != nil {
 		metrics.RegisterTURN(reg, a.turn.Stats)
@@ -74,12 +75,12 @@ func cdrConfig(c configs.CDR) (cdr.Config, error) {
 		WebhookToken: token, SpoolDir: c.SpoolDir, SpoolMax: c.SpoolMax}, err
 }
 
-// ready is /readyz: not while draining.
+// ready is /readyz: not while draining, nor while no upstream answers.
 func (a *app) ready() error {
 	if a.draining.Load() {
 		return errors.New("draining")
 	}
-	return nil
+	return a.gw.UpstreamReady()
 }
 
 func isLoopback(host string) bool {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imsgate/imsgate/b2bua"
 	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/edge"
 	"github.com/imsgate/imsgate/internal/stunserver"
@@ -158,6 +159,29 @@ func RegisterEdge(reg prometheus.Registerer, counts func() (map[edge.Kind]uint64
 			emit(closed, prometheus.CounterValue, float64(n))
 		},
 	})
+}
+
+// RegisterUpstreams exposes the upstreams' health from the OPTIONS
+// keepalive (one series per configured upstream).
+func RegisterUpstreams(reg prometheus.Registerer, health func() []b2bua.UpstreamHealth) {
+	up := prometheus.NewDesc("imsgate_upstream_up", "1 while the upstream answers the OPTIONS keepalive (anything but 503), by its configured URI.", []string{"upstream"}, nil)
+	inUse := prometheus.NewDesc("imsgate_upstream_in_use", "1 for the upstream requests outside a dialog go to now.", []string{"upstream"}, nil)
+	reg.MustRegister(values{
+		descs: []*prometheus.Desc{up, inUse},
+		read: func(emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+			for _, h := range health() {
+				emit(up, prometheus.GaugeValue, boolValue(h.Up), h.URI)
+				emit(inUse, prometheus.GaugeValue, boolValue(h.Current), h.URI)
+			}
+		},
+	})
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // RegisterCDR exposes the call detail records' counters.

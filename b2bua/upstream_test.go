@@ -1,0 +1,106 @@
+package b2bua
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/imsgate/imsgate/configs"
+)
+
+// answering is how a raw core answers the gateway's OPTIONS.
+type answering struct{ code atomic.Int32 } // 0: silence
+
+// answerOptions answers every OPTIONS that reaches core with the code
+// a says, until the test ends.
+func answerOptions(t *testing.T, core *rawCore, a *answering) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			m, ok := core.next(20 * time.Millisecond)
+			if !ok {
+				continue
+			}
+			req, isReq := m.msg.(*sip.Request)
+			if !isReq || req.Method != sip.OPTIONS {
+				continue
+			}
+			if code := int(a.code.Load()); code != 0 {
+				core.sendQuiet(reply(req, code, "Whatever", "t1", "", ""))
+			}
+		}
+	}()
+}
+
+// TestUpstreamFailover: the keepalive passes over the proxy while it is
+// silent or answers 503, sends requests outside a dialog to the fallback
+// meanwhile, takes the proxy back when it answers, and /readyz's check
+// fails only while none answers. Any answer but 503 counts (a 407 too).
+func TestUpstreamFailover(t *testing.T) {
+	first, second := newRawCore(t), newRawCore(t)
+	var a, b answering
+	a.code.Store(407)
+	b.code.Store(200)
+	answerOptions(t, first, &a)
+	answerOptions(t, second, &b)
+	g := newGatewayToWith(t, "sip:"+first.addr(), func(c *configs.Config) {
+		c.Upstream.Fallback = []string{"sip:" + second.addr()}
+		c.Upstream.KeepaliveInterval = 100 * time.Millisecond
+	})
+	current := func() string {
+		for _, u := range g.Upstreams() {
+			if u.Current {
+				return u.URI
+			}
+		}
+		return ""
+	}
+	destination := func() string {
+		req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: "bob", Host: "imsgate.test"})
+		g.core.prepareOutOfDialog(req)
+		return req.Destination()
+	}
+	waitUntil(t, "the proxy in use", func() bool { return current() == "sip:"+first.addr() })
+	steps := []struct {
+		name       string
+		firstCode  int32
+		secondCode int32
+		want       string // the upstream in use; "" none answers
+	}{
+		{"proxy silent: the fallback", 0, 200, second.addr()},
+		{"proxy back: the proxy", 200, 200, first.addr()},
+		{"proxy 503: the fallback", 503, 200, second.addr()},
+		{"proxy back again", 200, 200, first.addr()},
+		{"none answers", 0, 0, ""},
+		{"the fallback alone", 0, 404, second.addr()},
+	}
+	for _, st := range steps {
+		a.code.Store(st.firstCode)
+		b.code.Store(st.secondCode)
+		waitUntil(t, st.name, func() bool {
+			if st.want == "" {
+				return g.UpstreamReady() != nil
+			}
+			return g.UpstreamReady() == nil && current() == "sip:"+st.want && destination() == st.want
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
