@@ -96,11 +96,13 @@ const maxDatagram = 4096
 // §12.4).
 const channelDataHeader = 4
 
-// minChannel and maxChannel bound the channel numbers a client may bind
-// (RFC 8656 §12); 0x5000-0x7FFF are reserved.
+// minChannel and maxChannel bound the channel numbers a client may bind:
+// RFC 5766's range. RFC 8656 §12 keeps 0x5000-0x7FFF back (for RFC 7983
+// demultiplexing, which a TURN listener does not do), but clients of RFC
+// 5766 use them: coturn's own test client picks from the whole range.
 const (
 	minChannel = 0x4000
-	maxChannel = 0x4FFF
+	maxChannel = 0x7FFF
 )
 
 func newDataPath(listen *rawudp.Socket, spec relaySpec, stats *counters, log *zap.Logger) (*dataPath, error) {
@@ -139,8 +141,8 @@ func (d *dataPath) fromClient(pkt []byte, from netip.AddrPort) {
 	if len(pkt) >= channelDataHeader && pkt[0]&0xc0 == 0x40 { // ChannelData: 0x4000-0x7FFF
 		number := binary.BigEndian.Uint16(pkt)
 		size := int(binary.BigEndian.Uint16(pkt[2:]))
-		if number > maxChannel || channelDataHeader+size > len(pkt) {
-			return // 0x5000-0x7FFF are reserved (RFC 8656 §12)
+		if channelDataHeader+size > len(pkt) {
+			return
 		}
 		ch := d.chans[chanKey{client: from, number: number}]
 		if ch == nil {

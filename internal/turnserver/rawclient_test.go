@@ -271,10 +271,10 @@ func TestScreenAnswers(t *testing.T) {
 			if got := lifetimeOf(c.request(stun.MethodRefresh, lifetime(30))); got != 30 {
 				t.Errorf("Refresh asking 30 s: LIFETIME %d, want 30", got)
 			}
-			// A reserved channel number; then more channels than an
+			// A channel number out of range; then more channels than an
 			// allocation may hold (2 here).
-			if res := c.request(stun.MethodChannelBind, channel(0x5000), peerAddr{"127.0.0.1", 5000}); errorCode(res) != stun.CodeBadRequest {
-				t.Errorf("ChannelBind 0x5000: %v %d, want 400", res.Type, errorCode(res))
+			if res := c.request(stun.MethodChannelBind, channel(0x8000), peerAddr{"127.0.0.1", 5000}); errorCode(res) != stun.CodeBadRequest {
+				t.Errorf("ChannelBind 0x8000: %v %d, want 400", res.Type, errorCode(res))
 			}
 			for i := range uint16(3) {
 				res := c.request(stun.MethodChannelBind, channel(0x4000+i), peerAddr{"127.0.0.1", 5000 + int(i)})

@@ -113,9 +113,8 @@ func (s *Server) hasAllocation(client, local net.Addr) bool {
 	return ok
 }
 
-// screenChannelBind refuses a ChannelBind whose channel number is
-// reserved (400: pion takes 0x4000-0x7FFF, RFC 8656 §12 only
-// 0x4000-0x4FFF), that would take the allocation past its channels (508),
+// screenChannelBind refuses a ChannelBind whose channel number is out of
+// range (400), that would take the allocation past its channels (508),
 // or whose peer the server refuses (403).
 func (s *Server) screenChannelBind(m *stun.Message, integrity stun.MessageIntegrity, client, local net.Addr) []byte {
 	v, err := m.Get(stun.AttrChannelNumber)
@@ -123,7 +122,7 @@ func (s *Server) screenChannelBind(m *stun.Message, integrity stun.MessageIntegr
 		return nil // pion answers 400
 	}
 	if n := binary.BigEndian.Uint16(v); n < minChannel || n > maxChannel {
-		return s.refusal(m, integrity, stun.CodeBadRequest, "Bad Request: channel number outside 0x4000-0x4FFF")
+		return s.refusal(m, integrity, stun.CodeBadRequest, "Bad Request: channel number outside 0x4000-0x7FFF")
 	} else if !s.channels.room(clientKeyOf(client, local), n) {
 		s.stats.refusedPermits.Add(1)
 		return s.refusal(m, integrity, stun.CodeInsufficientCapacity, "Insufficient Capacity: too many channels")
