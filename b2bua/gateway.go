@@ -187,6 +187,9 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 	if g.tokens != nil {
 		g.goOwned(g.keepPoolRegistered)
 	}
+	if core.ups.resolver != nil {
+		g.goOwned(g.locate)
+	}
 	if every := cfg.Upstream.KeepaliveInterval; every > 0 {
 		g.goOwned(func(ctx context.Context) { g.keepalive(ctx, every) })
 	}

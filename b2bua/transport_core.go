@@ -45,7 +45,10 @@ func newCoreSide(cfg configs.Config, ua *sipgo.UserAgent, listenAddr net.Addr, s
 	if err != nil {
 		return nil, err
 	}
-	tp := ups.list[0].proxy.Transport
+	var tp string // upstream.proxy's, else sip.transport's (below)
+	if cfg.Upstream.Proxy != "" {
+		tp = ups.list()[0].proxy.Transport
+	}
 	if tp == "" {
 		tp = cfg.SIP.Transport
 	}
@@ -110,8 +113,17 @@ func (c *coreSide) portFor(transport string) int {
 // (the outbound proxy) in use, whatever its Request-URI says.
 func (c *coreSide) prepareOutOfDialog(req *sip.Request) {
 	c.common(req)
-	up := c.ups.pick().proxy
-	c.route(req, up.Host, up.Port, c.transport)
+	if up := c.ups.pick(); up != nil {
+		c.route(req, up.proxy.Host, up.proxy.Port, c.transport)
+		return
+	}
+	// RFC 3263 has found nothing yet: the domain itself, as its own
+	// address records name it (§4.2).
+	port := 5060
+	if c.transport == "tls" {
+		port = 5061
+	}
+	c.route(req, c.ups.domain, port, c.transport)
 }
 
 // prepareInDialog sends an in-dialog request along its route set (RFC 3261

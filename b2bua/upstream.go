@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/siplocate"
 )
 
 // upstream is one next hop for requests outside a dialog: upstream.proxy
@@ -24,40 +25,133 @@ type upstream struct {
 	up atomic.Bool
 }
 
-// upstreams are upstream.proxy and upstream.fallback in order. Requests
+// upstreams are the next hops in order: upstream.proxy, or the servers
+// RFC 3263 finds for upstream.domain, then upstream.fallback. Requests
 // outside a dialog go to the first that answers the keepalive; with none
-// answering, to the proxy (there is nothing better to try).
+// answering, to the first (there is nothing better to try).
 type upstreams struct {
-	list []*upstream
-	// current is the index in use, for the log line of a switch.
-	current atomic.Int32
+	set atomic.Pointer[[]*upstream]
+	// fallback are upstream.fallback, after whatever was resolved.
+	fallback []*upstream
+	// resolver finds upstream.domain's servers; nil with upstream.proxy.
+	resolver *siplocate.Resolver
+	domain   string
+	// last is the upstream in use at the last look, for the log line of a
+	// switch.
+	last atomic.Pointer[upstream]
+}
+
+func newUpstream(uri string) (*upstream, error) {
+	p, err := configs.ParseProxy(uri)
+	if err != nil {
+		return nil, err
+	}
+	up := &upstream{uri: uri, proxy: p}
+	up.up.Store(true)
+	return up, nil
 }
 
 func newUpstreams(cfg configs.Upstream) (*upstreams, error) {
-	u := &upstreams{}
-	for i, uri := range append([]string{cfg.Proxy}, cfg.Fallback...) {
-		p, err := configs.ParseProxy(uri)
+	u := &upstreams{domain: cfg.Domain}
+	for i, uri := range cfg.Fallback {
+		up, err := newUpstream(uri)
 		if err != nil {
-			if i == 0 {
-				return nil, fmt.Errorf("upstream.proxy: %w", err)
-			}
-			return nil, fmt.Errorf("upstream.fallback[%d]: %w", i-1, err)
+			return nil, fmt.Errorf("upstream.fallback[%d]: %w", i, err)
 		}
-		up := &upstream{uri: uri, proxy: p}
-		up.up.Store(true)
-		u.list = append(u.list, up)
+		u.fallback = append(u.fallback, up)
 	}
+	list := []*upstream{}
+	if cfg.Proxy != "" {
+		up, err := newUpstream(cfg.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("upstream.proxy: %w", err)
+		}
+		list = append(list, up)
+	} else {
+		server := cfg.DNSServer
+		if server == "" {
+			var err error
+			if server, err = siplocate.SystemServer(); err != nil {
+				return nil, fmt.Errorf("upstream.dns_server: %w", err)
+			}
+		}
+		u.resolver = &siplocate.Resolver{Server: server}
+	}
+	list = append(list, u.fallback...)
+	u.set.Store(&list)
 	return u, nil
 }
 
-// pick is the upstream requests outside a dialog go to now.
+// list is the upstreams in order now.
+func (u *upstreams) list() []*upstream { return *u.set.Load() }
+
+// pick is the upstream requests outside a dialog go to now; nil while
+// there is none (RFC 3263 has found nothing yet and there is no fallback).
 func (u *upstreams) pick() *upstream {
-	for _, up := range u.list {
+	list := u.list()
+	for _, up := range list {
 		if up.up.Load() {
 			return up
 		}
 	}
-	return u.list[0]
+	if len(list) == 0 {
+		return nil
+	}
+	return list[0]
+}
+
+// resolved puts targets before the fallbacks; an upstream found again
+// keeps its health.
+func (u *upstreams) resolved(targets []siplocate.Target) {
+	old := map[string]*upstream{}
+	for _, up := range u.list() {
+		old[up.uri] = up
+	}
+	list := make([]*upstream, 0, len(targets)+len(u.fallback))
+	for _, t := range targets {
+		uri := t.URI()
+		if up, ok := old[uri]; ok {
+			list = append(list, up)
+			continue
+		}
+		up := &upstream{uri: uri, proxy: configs.Proxy{Host: t.Addr.Addr().String(), Port: int(t.Addr.Port()), Transport: t.Transport}}
+		up.up.Store(true)
+		list = append(list, up)
+	}
+	list = append(list, u.fallback...)
+	u.set.Store(&list)
+}
+
+// locate finds upstream.domain's servers by RFC 3263 now and again, when
+// the records' TTL runs out (10 s after a failure).
+func (g *Gateway) locate(ctx context.Context) {
+	ups := g.core.ups
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		targets, ttl, err := ups.resolver.Locate(rctx, ups.domain, g.core.transport)
+		cancel()
+		wait := ttl
+		if err != nil {
+			wait = 10 * time.Second
+			if ctx.Err() == nil {
+				g.log.Error("upstream.domain: no SIP servers found by RFC 3263", zap.String("domain", ups.domain),
+					zap.String("transport", g.core.transport), zap.Error(err))
+			}
+		} else {
+			uris := make([]string, 0, len(targets))
+			for _, t := range targets {
+				uris = append(uris, t.URI()+" ("+t.Name+")")
+			}
+			g.log.Info("upstream servers found by RFC 3263", zap.String("domain", ups.domain), zap.Strings("servers", uris),
+				zap.Duration("ttl", ttl))
+			ups.resolved(targets)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // UpstreamHealth is one upstream as the keepalive sees it.
@@ -74,8 +168,9 @@ type UpstreamHealth struct {
 // health.
 func (g *Gateway) Upstreams() []UpstreamHealth {
 	cur := g.core.ups.pick()
-	out := make([]UpstreamHealth, 0, len(g.core.ups.list))
-	for _, up := range g.core.ups.list {
+	list := g.core.ups.list()
+	out := make([]UpstreamHealth, 0, len(list))
+	for _, up := range list {
 		out = append(out, UpstreamHealth{URI: up.uri, Up: up.up.Load(), Current: up == cur})
 	}
 	return out
@@ -84,9 +179,17 @@ func (g *Gateway) Upstreams() []UpstreamHealth {
 // errNoUpstream is /readyz's reason while no upstream answers.
 var errNoUpstream = errors.New("no upstream answers the OPTIONS keepalive")
 
+// errNoServers is /readyz's reason while RFC 3263 has found no server
+// and there is no fallback.
+var errNoServers = errors.New("no upstream server found for upstream.domain")
+
 // UpstreamReady is nil while some upstream answers.
 func (g *Gateway) UpstreamReady() error {
-	for _, up := range g.core.ups.list {
+	list := g.core.ups.list()
+	if len(list) == 0 {
+		return errNoServers
+	}
+	for _, up := range list {
 		if up.up.Load() {
 			return nil
 		}
@@ -103,7 +206,7 @@ func (g *Gateway) keepalive(ctx context.Context, interval time.Duration) {
 	defer tick.Stop()
 	for {
 		var wg sync.WaitGroup
-		for _, up := range g.core.ups.list {
+		for _, up := range g.core.ups.list() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -165,15 +268,9 @@ func (g *Gateway) probe(ctx context.Context, up *upstream, wait time.Duration) {
 
 // noteSwitch logs a change of the upstream in use.
 func (g *Gateway) noteSwitch() {
-	ups := g.core.ups
-	cur := ups.pick()
-	for i, up := range ups.list {
-		if up != cur {
-			continue
-		}
-		if prev := ups.current.Swap(int32(i)); prev != int32(i) { //nolint:gosec // a short list
-			g.log.Warn("upstream switched: requests outside a dialog now go here", zap.String("upstream", up.uri),
-				zap.String("before", ups.list[prev].uri))
-		}
+	cur := g.core.ups.pick()
+	if prev := g.core.ups.last.Swap(cur); prev != cur && prev != nil && cur != nil {
+		g.log.Warn("upstream switched: requests outside a dialog now go here", zap.String("upstream", cur.uri),
+			zap.String("before", prev.uri))
 	}
 }

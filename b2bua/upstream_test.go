@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/imsgate/imsgate/configs"
+	"github.com/imsgate/imsgate/internal/siplocate/dnstest"
 )
 
 // answering is how a raw core answers the gateway's OPTIONS.
@@ -103,4 +105,43 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestUpstreamsByDNS: without upstream.proxy the servers of
+// upstream.domain come from RFC 3263 (here SRV only: priority 10 first,
+// 20 after) and fail over like fallbacks.
+func TestUpstreamsByDNS(t *testing.T) {
+	first, second := newRawCore(t), newRawCore(t)
+	var a, b answering
+	a.code.Store(200)
+	b.code.Store(200)
+	answerOptions(t, first, &a)
+	answerOptions(t, second, &b)
+	port := func(c *rawCore) string { _, p, _ := net.SplitHostPort(c.addr()); return p }
+	server := dnstest.Serve(t,
+		"_sip._udp.ims.test. 60 IN SRV 20 0 "+port(second)+" p2.ims.test.",
+		"_sip._udp.ims.test. 60 IN SRV 10 0 "+port(first)+" p1.ims.test.",
+		"p1.ims.test. 60 IN A 127.0.0.1",
+		"p2.ims.test. 60 IN A 127.0.0.1")
+	g := newGatewayToWith(t, "", func(c *configs.Config) {
+		c.Upstream.Domain = "ims.test"
+		c.Upstream.DNSServer = server
+		c.Upstream.KeepaliveInterval = 100 * time.Millisecond
+	})
+	inUse := func(want string) func() bool {
+		return func() bool {
+			for _, u := range g.Upstreams() {
+				if u.Current {
+					return u.URI == "sip:"+want+";transport=udp"
+				}
+			}
+			return false
+		}
+	}
+	waitUntil(t, "the priority 10 server", inUse(first.addr()))
+	if n := len(g.Upstreams()); n != 2 {
+		t.Fatalf("%d upstreams, want 2: %+v", n, g.Upstreams())
+	}
+	a.code.Store(0)
+	waitUntil(t, "the priority 20 server", inUse(second.addr()))
 }

@@ -110,6 +110,10 @@ type Upstream struct {
 	// KeepaliveInterval is how often each upstream is sent an OPTIONS; 0
 	// sends none (and then every upstream counts as answering).
 	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
+	// DNSServer is the host:port RFC 3263 asks (without upstream.proxy,
+	// the servers of upstream.domain are found in DNS); "" is the first
+	// nameserver of /etc/resolv.conf.
+	DNSServer string `yaml:"dns_server"`
 	// Domain is the home domain used when a request names none.
 	Domain string `yaml:"domain"`
 	// RegisterExpires caps the registration expiry asked of the core.
@@ -358,12 +362,21 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("sip.transport", "%q is not udp, tcp or tls", c.SIP.Transport)
 	}
-	if c.Upstream.Proxy == "" {
-		return keyErr("upstream.proxy", "is required (a SIP URI such as sip:pcscf.example.net:5060;transport=tcp)")
+	var proxy Proxy
+	switch {
+	case c.Upstream.Proxy != "":
+		p, err := ParseProxy(c.Upstream.Proxy)
+		if err != nil {
+			return keyErr("upstream.proxy", "%v", err)
+		}
+		proxy = p
+	case c.Upstream.Domain == "":
+		return keyErr("upstream.proxy", "is required (a SIP URI such as sip:pcscf.example.net:5060;transport=tcp), or upstream.domain to find the servers by RFC 3263")
 	}
-	proxy, err := ParseProxy(c.Upstream.Proxy)
-	if err != nil {
-		return keyErr("upstream.proxy", "%v", err)
+	if c.Upstream.DNSServer != "" {
+		if err := checkHostPort("upstream.dns_server", c.Upstream.DNSServer); err != nil {
+			return err
+		}
 	}
 	if err := c.validateSIPTLS(proxy); err != nil {
 		return err

@@ -158,3 +158,52 @@ func getAdmin(t *testing.T, path string) (int, string) {
 	_, _ = io.Copy(b, res.Body)
 	return res.StatusCode, b.String()
 }
+
+// dnsAddr is the test's DNS server (dnsmasq) for RFC 3263.
+const dnsAddr = "127.0.0.1:5353"
+
+// TestUpstreamByDNS: no upstream.proxy; the gateway finds imsgate.test's
+// SIP servers by RFC 3263 from dnsmasq: a NAPTR record for SIP+D2U names
+// _sip._udp.imsgate.test, whose SRV records name the first Kamailio
+// (priority 10) and the second (priority 20). The call goes through the
+// first; with the first stopped, through the second.
+func TestUpstreamByDNS(t *testing.T) {
+	if !onPath("dnsmasq") {
+		t.Fatal("dnsmasq is not installed (bash .ci/run installs dnsmasq-base)")
+	}
+	startProc(t, "dnsmasq", procOptions{}, "dnsmasq", "--no-daemon", "--keep-in-foreground", "--log-queries", "--log-facility=-",
+		"--port=5353", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root",
+		"--pid-file=",
+		"--naptr-record=imsgate.test,10,10,s,SIP+D2U,,_sip._udp.imsgate.test",
+		"--naptr-record=imsgate.test,20,10,s,SIP+D2T,,_sip._tcp.imsgate.test",
+		"--srv-host=_sip._udp.imsgate.test,k1.imsgate.test,5060,10,0",
+		"--srv-host=_sip._udp.imsgate.test,k2.imsgate.test,5060,20,0",
+		"--host-record=k1.imsgate.test,127.0.0.1",
+		"--host-record=k2.imsgate.test,127.0.0.2")
+	if err := waitBound("udp", dnsAddr, startTimeout); err != nil {
+		t.Fatalf("dnsmasq: %v", err)
+	}
+	first := startKamailio(t)
+	second := startSecondKamailio(t)
+	startSIPpUAS(t, "sipp-echo", "uas_echo.xml", echoUASPort, echoMediaPort, true)
+	cfg := gatewayConfig("udp")
+	proxyLine := "  proxy: \"sip:" + kamailioAddr + ";transport=udp\"\n"
+	if !strings.Contains(cfg, proxyLine) {
+		t.Fatalf("gatewayConfig has no %q to take out", proxyLine)
+	}
+	cfg = strings.Replace(cfg, proxyLine, "  dns_server: "+dnsAddr+"\n  keepalive_interval: 1s\n", 1)
+	gw := startGateway(t, cfg, repoRoot())
+	requireInUse(t, gw, "sip:127.0.0.1:5060;transport=udp")
+	for _, f := range gatewayLogged(gw, "upstream servers found by RFC 3263") {
+		t.Logf("gateway: found %v for %v (ttl %v)", f["servers"], f["domain"], f["ttl"])
+	}
+	ua := dialWebUA(t, "sip:alice@imsgate.test")
+	registerWebUA(t, gw, ua)
+	echoCall(t, gw, ua, "through k1.imsgate.test (SRV priority 10)")
+	requireAuthorized(t, gw, first, "the first Kamailio")
+
+	first.stop(t)
+	requireInUse(t, gw, "sip:127.0.0.2:5060;transport=udp")
+	echoCall(t, gw, ua, "through k2.imsgate.test (SRV priority 20)")
+	requireAuthorized(t, gw, second, "the second Kamailio")
+}
