@@ -20,7 +20,8 @@ const directSIPpPort = 5088
 // registrarFront stands at the gateway's upstream port in front of a SIPp
 // UAS. The gateway relays a browser's calls only once the core accepted its
 // REGISTER (passthrough mode), and SIPp takes no REGISTER: the front
-// answers each 200 itself and relays everything else unchanged, both ways,
+// answers each 200 itself, and the gateway's OPTIONS keepalive too, and
+// relays everything else unchanged, both ways,
 // but for SIPp's own address in what SIPp sends, which it rewrites to its
 // own (same length). So the gateway sees SIPp at the front's port, as the
 // wire checks at the gateway's SIP port expect, and every message SIPp
@@ -74,7 +75,27 @@ func (f *registrarFront) serve(t *testing.T) {
 			f.answerRegister(t, msg, src)
 			continue
 		}
+		if bytes.HasPrefix(msg, []byte("OPTIONS sip:127.0.0.1:")) {
+			// The gateway's keepalive, an OPTIONS to the upstream itself
+			// (no user part): a core answers it; SIPp's scenarios know
+			// nothing of it.
+			f.answerOptions(t, msg, src)
+			continue
+		}
 		_, _ = f.conn.WriteTo(msg, f.sipp)
+	}
+}
+
+// answerOptions answers the gateway's keepalive 200.
+func (f *registrarFront) answerOptions(t *testing.T, raw []byte, to net.Addr) {
+	m, err := sip.ParseMessage(bytes.Clone(raw))
+	if err != nil {
+		t.Logf("registrar front: unparsable OPTIONS: %v", err)
+		return
+	}
+	if req, ok := m.(*sip.Request); ok {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		_, _ = f.conn.WriteTo([]byte(res.String()), to)
 	}
 }
 

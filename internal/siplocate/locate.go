@@ -89,6 +89,7 @@ func (r *Resolver) Locate(ctx context.Context, domain, transport string) ([]Targ
 	}
 
 	var targets []Target
+	var lastErr error
 	for _, name := range srvNames {
 		rrs, err := r.query(ctx, name, dns.TypeSRV)
 		if err != nil {
@@ -104,7 +105,8 @@ func (r *Resolver) Locate(ctx context.Context, domain, transport string) ([]Targ
 		for _, s := range orderSRV(srvs) {
 			addrs, t, err := r.addresses(ctx, s.Target)
 			if err != nil {
-				return nil, 0, err
+				lastErr = err // the other targets may still do
+				continue
 			}
 			keep(t)
 			for _, a := range addrs {
@@ -128,6 +130,9 @@ func (r *Resolver) Locate(ctx context.Context, domain, transport string) ([]Targ
 		}
 	}
 	if len(targets) == 0 {
+		if lastErr != nil {
+			return nil, 0, fmt.Errorf("%w: %s over %s: %w", ErrNotFound, strings.TrimSuffix(domain, "."), transport, lastErr)
+		}
 		return nil, 0, fmt.Errorf("%w: %s over %s", ErrNotFound, strings.TrimSuffix(domain, "."), transport)
 	}
 	return targets, max(time.Duration(ttl)*time.Second, 30*time.Second), nil
@@ -179,10 +184,14 @@ func (r *Resolver) addresses(ctx context.Context, name string) ([]netip.Addr, ui
 	}
 	ttl := uint32(3600)
 	var out []netip.Addr
+	var failed error
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		rrs, err := r.query(ctx, dns.Fqdn(name), qt)
 		if err != nil {
-			return nil, 0, err
+			// A server that knows only one family may refuse the other
+			// (dnsmasq answers REFUSED to AAAA for an A-only name).
+			failed = err
+			continue
 		}
 		for _, rr := range rrs {
 			switch v := rr.(type) {
@@ -198,6 +207,9 @@ func (r *Resolver) addresses(ctx context.Context, name string) ([]netip.Addr, ui
 				}
 			}
 		}
+	}
+	if len(out) == 0 && failed != nil {
+		return nil, 0, failed
 	}
 	return out, ttl, nil
 }

@@ -20,9 +20,12 @@ func TestLocate(t *testing.T) {
 		"_sip._udp.backup.ims.test. 120 IN SRV 10 0 5080 pcscf3.ims.test.",
 		"_sip._tcp.ims.test. 120 IN SRV 10 0 5060 pcscf1.ims.test.",
 		"pcscf1.ims.test. 60 IN A 192.0.2.1",
+		"REFUSED pcscf1.ims.test. AAAA",
+		"REFUSED pcscf3.ims.test. A",
 		"pcscf2.ims.test. 60 IN A 192.0.2.2",
 		"pcscf2.ims.test. 60 IN AAAA 2001:db8::2",
-		"pcscf3.ims.test. 60 IN A 192.0.2.3",
+		"_sip._udp.backup.ims.test. 120 IN SRV 20 0 5090 pcscf4.ims.test.",
+		"pcscf4.ims.test. 60 IN A 192.0.2.4",
 		"plain.test. 600 IN A 198.51.100.7",
 		`srvonly.test. 600 IN TXT "x"`,
 		"_sips._tcp.srvonly.test. 120 IN SRV 10 0 5061 pcscf1.ims.test.",
@@ -32,7 +35,9 @@ func TestLocate(t *testing.T) {
 		want              []string
 		ttl               int
 	}{
-		{"ims.test", "udp", []string{"192.0.2.1:5070", "192.0.2.2:5060", "[2001:db8::2]:5060", "192.0.2.3:5080"}, 60},
+		// pcscf1's AAAA is refused (its A answers); pcscf3's A is refused
+		// and it has no AAAA: it is skipped, pcscf4 after it still found.
+		{"ims.test", "udp", []string{"192.0.2.1:5070", "192.0.2.2:5060", "[2001:db8::2]:5060", "192.0.2.4:5090"}, 60},
 		{"ims.test", "tcp", []string{"192.0.2.1:5060"}, 60},
 		{"srvonly.test", "tls", []string{"192.0.2.1:5061"}, 60},
 		{"plain.test", "udp", []string{"198.51.100.7:5060"}, 600},

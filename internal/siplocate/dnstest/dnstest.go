@@ -11,11 +11,18 @@ import (
 )
 
 // Serve answers on 127.0.0.1 from records ("name ttl IN type data") until
-// the test ends, and returns its host:port.
+// the test ends, and returns its host:port. A line "REFUSED name type"
+// makes it refuse that question, as a server that knows only another
+// record type of the name may (dnsmasq).
 func Serve(t testing.TB, records ...string) string {
 	t.Helper()
 	zone := map[string][]dns.RR{}
+	refused := map[string]bool{}
 	for _, r := range records {
+		if f := strings.Fields(r); len(f) == 3 && f[0] == "REFUSED" {
+			refused[strings.ToLower(f[1])+" "+strings.ToUpper(f[2])] = true
+			continue
+		}
 		rr, err := dns.NewRR(r)
 		if err != nil {
 			t.Fatalf("record %q: %v", r, err)
@@ -31,6 +38,11 @@ func Serve(t testing.TB, records ...string) string {
 		m := new(dns.Msg)
 		m.SetReply(req)
 		q := req.Question[0]
+		if refused[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]] {
+			m.Rcode = dns.RcodeRefused
+			_ = w.WriteMsg(m)
+			return
+		}
 		rrs := zone[strings.ToLower(q.Name)]
 		for _, r := range rrs {
 			if r.Header().Rrtype == q.Qtype {
