@@ -60,7 +60,8 @@ func TestFileRotation(t *testing.T) {
 	dir := t.TempDir()
 	now := t0
 	clock := func() time.Time { return now }
-	f, err := openRotating(filepath.Join(dir, "cdr.jsonl"), 25, time.Hour, clock)
+	f, err := openRotating(filepath.Join(dir, "sub", "cdr.jsonl"), 25, time.Hour, clock) // the directory made
+	dir = filepath.Join(dir, "sub")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package cdr
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -36,6 +37,9 @@ func openRotating(path string, maxBytes int64, maxAge time.Duration, now func() 
 }
 
 func (r *rotatingFile) open() error {
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o750); err != nil {
+		return fmt.Errorf("cdr.file: %w", err)
+	}
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("cdr.file: %w", err)
