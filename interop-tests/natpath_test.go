@@ -104,17 +104,7 @@ func TestTURNRelay(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			certFile, keyFile, spki := writeTestCert(t, artifactDir(t))
-			turn := fmt.Sprintf(`turn:
-  listen: %s
-  tls_listen: %s
-  tls_cert: %s
-  tls_key: %s
-  users:
-    - {username: %s, password: %s}
-  allowed_peers: [127.0.0.0/8]
-  relay_ports: "%d-%d"
-`, turnAddr, turnTLSAddr, certFile, keyFile, turnUser, turnPassword, turnRelayFirst, turnRelayLast)
-			e := newEnvWithGateway(t, gatewayConfig("udp")+turn)
+			e := newEnvWithGateway(t, gatewayConfig("udp")+turnConfig(certFile, keyFile, ""))
 			wire := startTURNCapture(t)
 
 			opts := e.browserOptions("jssip", "jssip.html", "call-out-talk", "alice", "sip:echo@imsgate.test")
@@ -217,6 +207,22 @@ func TestTURNCredentialsFromGateway(t *testing.T) {
 	e.requireRelayedWire(t, r, wire, "udp.port == 3478 || (tcp.port == 3478 && tcp.len > 0)")
 	e.requireWebRTCPath(t, r, "udp", inRelayRange)
 	e.requireSIPpRTP(t, r, echoMediaPort)
+}
+
+// turnConfig is the gateway's turn section: UDP and TCP on turnAddr, TLS
+// on turnTLSAddr with the test certificate, user turnUser, loopback peers
+// allowed, relays from the test's range; extra adds keys (two spaces in).
+func turnConfig(certFile, keyFile, extra string) string {
+	return fmt.Sprintf(`turn:
+  listen: %s
+  tls_listen: %s
+  tls_cert: %s
+  tls_key: %s
+  users:
+    - {username: %s, password: %s}
+  allowed_peers: [127.0.0.0/8]
+  relay_ports: "%d-%d"
+`, turnAddr, turnTLSAddr, certFile, keyFile, turnUser, turnPassword, turnRelayFirst, turnRelayLast) + extra
 }
 
 // requireRESTCredentials: /ice-servers answers tok with the TURN URLs and

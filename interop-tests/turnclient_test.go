@@ -4,7 +4,6 @@ package interop
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -27,18 +26,7 @@ func TestTURNWithCoturnClient(t *testing.T) {
 		}
 	}
 	certFile, keyFile, _ := writeTestCert(t, artifactDir(t))
-	turn := fmt.Sprintf(`turn:
-  listen: %s
-  tls_listen: %s
-  tls_cert: %s
-  tls_key: %s
-  users:
-    - {username: %s, password: %s}
-  secret: interop-turn-rest-secret
-  allowed_peers: [127.0.0.0/8]
-  relay_ports: "%d-%d"
-`, turnAddr, turnTLSAddr, certFile, keyFile, turnUser, turnPassword, turnRelayFirst, turnRelayLast)
-	gw := startGateway(t, gatewayConfig("udp")+turn, "")
+	gw := startGateway(t, gatewayConfig("udp")+turnConfig(certFile, keyFile, "  secret: interop-turn-rest-secret\n"), "")
 	if err := waitBound("tcp", turnTLSAddr, startTimeout); err != nil {
 		t.Fatalf("turn.tls_listen: %v\n%s", err, gw.log())
 	}

@@ -54,14 +54,7 @@ func TestLoopbackCDRs(t *testing.T) {
 	defer cancel()
 	alice := r.browser(ctx, "alice")
 
-	answered, err := alice.Invite(ctx, "sip:echo@"+domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := answered.Result(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("echo: %v, %v", res, err)
-	}
-	waitFor(t, ctx, "echoed audio", func() bool { return answered.Media().Echoed >= 10 })
+	answered := echoCall(t, ctx, alice, 10)
 	for _, d := range []string{"7", "3"} {
 		if res, err := answered.SendDTMF(ctx, d); err != nil || res.StatusCode != 200 {
 			t.Fatalf("dtmf: %v, %v", res, err)
@@ -93,13 +86,7 @@ func TestLoopbackCDRs(t *testing.T) {
 		t.Fatalf("cancel: %v, %v", res, err)
 	}
 	bob := r.browser(ctx, "bob")
-	dropped, err := bob.Invite(ctx, "sip:echo@"+domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := dropped.Result(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("echo: %v, %v", res, err)
-	}
+	echoCall(t, ctx, bob, 0)
 	bob.Close()
 	waitFor(t, ctx, "four records spooled", func() bool { return r.gw.cdr.Stats().Pending == 4 })
 	if st := r.gw.cdr.Stats(); st.Failures == 0 || st.Delivered != 0 {

@@ -105,6 +105,23 @@ func newRigWith(t *testing.T, ip string, edit func(*configs.Config)) *rig {
 	return r
 }
 
+// echoCall has ua call the demo echo and waits for the 200 and, when
+// echoed > 0, that many echoed packets.
+func echoCall(t *testing.T, ctx context.Context, ua *webua.UA, echoed int) *webua.Call {
+	t.Helper()
+	call, err := ua.Invite(ctx, "sip:echo@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call.Result(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("echo: %v, %v; want 200", res, err)
+	}
+	if echoed > 0 {
+		waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= uint64(echoed) })
+	}
+	return call
+}
+
 // browser dials and registers a Go browser for user.
 func (r *rig) browser(ctx context.Context, user string) *webua.UA {
 	r.t.Helper()
@@ -173,15 +190,7 @@ func TestLoopbackCalls(t *testing.T) {
 	}
 
 	t.Run("call out to echo, web hangs up", func(t *testing.T) {
-		call, err := alice.Invite(ctx, "sip:echo@"+domain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := call.Result(ctx)
-		if err != nil || res.StatusCode != 200 {
-			t.Fatalf("result = %v, %v; want 200", res, err)
-		}
-		waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= 25 })
+		call := echoCall(t, ctx, alice, 25)
 		for _, digit := range []string{"1", "#"} {
 			res, err := call.SendDTMF(ctx, digit)
 			if err != nil || res.StatusCode != 200 {
@@ -205,14 +214,7 @@ func TestLoopbackCalls(t *testing.T) {
 	})
 
 	t.Run("call out to echo, core hangs up", func(t *testing.T) {
-		call, err := alice.Invite(ctx, "sip:echo@"+domain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res, err := call.Result(ctx); err != nil || res.StatusCode != 200 {
-			t.Fatalf("result = %v, %v; want 200", res, err)
-		}
-		waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= 10 })
+		call := echoCall(t, ctx, alice, 10)
 		calls := r.core.EchoCalls()
 		if err := r.core.HangUpEcho(ctx, calls[len(calls)-1].CallID); err != nil {
 			t.Fatal(err)

@@ -26,14 +26,7 @@ func TestLoopbackMetrics(t *testing.T) {
 	defer cancel()
 	alice := r.browser(ctx, "alice")
 
-	call, err := alice.Invite(ctx, "sip:echo@"+domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := call.Result(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("result = %v, %v; want 200", res, err)
-	}
-	waitFor(t, ctx, "echoed audio", func() bool { return call.Media().Echoed >= 10 })
+	call := echoCall(t, ctx, alice, 10)
 	for _, digit := range []string{"5", "#"} {
 		if res, err := call.SendDTMF(ctx, digit); err != nil || res.StatusCode != 200 {
 			t.Fatalf("dtmf %s: %v, %v", digit, res, err)
