@@ -165,6 +165,7 @@ func New(cfg configs.Config, media mediaEngine, sipConn net.PacketConn, sipLn ne
 		}
 	}
 	g.unreg = newUnregisterQueue(g, cfg.Upstream.UnregisterRate)
+	core.silent = g.upstreamSilent
 	// The transaction layer hands us every request with its transaction;
 	// we own the transaction until we answer it (sipgo's Server would end
 	// it when a handler returns).

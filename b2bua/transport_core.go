@@ -33,8 +33,10 @@ type coreSide struct {
 	tlsPort   int    // the SIP over TLS listener's port; 0 without one
 	transport string // "udp", "tcp" or "tls" toward the upstream
 	// ups are upstream.proxy and upstream.fallback with their health
-	// (upstream.go).
-	ups *upstreams
+	// (upstream.go); silent hears of a request outside a dialog that got no
+	// answer (Gateway.upstreamSilent).
+	ups    *upstreams
+	silent func(*sip.Request, error)
 	// udpLocal is the bound UDP listen address: requests leave from it so the
 	// core sees one address for the gateway (symmetric signalling).
 	udpLocal sip.Addr
@@ -239,6 +241,9 @@ func (c *coreSide) do(ctx context.Context, req *sip.Request) (*sip.Response, err
 		req.PrependHeader(c.via(req))
 	}
 	res, err := c.client.Do(ctx, req)
+	if err != nil && ctx.Err() == nil && tagOf(req.To().Params) == "" && c.silent != nil {
+		c.silent(req, err) // sipgo's own timeout or a transport failure, not the caller's
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("%s to core: %w", req.Method, errTimeout)
@@ -381,8 +386,9 @@ func wellFormed(res *sip.Response) bool {
 // so the pump ends there. A transaction that ends with no final response
 // is a failure.
 func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
-	final := false
+	final, heard := false, false
 	take := func(res *sip.Response) {
+		heard = true
 		if !wellFormed(res) {
 			return
 		}
@@ -406,6 +412,9 @@ func pump(c *Call, tx *clientTx, stx sip.ClientTransaction) {
 				err := stx.Err()
 				if !errors.Is(err, sip.ErrTransactionTransport) {
 					err = errTimeout
+				}
+				if !heard && tx.leg == SideCore && tagOf(tx.req.To().Params) == "" && tx.req.Method != sip.CANCEL {
+					c.g.upstreamSilent(tx.req, err) // nothing at all came back
 				}
 				c.enqueue(event{kind: evTxFailed, tx: tx, err: err})
 			}

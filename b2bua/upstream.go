@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +42,8 @@ type upstreams struct {
 	// last is the upstream in use at the last look, for the log line of a
 	// switch.
 	last atomic.Pointer[upstream]
+	// watched: the keepalive runs, so an upstream marked down comes back.
+	watched bool
 }
 
 func newUpstream(uri string) (*upstream, error) {
@@ -52,7 +57,7 @@ func newUpstream(uri string) (*upstream, error) {
 }
 
 func newUpstreams(cfg configs.Upstream) (*upstreams, error) {
-	u := &upstreams{domain: cfg.Domain}
+	u := &upstreams{domain: cfg.Domain, watched: cfg.KeepaliveInterval > 0}
 	for i, uri := range cfg.Fallback {
 		up, err := newUpstream(uri)
 		if err != nil {
@@ -120,6 +125,32 @@ func (u *upstreams) resolved(targets []siplocate.Target) {
 	}
 	list = append(list, u.fallback...)
 	u.set.Store(&list)
+}
+
+// noAnswer marks the upstream at dest down when a request outside a
+// dialog to it got no answer at all (its transaction timed out, or the
+// transport failed): the next requests go to the next upstream at once,
+// not after the keepalive's next round, which takes it back when it
+// answers. Without the keepalive nothing would, so nothing is marked.
+func (u *upstreams) noAnswer(dest string) *upstream {
+	if !u.watched {
+		return nil
+	}
+	for _, up := range u.list() {
+		if net.JoinHostPort(strings.Trim(up.proxy.Host, "[]"), strconv.Itoa(up.proxy.Port)) == dest && up.up.Swap(false) {
+			return up
+		}
+	}
+	return nil
+}
+
+// upstreamSilent is noAnswer and its log line.
+func (g *Gateway) upstreamSilent(req *sip.Request, err error) {
+	if up := g.core.ups.noAnswer(req.Destination()); up != nil {
+		g.log.Warn("upstream did not answer a request: passed over until it answers the keepalive",
+			zap.String("upstream", up.uri), zap.String("method", string(req.Method)), zap.Error(err))
+		g.noteSwitch()
+	}
 }
 
 // locate finds upstream.domain's servers by RFC 3263 now and again, when

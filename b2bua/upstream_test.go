@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"context"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -144,4 +145,37 @@ func TestUpstreamsByDNS(t *testing.T) {
 	}
 	a.code.Store(0)
 	waitUntil(t, "the priority 20 server", inUse(second.addr()))
+}
+
+// TestUpstreamSilentOnRequest: a request outside a dialog that gets no
+// answer at all marks its upstream down at once, not at the keepalive's
+// next round (an hour away here); the next requests go to the fallback.
+func TestUpstreamSilentOnRequest(t *testing.T) {
+	first, second := newRawCore(t), newRawCore(t)
+	var a, b answering
+	a.code.Store(200)
+	b.code.Store(200)
+	answerOptions(t, first, &a)
+	answerOptions(t, second, &b)
+	g := newGatewayToWith(t, "sip:"+first.addr(), func(c *configs.Config) {
+		c.Upstream.Fallback = []string{"sip:" + second.addr()}
+		c.Upstream.KeepaliveInterval = time.Hour
+	})
+	waitUntil(t, "the first keepalive round", func() bool { return g.core.ups.last.Load() != nil })
+	req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: "bob", Host: "imsgate.test"})
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "imsgate.test"}, Params: sip.HeaderParams{{K: "tag", V: "a1"}}})
+	req.AppendHeader(&sip.ToHeader{Address: req.Recipient})
+	callID := sip.CallIDHeader("silent-1")
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := g.core.request(ctx, req); err == nil {
+		t.Fatal("the MESSAGE the first core ignores got an answer")
+	}
+	for _, u := range g.Upstreams() {
+		if u.Current != (u.URI == "sip:"+second.addr()) || u.Up != (u.URI == "sip:"+second.addr()) {
+			t.Errorf("after the silent MESSAGE: %+v", g.Upstreams())
+		}
+	}
 }
