@@ -43,17 +43,24 @@ func answerOptions(t *testing.T, core *rawCore, a *answering) {
 	}()
 }
 
+// twoCores are two raw cores answering OPTIONS 200 until their answering
+// says otherwise.
+func twoCores(t *testing.T) (first, second *rawCore, a, b *answering) {
+	first, second, a, b = newRawCore(t), newRawCore(t), &answering{}, &answering{}
+	a.code.Store(200)
+	b.code.Store(200)
+	answerOptions(t, first, a)
+	answerOptions(t, second, b)
+	return first, second, a, b
+}
+
 // TestUpstreamFailover: the keepalive passes over the proxy while it is
 // silent or answers 503, sends requests outside a dialog to the fallback
 // meanwhile, takes the proxy back when it answers, and /readyz's check
 // fails only while none answers. Any answer but 503 counts (a 407 too).
 func TestUpstreamFailover(t *testing.T) {
-	first, second := newRawCore(t), newRawCore(t)
-	var a, b answering
+	first, second, a, b := twoCores(t)
 	a.code.Store(407)
-	b.code.Store(200)
-	answerOptions(t, first, &a)
-	answerOptions(t, second, &b)
 	g := newGatewayToWith(t, "sip:"+first.addr(), func(c *configs.Config) {
 		c.Upstream.Fallback = []string{"sip:" + second.addr()}
 		c.Upstream.KeepaliveInterval = 100 * time.Millisecond
@@ -112,12 +119,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // upstream.domain come from RFC 3263 (here SRV only: priority 10 first,
 // 20 after) and fail over like fallbacks.
 func TestUpstreamsByDNS(t *testing.T) {
-	first, second := newRawCore(t), newRawCore(t)
-	var a, b answering
-	a.code.Store(200)
-	b.code.Store(200)
-	answerOptions(t, first, &a)
-	answerOptions(t, second, &b)
+	first, second, a, _ := twoCores(t)
 	port := func(c *rawCore) string { _, p, _ := net.SplitHostPort(c.addr()); return p }
 	server := dnstest.Serve(t,
 		"_sip._udp.ims.test. 60 IN SRV 20 0 "+port(second)+" p2.ims.test.",
@@ -151,12 +153,7 @@ func TestUpstreamsByDNS(t *testing.T) {
 // answer at all marks its upstream down at once, not at the keepalive's
 // next round (an hour away here); the next requests go to the fallback.
 func TestUpstreamSilentOnRequest(t *testing.T) {
-	first, second := newRawCore(t), newRawCore(t)
-	var a, b answering
-	a.code.Store(200)
-	b.code.Store(200)
-	answerOptions(t, first, &a)
-	answerOptions(t, second, &b)
+	first, second, _, _ := twoCores(t)
 	g := newGatewayToWith(t, "sip:"+first.addr(), func(c *configs.Config) {
 		c.Upstream.Fallback = []string{"sip:" + second.addr()}
 		c.Upstream.KeepaliveInterval = time.Hour
