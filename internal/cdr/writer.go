@@ -204,14 +204,14 @@ func (w *Writer) write() {
 
 func (w *Writer) writeBatch(first Record) {
 	batch := []Record{first}
+fill:
 	for len(batch) < 256 {
 		select {
 		case rec := <-w.queue:
 			batch = append(batch, rec)
-			continue
 		default:
+			break fill
 		}
-		break
 	}
 	spooled := false
 	for _, rec := range batch {

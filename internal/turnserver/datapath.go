@@ -51,10 +51,9 @@ type dataPath struct {
 // relaySpec is where relays bind: RelayIP, the port range, and the
 // address told to clients.
 type relaySpec struct {
-	ip         netip.Addr
-	external   netip.Addr
-	min, max   int
-	maxRetries int
+	ip       netip.Addr
+	external netip.Addr
+	min, max int
 }
 
 type inbound struct {
@@ -215,7 +214,7 @@ func (d *dataPath) newRelay(network string, requested int) (*pathRelayConn, net.
 		sock, err = rawudp.Listen(netip.AddrPortFrom(d.relay.ip, uint16(requested)), 0) //nolint:gosec // validated
 	} else {
 		span := d.relay.max - d.relay.min + 1
-		for range d.relay.maxRetries {
+		for range relayRetries {
 			port := d.relay.min + rand.IntN(span)                                                       //nolint:gosec // a port, not a secret
 			if sock, err = rawudp.Listen(netip.AddrPortFrom(d.relay.ip, uint16(port)), 0); err == nil { //nolint:gosec // in range
 				break

@@ -292,7 +292,7 @@ func (s *Server) relaySpec() relaySpec {
 	if !ext.IsValid() {
 		ext = s.relayIP
 	}
-	return relaySpec{ip: s.relayIP, external: ext, min: s.cfg.RelayPortMin, max: s.cfg.RelayPortMax, maxRetries: relayRetries}
+	return relaySpec{ip: s.relayIP, external: ext, min: s.cfg.RelayPortMin, max: s.cfg.RelayPortMax}
 }
 
 // closeSockets undoes listen when pion does not start.
