@@ -349,7 +349,7 @@ func (c *Call) finish() {
 	if err := c.media.Close(); err != nil {
 		c.log.Warn("media close", zap.Error(err))
 	}
-	st := c.media.Stats()
+	st, qos := c.media.Stats(), c.media.QoS()
 	var talk time.Duration
 	if !c.answered.IsZero() {
 		talk = time.Since(c.answered)
@@ -357,12 +357,14 @@ func (c *Call) finish() {
 	c.state = StateEnded
 	c.log.Info("call ended", zap.Stringer("reason", c.cause.Reason), zap.Stringer("by", c.cause.By),
 		zap.Int("status", c.cause.Status), zap.NamedError("cause", c.cause.Err),
-		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.String("media_path", c.mediaPath), zap.Any("media", st))
+		zap.Duration("dur", time.Since(c.started)), zap.Duration("talk", talk), zap.String("media_path", c.mediaPath), zap.Any("media", st),
+		zap.Any("qos", qos))
 	info := c.info()
 	info.Summary = &CallSummary{
 		Codec: c.media.Codec(), MediaPath: c.mediaPath, DTMFDigits: c.digits,
 		WebToCore: Traffic{Packets: st.WebToCore.Packets, Bytes: st.WebToCore.Bytes},
 		CoreToWeb: Traffic{Packets: st.CoreToWeb.Packets, Bytes: st.CoreToWeb.Bytes},
+		QoS:       qos,
 	}
 	c.g.observer.CallEnded(info, c.cause, time.Now())
 	close(c.done)

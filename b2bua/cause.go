@@ -3,6 +3,8 @@ package b2bua
 import (
 	"fmt"
 	"time"
+
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // Side names a leg by where it faces, not by direction.
@@ -154,6 +156,9 @@ type CallSummary struct {
 	// WebToCore and CoreToWeb are the RTP relayed each way.
 	WebToCore, CoreToWeb Traffic
 	DTMFDigits           int // digits relayed either way
+	// QoS is each leg's quality as last measured and reported (RTCP); its
+	// legs are zero when no media flowed.
+	QoS mediabridge.QoS
 }
 
 // Traffic is packets and their bytes.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
+
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -31,6 +33,13 @@ type testBrowser struct {
 
 func newTestBrowser(t testing.TB, settings ...func(*webrtc.SettingEngine)) *testBrowser {
 	t.Helper()
+	return newTestBrowserWith(t, nil, settings...)
+}
+
+// newTestBrowserWith is newTestBrowser with interceptors (pion's RTCP
+// sender and receiver reports); nil for none.
+func newTestBrowserWith(t testing.TB, ir *interceptor.Registry, settings ...func(*webrtc.SettingEngine)) *testBrowser {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
@@ -49,7 +58,14 @@ func newTestBrowser(t testing.TB, settings ...func(*webrtc.SettingEngine)) *test
 			t.Fatalf("register codec: %v", err)
 		}
 	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
+	opts := []func(*webrtc.API){webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)}
+	if ir != nil {
+		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+			t.Fatalf("interceptors: %v", err)
+		}
+		opts = append(opts, webrtc.WithInterceptorRegistry(ir))
+	}
+	api := webrtc.NewAPI(opts...)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatalf("browser peer connection: %v", err)
@@ -70,11 +86,24 @@ func newTestBrowser(t testing.TB, settings ...func(*webrtc.SettingEngine)) *test
 	})
 	var mu sync.Mutex
 	closed := false
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		mu.Lock()
 		defer mu.Unlock()
 		if closed {
 			return
+		}
+		if ir != nil {
+			// The receiver-report interceptor sees the gateway's SRs (for
+			// LSR) only as they are read.
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				for {
+					if _, _, err := recv.ReadRTCP(); err != nil {
+						return
+					}
+				}
+			}()
 		}
 		if b.tracks != nil {
 			b.tracks <- tr

@@ -58,6 +58,25 @@ func (m *ptMap) alsoFromCore(corePT, webPT uint8) {
 	}
 }
 
+// audioClockWeb is the clock of the browser's payload type webPT, or 0 for
+// its events and unknown types: their timestamps say nothing of arrival
+// times (rxStream.receive).
+func (m *ptMap) audioClockWeb(webPT uint8) uint32 {
+	if m.webEvents[webPT] != 0 {
+		return 0
+	}
+	return m.clock[webPT]
+}
+
+// audioClockCore is audioClockWeb for the core's payload type corePT.
+func (m *ptMap) audioClockCore(corePT uint8) uint32 {
+	webPT := m.coreToWeb[corePT]
+	if m.coreEvents[corePT] != 0 || webPT == ptNone {
+		return 0
+	}
+	return m.clock[webPT]
+}
+
 // alsoFromWeb is alsoFromCore for the browser's payload types.
 func (m *ptMap) alsoFromWeb(webPT, corePT uint8) {
 	if m.webToCore[webPT&0x7f] == ptNone {
@@ -108,6 +127,8 @@ type forwarder struct {
 	droppedEarly    atomic.Uint64
 	droppedStranger atomic.Uint64
 	rtcpFromCore    atomic.Uint64
+
+	qos callQoS // poll loop only, but for its snapshot (qos.go)
 }
 
 // coreDest is the latched source when there is one (symmetric RTP, RFC
@@ -139,6 +160,7 @@ func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 		return
 	}
 	webPT := pkt[1] & 0x7f
+	f.qos.web.rx.receive(pkt, m.audioClockWeb(webPT), sc.now, f.qos.base)
 	if clock := m.webEvents[webPT]; clock != 0 {
 		f.readDigit(&f.dtmfWeb, LegWeb, pkt, clock)
 		if !m.eventsToCore {
@@ -162,6 +184,7 @@ func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
+	f.qos.core.tx.sent(pkt, m.clock[webPT], sc.now)
 	f.webToCoreFlow.add(n)
 }
 
@@ -179,6 +202,9 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		return
 	}
 	m := f.pts.Load()
+	if m != nil {
+		f.qos.core.rx.receive(pkt, m.audioClockCore(pkt[1]&0x7f), sc.now, f.qos.base)
+	}
 	if m != nil && m.coreEvents[pkt[1]&0x7f] != 0 {
 		// A digit is signalling: read even before the browser's keys exist.
 		f.readDigit(&f.dtmfIn, LegCore, pkt, m.coreEvents[pkt[1]&0x7f])
@@ -212,6 +238,7 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
+	f.qos.web.tx.sent(pkt, m.clock[pt], sc.now)
 	f.coreToWebFlow.add(n)
 }
 

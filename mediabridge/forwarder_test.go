@@ -132,14 +132,7 @@ func BenchmarkWebToCore(b *testing.B) {
 // TestSequencerKeepsOneStream: when the source behind the browser's stream
 // changes, sequence numbers and timestamps go on from where they were.
 func TestSequencerKeepsOneStream(t *testing.T) {
-	pkt := func(ssrc uint32, seq uint16, ts uint32) []byte {
-		p := make([]byte, rtpHeaderLen)
-		p[0] = 0x80
-		p[2], p[3] = byte(seq>>8), byte(seq)
-		p[4], p[5], p[6], p[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-		p[8], p[9], p[10], p[11] = byte(ssrc>>24), byte(ssrc>>16), byte(ssrc>>8), byte(ssrc)
-		return p
-	}
+	pkt := bareRTP
 	read := func(p []byte) (uint16, uint32) {
 		return uint16(p[2])<<8 | uint16(p[3]), uint32(p[4])<<24 | uint32(p[5])<<16 | uint32(p[6])<<8 | uint32(p[7])
 	}

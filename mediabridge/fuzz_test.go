@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/imsgate/imsgate/internal/emodel"
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"go.uber.org/zap"
 )
@@ -315,4 +318,34 @@ func checkSDP(t *testing.T, to Leg, body []byte, from ...[]byte) {
 			t.Fatalf("web description without a=%s:\n%s", key, body)
 		}
 	}
+}
+
+// FuzzRTCPReports feeds arbitrary datagrams to a leg's report reader, as
+// the core's RTCP port and the browser's decrypted SRTCP reach it, on a leg
+// that has carried media both ways; then the gateway's own report for that
+// leg is built and must marshal. Nothing may panic.
+func FuzzRTCPReports(f *testing.F) {
+	for _, b := range plainRTCPSeeds(f) {
+		f.Add(b)
+	}
+	f.Add([]byte{0x80, 201, 0, 1, 0, 0, 0, 1})
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		var l legQoS
+		for seq := uint16(1); seq < 40; seq++ {
+			if seq%7 != 0 {
+				l.rx.receive(bareRTP(0x5eed, seq, uint32(seq)*160), 8000, now.Add(time.Duration(seq)*20*time.Millisecond), now)
+			}
+			l.tx.sent(bareRTP(3490847957, seq, uint32(seq)*160), 8000, now)
+		}
+		l.readReports(pkt, 3490847957, now)
+		fig := l.figures()
+		rate(&fig, emodel.CodecNamed("PCMU"))
+		if fig.MOS < 0 || fig.MOS > 4.5 {
+			t.Fatalf("MOS %v", fig.MOS)
+		}
+		if _, err := rtcp.Marshal(l.compound(1, "cname", now)); err != nil {
+			t.Fatalf("our report does not marshal after %x: %v", pkt, err)
+		}
+	})
 }

@@ -138,3 +138,13 @@ func (s *Session) WebAnswer(answer []byte) ([]byte, error) {
 	step, err := s.Answer(LegWeb, answer)
 	return step.Answer, err
 }
+
+// bareRTP is an RTP header alone, with the fields the packet path reads.
+func bareRTP(ssrc uint32, seq uint16, ts uint32) []byte {
+	p := make([]byte, rtpHeaderLen)
+	p[0] = 0x80
+	p[2], p[3] = byte(seq>>8), byte(seq)
+	p[4], p[5], p[6], p[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+	p[8], p[9], p[10], p[11] = byte(ssrc>>24), byte(ssrc>>16), byte(ssrc>>8), byte(ssrc)
+	return p
+}

@@ -2,6 +2,7 @@ package mediabridge
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/imsgate/imsgate/internal/rawudp"
 	"github.com/pion/rtcp"
@@ -22,6 +23,9 @@ type loopScratch struct {
 	rtpHdr  rtp.Header
 	rtcpHdr rtcp.Header
 	web     webBatch
+	// now is when the round's packets were read: their arrival time for
+	// the receivers' jitter, and the clock of the RTCP reports (qos.go).
+	now time.Time
 }
 
 func newLoopScratch(web *rawudp.Socket, tcp *tcpServer) *loopScratch {

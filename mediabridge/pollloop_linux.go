@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -188,6 +189,7 @@ func (l *pollLoop) run(sc *loopScratch) {
 			return
 		}
 		round++
+		sc.now = time.Now() // the round's arrival time (qos.go)
 		l.mu.Lock()
 		for i := range events {
 			p := l.socks[events[i].Fd]

@@ -22,14 +22,17 @@ const readBatch = 1
 // its socket and runs the handler with scratch space of its own. The
 // shared WebRTC socket's reader also runs the waker's drain, so browser
 // packets from ICE-TCP meet the same SRTP owner as those over UDP.
+// Handlers run one at a time (handling), as on Linux's single loop: a
+// session's state for both legs (its call quality, qos.go) has one owner.
 type pollLoop struct {
-	log   *zap.Logger
-	web   *rawudp.Socket
-	tcp   *tcpServer
-	mu    sync.Mutex
-	socks map[*rawudp.Socket]chan struct{} // closed when the socket's reader ends
-	waker atomic.Pointer[loopWaker]
-	reads atomic.Uint64
+	log      *zap.Logger
+	web      *rawudp.Socket
+	tcp      *tcpServer
+	handling sync.Mutex
+	mu       sync.Mutex
+	socks    map[*rawudp.Socket]chan struct{} // closed when the socket's reader ends
+	waker    atomic.Pointer[loopWaker]
+	reads    atomic.Uint64
 }
 
 func newPollLoop(web *rawudp.Socket, tcp *tcpServer, log *zap.Logger) (*pollLoop, error) {
@@ -82,7 +85,10 @@ func (l *pollLoop) add(s *rawudp.Socket, handle packetHandler, _ bool) error {
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) && s == l.web {
 					if w := l.waker.Load(); w != nil {
+						l.handling.Lock()
+						sc.now = time.Now()
 						w.run(sc)
+						l.handling.Unlock()
 					}
 					continue
 				}
@@ -92,13 +98,19 @@ func (l *pollLoop) add(s *rawudp.Socket, handle packetHandler, _ bool) error {
 				continue
 			}
 			l.reads.Add(1)
+			l.handling.Lock()
+			sc.now = time.Now()
 			handle(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), sc)
+			sc.web.flush()
+			l.handling.Unlock()
 		}
 	}()
 	return nil
 }
 
-// remove closes s to end its reader and waits for it.
+// remove closes s to end its reader and waits for it, and for a handler
+// another reader is running: as on Linux, no handler of s's session runs
+// once it returns.
 func (l *pollLoop) remove(s *rawudp.Socket) {
 	l.mu.Lock()
 	done := l.socks[s]
@@ -108,6 +120,8 @@ func (l *pollLoop) remove(s *rawudp.Socket) {
 		_ = s.Close()
 		<-done
 	}
+	l.handling.Lock()
+	l.handling.Unlock() //nolint:staticcheck // an empty section: waits for the handler in flight
 }
 
 func (l *pollLoop) close() {}

@@ -45,6 +45,9 @@ type Session struct {
 	closeOnce sync.Once
 	closeErr  error
 	isClosed  atomic.Bool
+	// quiet is set once Close took the session off the poll loop: no packet
+	// handler runs for it any more.
+	quiet atomic.Bool
 }
 
 // NewSession allocates the core port pair and puts it in the poll loop at
@@ -56,6 +59,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 	}
 	id := e.nextID.Add(1)
 	fwd := &forwarder{core: pair.rtp, clock: &e.sock.clock}
+	fwd.qos.base, fwd.qos.rtcpSock, fwd.qos.interval = time.Now(), pair.rtcp, qosReportInterval
 	s := &Session{
 		engine:  e,
 		log:     log,
@@ -66,6 +70,7 @@ func (e *Engine) NewSession(log *zap.Logger) (*Session, error) {
 		ep:      newWebEndpoint(e.sock, e.cert, fwd, log, fmt.Sprintf("imsgate-%d", id)),
 	}
 	s.ep.onSetup = e.onSetup
+	fwd.qos.localSSRC, fwd.qos.cname = s.ep.ssrc, s.ep.cname
 	s.web.origin.version, s.core.origin.version = s.id, s.id
 	if err := e.loop.add(pair.rtp, s.coreRTP, false); err != nil {
 		s.closeEarly()
@@ -89,11 +94,13 @@ func (s *Session) closeEarly() {
 // coreRTP handles the core's RTP on the poll loop.
 func (s *Session) coreRTP(pkt []byte, from netip.AddrPort, sc *loopScratch) {
 	s.fwd.coreToWeb(pkt, from, sc)
+	s.fwd.reportDue(sc)
 }
 
-// coreRTCP counts the core's RTCP on the poll loop; it is not relayed yet.
-func (s *Session) coreRTCP([]byte, netip.AddrPort, *loopScratch) {
-	s.fwd.rtcpFromCore.Add(1)
+// coreRTCP reads the core's RTCP on the poll loop (qos.go); it is not
+// relayed.
+func (s *Session) coreRTCP(pkt []byte, from netip.AddrPort, sc *loopScratch) {
+	s.fwd.coreRTCP(pkt, from, sc)
 }
 
 // RelayEventsToWeb relays the core's RFC 4733 packets to the browser as
@@ -138,6 +145,7 @@ func (s *Session) Close() error {
 		s.ep.close()
 		s.engine.loop.remove(s.ports.rtp)
 		s.engine.loop.remove(s.ports.rtcp)
+		s.quiet.Store(true)
 		errPorts := s.engine.ports.release(s.ports)
 		st := s.Stats()
 		s.log.Debug("media session closed",

@@ -20,8 +20,8 @@ func (ep *webEndpoint) useContexts(in, out *srtp.Context) {
 }
 
 // receiveMedia runs on the poll loop for a packet from one of this
-// session's addresses: SRTCP is decrypted and counted, SRTP decrypted and
-// forwarded to the core.
+// session's addresses: SRTCP is decrypted and read (qos.go), SRTP decrypted
+// and forwarded to the core.
 func (ep *webEndpoint) receiveMedia(pkt []byte, in *loopScratch) {
 	ctx := ep.in.Load()
 	if ctx == nil {
@@ -30,8 +30,9 @@ func (ep *webEndpoint) receiveMedia(pkt []byte, in *loopScratch) {
 	}
 	// RFC 5761 §4: RTCP packet types 192-223 share the port with RTP.
 	if len(pkt) > 1 && pkt[1] >= 192 && pkt[1] <= 223 {
-		if _, err := ctx.DecryptRTCP(in.plain[:0], pkt, &in.rtcpHdr); err == nil {
+		if plain, err := ctx.DecryptRTCP(in.plain[:0], pkt, &in.rtcpHdr); err == nil {
 			ep.rtcpFromWeb.Add(1)
+			ep.fwd.webRTCP(plain, ep.ssrc, in)
 		}
 		return
 	}
@@ -41,6 +42,7 @@ func (ep *webEndpoint) receiveMedia(pkt []byte, in *loopScratch) {
 		return
 	}
 	ep.fwd.webToCore(plain[:cap(plain)], len(plain), in)
+	ep.fwd.reportDue(in)
 }
 
 // srtpOverhead is the room EncryptRTP needs beyond the packet: the longest

@@ -26,10 +26,11 @@ type Stats struct {
 	// 2 s of the SDP) is spent or over; and those of the source the media
 	// moved away from while it is held off. They are in Dropped too.
 	DroppedStranger uint64
-	// RTCPFromCore counts RTCP packets read on the core RTCP port (dropped).
+	// RTCPFromCore counts RTCP packets read on the core RTCP port (read for
+	// the call's quality, not relayed: qos.go).
 	RTCPFromCore uint64
 	// RTCPFromWeb counts SRTCP packets from the browser that decrypted
-	// (they are not relayed).
+	// (read, not relayed).
 	RTCPFromWeb uint64
 	// LatchedAddr is the core's RTP source address, once latched.
 	LatchedAddr netip.AddrPort

@@ -67,6 +67,11 @@ func TestLoopbackMetrics(t *testing.T) {
 		{"imsgate_call_media_paths_total", map[string]string{"path": "udp"}, 1},
 		{"imsgate_dtls_handshake_seconds", map[string]string{"transport": "udp"}, 1},
 		{"imsgate_webrtc_setup_seconds", map[string]string{"transport": "udp"}, 1},
+		{"imsgate_media_packets_total", map[string]string{"direction": "web_to_core"}, 10},
+		{"imsgate_media_packets_total", map[string]string{"direction": "core_to_web"}, 10},
+		{"imsgate_call_mos", map[string]string{"leg": "web"}, 1},
+		{"imsgate_call_mos", map[string]string{"leg": "core"}, 1},
+		{"imsgate_call_jitter_seconds", map[string]string{"leg": "core"}, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 	}

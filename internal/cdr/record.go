@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/imsgate/imsgate/b2bua"
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 // Record is one call's detail record, as written and POSTed (JSON).
@@ -42,6 +43,10 @@ type Record struct {
 	CoreToWeb Traffic `json:"core_to_web"`
 	// DTMFDigits counts the digits relayed either way.
 	DTMFDigits int `json:"dtmf_digits"`
+	// QoS is each leg's quality at the end (mediabridge.LegQoS: loss,
+	// jitter, the far end's reports, RTT, R and MOS); absent when no media
+	// flowed.
+	QoS *mediabridge.QoS `json:"qos,omitempty"`
 }
 
 // Traffic is the RTP relayed one way.
@@ -79,6 +84,9 @@ func recordOf(call b2bua.CallInfo, cause b2bua.Cause, at time.Time) Record {
 		r.Codec, r.MediaPath, r.DTMFDigits = s.Codec, s.MediaPath, s.DTMFDigits
 		r.WebToCore = Traffic{Packets: s.WebToCore.Packets, Bytes: s.WebToCore.Bytes}
 		r.CoreToWeb = Traffic{Packets: s.CoreToWeb.Packets, Bytes: s.CoreToWeb.Bytes}
+		if q := s.QoS; q.Web.MOS != 0 || q.Core.MOS != 0 {
+			r.QoS = &q
+		}
 	}
 	return r
 }
