@@ -44,6 +44,10 @@ type browserOptions struct {
 	// SIP.js's peerConnectionConfiguration.
 	ICEServers         []iceServer `json:"iceServers,omitempty"`
 	ICETransportPolicy string      `json:"iceTransportPolicy,omitempty"`
+	// MediaVia ("10000:10002", JsSIP only) rewrites the gateway's media
+	// port in the SDP the page receives: the browser's media goes through
+	// a test's impairing relay (impair_test.go).
+	MediaVia string `json:"mediaVia,omitempty"`
 	// Name is the process's name in artifacts/<test>/ (default browser):
 	// <name>.log, <name>.out.
 	Name string `json:"-"`
@@ -128,6 +132,9 @@ type browserResult struct {
 		Outbound audioOut `json:"outbound"`
 		// Pair is the selected candidate pair; nil if ICE never chose one.
 		Pair *candidatePair `json:"pair"`
+		// Quality is the last sample's loss, jitter and round trip; nil if
+		// no stream came in.
+		Quality *browserQuality `json:"quality"`
 	} `json:"stats"`
 	// Phases: getStats() packet counters at a scenario's steps
 	// (call-out-hold: before, held, holdEnd, resumed, after).
@@ -135,6 +142,27 @@ type browserResult struct {
 	// WSErrors is what Chromium said of a WebSocket that failed, such as
 	// a refused upgrade's status.
 	WSErrors []string `json:"wsErrors"`
+}
+
+// browserQuality is what getStats() says of the call's audio (common.js's
+// quality): times in seconds.
+type browserQuality struct {
+	Inbound struct {
+		PacketsReceived int     `json:"packetsReceived"`
+		PacketsLost     int     `json:"packetsLost"`
+		Jitter          float64 `json:"jitter"`
+	} `json:"inbound"`
+	Outbound struct {
+		PacketsSent int `json:"packetsSent"`
+	} `json:"outbound"`
+	// RemoteInbound is from the gateway's receiver reports; nil before one.
+	RemoteInbound *struct {
+		PacketsLost   int     `json:"packetsLost"`
+		FractionLost  float64 `json:"fractionLost"`
+		Jitter        float64 `json:"jitter"`
+		RoundTripTime float64 `json:"roundTripTime"`
+		Measurements  int     `json:"measurements"`
+	} `json:"remoteInbound"`
 }
 
 type packetCounts struct {

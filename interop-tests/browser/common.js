@@ -7,7 +7,11 @@ window.harness = (function () {
   const events = [];   // {name, at, detail}
   const waiters = [];  // {name, count, resolve}
   // pair is the call's selected ICE candidate pair, as last seen.
-  const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 }, pair: null };
+  // quality is the call's RTP figures as last sampled (not the largest):
+  // what the browser measured of the stream it receives (inbound), what it
+  // sends (outbound), and what the far end's RTCP said of the latter
+  // (remoteInbound: the gateway's receiver reports).
+  const best = { inbound: { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 }, outbound: { packetsSent: 0 }, pair: null, quality: null };
   let sampler = null;
 
   const seen = (name) => events.filter((e) => e.name === name).length;
@@ -94,6 +98,26 @@ window.harness = (function () {
         best.outbound.packetsSent = Math.max(best.outbound.packetsSent, s.packetsSent || 0);
       }
     });
+    best.quality = quality(report) || best.quality;
+  }
+
+  // quality reads the audio streams' loss, jitter (seconds) and round trip
+  // (seconds) from a getStats() report; null while there is no inbound one.
+  function quality(report) {
+    let q = null;
+    const rest = {};
+    report.forEach((s) => {
+      if (s.kind !== 'audio') return;
+      if (s.type === 'inbound-rtp') {
+        q = { inbound: { packetsReceived: s.packetsReceived || 0, packetsLost: s.packetsLost || 0, jitter: s.jitter || 0 } };
+      } else if (s.type === 'outbound-rtp') {
+        rest.outbound = { packetsSent: s.packetsSent || 0 };
+      } else if (s.type === 'remote-inbound-rtp') {
+        rest.remoteInbound = { packetsLost: s.packetsLost || 0, fractionLost: s.fractionLost || 0, jitter: s.jitter || 0,
+          roundTripTime: s.roundTripTime || 0, measurements: s.roundTripTimeMeasurements || 0 };
+      }
+    });
+    return q && Object.assign(q, rest);
   }
 
   // current reads the counters now (not the largest seen).

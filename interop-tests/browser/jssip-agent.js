@@ -10,8 +10,20 @@
   let referral = null; // the far end's REFER: its 'refer' event
   let subscriber = null; // subscribe()'s JsSIP Subscriber
 
+  // mediaVia ("port:other") makes the page reach the gateway's media at
+  // another port on the same address, where the test's impairing relay
+  // listens: the remote SDP's candidate and m= port are rewritten.
+  let mediaVia = null;
+
   function track(s) {
     session = s;
+    if (mediaVia) {
+      s.on('sdp', (e) => {
+        if (e.originator !== 'remote') return;
+        e.sdp = e.sdp.replace(new RegExp(`(a=candidate:.* )${mediaVia.from}( typ )`, 'g'), `$1${mediaVia.to}$2`)
+          .replace(new RegExp(`^m=audio ${mediaVia.from} `, 'm'), `m=audio ${mediaVia.to} `);
+      });
+    }
     const watchPC = (pc) => {
       h.playRemoteAudio(pc);
       h.startStats(pc);
@@ -49,7 +61,11 @@
     library: 'JsSIP ' + JsSIP.version,
     // iceServers and iceTransportPolicy ('all', 'relay') go into every
     // call's RTCConfiguration (JsSIP's pcConfig).
-    start({ wsURL, uri, password, iceServers, iceTransportPolicy }) {
+    start({ wsURL, uri, password, iceServers, iceTransportPolicy, mediaVia: via }) {
+      if (via) {
+        const [from, to] = via.split(':');
+        mediaVia = { from, to };
+      }
       media.pcConfig.iceServers = iceServers || [];
       if (iceTransportPolicy) media.pcConfig.iceTransportPolicy = iceTransportPolicy;
       ua = new JsSIP.UA({

@@ -9,7 +9,9 @@
 // artifactsDir; text and contentType for the message-* scenarios;
 // refusedTarget for call-then-refused; chromiumArgs, more Chromium flags
 // (a test's own certificate to trust); iceServers and iceTransportPolicy,
-// the calls' RTCConfiguration (TURN servers, 'relay').
+// the calls' RTCConfiguration (TURN servers, 'relay'); mediaVia
+// ("10000:10002", JsSIP only), the port the page reaches the gateway's
+// media at instead of the one its SDP names (an impairing relay's).
 'use strict';
 
 const fs = require('fs');
@@ -515,7 +517,7 @@ async function main() {
     // noRegister: calls straight to a SIPp core, which takes no REGISTER.
     await page.evaluate((o) => { window.agent.start(o); if (!o.noRegister) window.agent.register(); },
       { wsURL: opts.wsURL, uri: opts.uri, password: opts.password, noRegister: !!opts.noRegister,
-        iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || '' });
+        iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || '', mediaVia: opts.mediaVia || '' });
     try {
       await run(page);
     } finally {
