@@ -46,8 +46,8 @@ type impairRelay struct {
 // impairedFlow is one direction's RTP as the relay treated it.
 type impairedFlow struct {
 	Sent, Dropped int
-	// lastDelay and sumDeltaMs give the mean change in delay between
-	// consecutive packets sent: what RFC 3550's jitter estimates.
+	// lastDelay and sumDeltaMs give the mean change in the delay the relay
+	// held consecutive packets for: what RFC 3550's jitter estimates.
 	lastDelay  time.Duration
 	sumDeltaMs float64
 	deltas     int
@@ -143,26 +143,31 @@ func (r *impairRelay) pass(flow *impairedFlow, pkt []byte, send func([]byte)) {
 	if r.imp.Jitter > 0 {
 		delay += time.Duration((2*r.rng.Float64() - 1) * float64(r.imp.Jitter))
 	}
-	if rtp {
-		if drop {
-			flow.Dropped++
-		} else {
-			if flow.Sent > 0 {
-				flow.sumDeltaMs += math.Abs(float64(delay-flow.lastDelay)) / float64(time.Millisecond)
-				flow.deltas++
-			}
-			flow.Sent++
-			flow.lastDelay = delay
-		}
+	if drop {
+		flow.Dropped++
 	}
 	r.mu.Unlock()
 	if drop {
 		return
 	}
 	b := append([]byte(nil), pkt...)
+	arrived := time.Now()
 	r.wg.Add(1)
 	time.AfterFunc(delay, func() {
 		defer r.wg.Done()
+		if rtp {
+			// The delay as it came out, timer lateness included, in the
+			// order the far end receives the packets.
+			r.mu.Lock()
+			held := time.Since(arrived)
+			if flow.Sent > 0 {
+				flow.sumDeltaMs += math.Abs(float64(held-flow.lastDelay)) / float64(time.Millisecond)
+				flow.deltas++
+			}
+			flow.Sent++
+			flow.lastDelay = held
+			r.mu.Unlock()
+		}
 		send(b)
 	})
 }

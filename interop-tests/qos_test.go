@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ func TestQoSUnderImpairment(t *testing.T) {
 	const relayPort = "10002"
 	imp := impairment{Loss: 0.05, Delay: 20 * time.Millisecond, Jitter: 8 * time.Millisecond}
 	cdrFile := filepath.Join(artifactDir(t), "cdr.jsonl")
+	if err := os.Remove(cdrFile); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err) // a record of an earlier run would be read as this call's
+	}
 	e := &env{}
 	e.kamailio = startKamailio(t)
 	startSIPpUAS(t, "sipp-play", "uas_play.xml", echoUASPort, echoMediaPort, false)
@@ -52,7 +56,13 @@ func TestQoSUnderImpairment(t *testing.T) {
 		e.failf(t, r, "the relay dropped nothing: the media did not go through it")
 	}
 
-	rec := waitCDR(t, cdrFile)
+	rec, ok := waitCDR(t, cdrFile)
+	if !ok {
+		// What was the gateway doing: its goroutines, into its log.
+		_ = e.gateway.cmd.Process.Signal(syscall.SIGQUIT)
+		_ = e.gateway.wait(5 * time.Second)
+		e.failf(t, r, "no CDR in %s", cdrFile)
+	}
 	if rec.QoS == nil {
 		e.failf(t, r, "the call's record has no QoS: %+v", rec)
 	}
@@ -81,8 +91,13 @@ func TestQoSUnderImpairment(t *testing.T) {
 		e.failf(t, r, "no receiver report from Chrome reached the gateway")
 	}
 	near("web leg loss, in Chrome's reports (%)", web.RemoteLossPercent, toBrowser.LossPercent(), 1.5)
-	near("web leg jitter, in Chrome's reports (ms)", web.RemoteJitterMs, toBrowser.JitterMs(), 3)
-	near("web leg round trip (ms)", web.RTTMs, 2*float64(imp.Delay/time.Millisecond), 15)
+	// Chrome's figure also has the core's and the gateway's own pacing in it.
+	near("web leg jitter, in Chrome's reports (ms)", web.RemoteJitterMs, toBrowser.JitterMs(), 3.5)
+	// The round trip is one sample, the last: at least the relay's least
+	// delay both ways, more when its timers run late on a loaded machine.
+	if minRTT := 2 * float64((imp.Delay-imp.Jitter)/time.Millisecond); web.RTTMs < minRTT || web.RTTMs > 150 {
+		e.failf(t, r, "web leg round trip %.1f ms, want from %.0f to 150", web.RTTMs, minRTT)
+	}
 	// 5 % loss on G.711 puts R near 77 (MOS 3.9); a clean leg rates 4.41.
 	if web.MOS < 3.5 || web.MOS > 4.15 {
 		e.failf(t, r, "web leg MOS %.2f, want about 3.9 for 5 %% loss", web.MOS)
@@ -95,17 +110,20 @@ func TestQoSUnderImpairment(t *testing.T) {
 	// Chrome and the gateway on the web leg.
 	in := q.Inbound
 	chromeLoss := 100 * float64(in.PacketsLost) / float64(in.PacketsReceived+in.PacketsLost)
-	near("Chrome's inbound loss (%) against its reports as the gateway read them", chromeLoss, web.RemoteLossPercent, 1)
+	// Chrome reports every few seconds: its last report to the gateway
+	// leaves out the call's last seconds, which its final figures count.
+	near("Chrome's inbound loss (%) against its reports as the gateway read them", chromeLoss, web.RemoteLossPercent, 2.5)
 	near("Chrome's inbound jitter (ms) against its reports as the gateway read them", 1000*in.Jitter, web.RemoteJitterMs, 3)
 	ri := q.RemoteInbound
 	near("the gateway's reported jitter in Chrome (ms) against its own", 1000*ri.Jitter, web.JitterMs, 3)
-	near("the round trip Chrome measured (ms) against the gateway's", 1000*ri.RoundTripTime, web.RTTMs, 15)
+	near("the round trip Chrome measured (ms) against the gateway's", 1000*ri.RoundTripTime, web.RTTMs, 30)
 	sent := float64(q.Outbound.PacketsSent)
 	near("packets Chrome sent against those the gateway counted (received + lost)", float64(web.PacketsReceived)+float64(web.PacketsLost), sent, 0.03*sent)
 }
 
-// waitCDR reads the first record of the gateway's CDR file, waiting for it.
-func waitCDR(t *testing.T, file string) cdr.Record {
+// waitCDR reads the first record of the gateway's CDR file, waiting for it;
+// false if none came.
+func waitCDR(t *testing.T, file string) (cdr.Record, bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -119,12 +137,12 @@ func waitCDR(t *testing.T, file string) cdr.Record {
 				if err != nil {
 					t.Fatalf("CDR line: %v\n%s", err, sc.Bytes())
 				}
-				return rec
+				return rec, true
 			}
 			f.Close()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no CDR in %s", file)
+			return cdr.Record{}, false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

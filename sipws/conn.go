@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imsgate/imsgate/internal/serial"
+	"github.com/imsgate/imsgate/internal/siptap"
 )
 
 // Conn is one SIP-over-WebSocket connection. A reader goroutine only reads
@@ -174,7 +175,19 @@ func (c *Conn) write(data []byte) bool {
 		c.Close(websocket.CloseAbnormalClosure, "write: "+err.Error())
 		return false
 	}
+	if len(data) > len(keepalivePong) {
+		c.tapped(siptap.Out, data)
+	}
 	return true
+}
+
+// tapped shows a SIP message of the connection to the server's tap.
+func (c *Conn) tapped(dir siptap.Direction, data []byte) {
+	if c.srv.tap == nil {
+		return
+	}
+	c.srv.tap.Emit(&siptap.Message{At: time.Now(), Leg: siptap.LegWeb, Dir: dir, Transport: c.transport,
+		Local: siptap.AddrPort(c.ws.LocalAddr().String()), Remote: siptap.AddrPort(c.remote.String()), Raw: data})
 }
 
 // Close starts closing the connection with a close frame carrying code and
@@ -465,6 +478,9 @@ func (c *Conn) handleFrame(data []byte) {
 	default:
 	}
 	res := intakeFrame(&c.rate, c.srv.parser, c.srv.frameLimits, data, c.srv.now())
+	if res.action == actionDeliver || res.action == actionReject {
+		c.tapped(siptap.In, data)
+	}
 	switch res.action {
 	case actionDeliver:
 		res.msg.SetSource(c.remote.String())

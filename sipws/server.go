@@ -20,6 +20,7 @@ import (
 
 	"github.com/imsgate/imsgate/configs"
 	"github.com/imsgate/imsgate/internal/certs"
+	"github.com/imsgate/imsgate/internal/siptap"
 )
 
 const (
@@ -57,9 +58,16 @@ func WithHTTPHandler(h http.Handler) Option {
 	return func(s *Server) { s.httpHandler = h }
 }
 
+// WithTap shows every SIP message of the connections, received and sent, to
+// tap (the per-leg counters, HEP, the call timelines).
+func WithTap(t *siptap.Tap) Option {
+	return func(s *Server) { s.tap = t }
+}
+
 // Server accepts SIP-over-WebSocket connections and keeps a registry of them
 // by flow token.
 type Server struct {
+	tap         *siptap.Tap // nil: nothing is tapped
 	cfg         configs.WS
 	handler     Handler
 	log         *zap.Logger

@@ -25,6 +25,7 @@ import (
 	"github.com/imsgate/imsgate/internal/listenpair"
 	"github.com/imsgate/imsgate/internal/metrics"
 	"github.com/imsgate/imsgate/internal/netcheck"
+	"github.com/imsgate/imsgate/internal/siptap"
 	"github.com/imsgate/imsgate/internal/stunserver"
 	"github.com/imsgate/imsgate/internal/turnserver"
 	"github.com/imsgate/imsgate/mediabridge"
@@ -59,6 +60,8 @@ type app struct {
 	// cdr writes call detail records (cdr.*); nil when off.
 	cdr      *cdr.Writer
 	draining atomic.Bool // readyz answers 503 from drain on
+	// detachTap stops the core leg's messages reaching the tap.
+	detachTap func()
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
@@ -130,7 +133,10 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		tcp.Close()
 		return nil, err
 	}
-	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits)}
+	// Every SIP message of both legs, for the counters (and HEP, timelines).
+	tap := siptap.New(metrics.NewSIPMessages(reg))
+	a.detachTap = siptap.AttachCore(tap, a.gw.CoreTapOwner())
+	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits), sipws.WithTap(tap)}
 	if adm := a.gw.Admission(); adm != nil {
 		opts = append(opts, sipws.WithAdmission(adm))
 	}
@@ -349,6 +355,9 @@ func (a *app) close(ctx context.Context) error {
 		a.gw.Close() // closes the SIP sockets too
 	} else if a.sipPC != nil {
 		a.sipPC.Close()
+	}
+	if a.detachTap != nil {
+		a.detachTap()
 	}
 	if a.cdr != nil {
 		// After the gateway: the calls it ended have their records queued.

@@ -72,6 +72,11 @@ func TestLoopbackMetrics(t *testing.T) {
 		{"imsgate_call_mos", map[string]string{"leg": "web"}, 1},
 		{"imsgate_call_mos", map[string]string{"leg": "core"}, 1},
 		{"imsgate_call_jitter_seconds", map[string]string{"leg": "core"}, 1},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "web", "direction": "in", "method": "INVITE", "status": "none"}, 2},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "web", "direction": "out", "method": "INVITE", "status": "486"}, 1},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "out", "method": "INVITE", "status": "none"}, 2},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "in", "method": "INVITE", "status": "486"}, 1},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "in", "method": "BYE", "status": "200"}, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 	}
@@ -80,6 +85,11 @@ func TestLoopbackMetrics(t *testing.T) {
 		if !ok || got < w.min {
 			t.Errorf("%s%v = %v (found %v), want at least %v", w.name, w.labels, got, ok, w.min)
 		}
+	}
+	// No call came from the core: an INVITE read on the core leg would be
+	// the test's own core's, taken for the gateway's.
+	if got, _ := families.Sum("imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "in", "method": "INVITE", "status": "none"}); got != 0 {
+		t.Errorf("%v INVITEs counted in on the core leg, want none", got)
 	}
 	if got, _ := families.Sum("imsgate_calls_active", nil); got != 0 {
 		t.Errorf("imsgate_calls_active = %v after both calls ended", got)
