@@ -17,6 +17,8 @@ func TestOperatorKeysNamed(t *testing.T) {
 		{"admin tokens both", "admin:\n  token: a\n  token_file: /x\n", "admin.token_file"},
 		{"admin token file missing", "admin:\n  token_file: /nonexistent\n", "admin.token_file"},
 		{"webhook not a URL", "cdr:\n  webhook: ftp://x\n  spool_dir: /tmp/s\n", "cdr.webhook"},
+		{"hep address not host:port", "hep:\n  address: homer\n", "hep.address"},
+		{"hep id without an address", "hep:\n  id: 2001\n", "hep.address"},
 		{"webhook without spool", "cdr:\n  webhook: https://cdr.example.net/\n", "cdr.spool_dir"},
 		{"negative size", "cdr:\n  file: /tmp/cdr\n  rotate_bytes: -1\n", "cdr.rotate_bytes"},
 		{"negative age", "cdr:\n  file: /tmp/cdr\n  rotate_every: -1h\n", "cdr.rotate_every"},

@@ -37,6 +37,7 @@ type Config struct {
 	Demo     Demo     `yaml:"demo"`
 	Admin    Admin    `yaml:"admin"`
 	CDR      CDR      `yaml:"cdr"`
+	HEP      HEP      `yaml:"hep"`
 	Debug    Debug    `yaml:"debug"`
 }
 
@@ -464,6 +465,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if err := c.validateHEP(); err != nil {
 		return err
 	}
 	if err := c.validateCDR(); err != nil {

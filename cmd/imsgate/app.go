@@ -22,6 +22,7 @@ import (
 	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
+	"github.com/imsgate/imsgate/internal/hep"
 	"github.com/imsgate/imsgate/internal/listenpair"
 	"github.com/imsgate/imsgate/internal/metrics"
 	"github.com/imsgate/imsgate/internal/netcheck"
@@ -62,6 +63,7 @@ type app struct {
 	draining atomic.Bool // readyz answers 503 from drain on
 	// detachTap stops the core leg's messages reaching the tap.
 	detachTap func()
+	hep       *hep.Exporter // nil without hep.address
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
@@ -128,13 +130,23 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		}
 		gwOpts = append(gwOpts, b2bua.WithObserver(a.cdr))
 	}
+	var hepSink siptap.Sink
+	if cfg.HEP.Address != "" {
+		if a.hep, err = hep.New(cfg.HEP, log.Named("hep")); err != nil {
+			tcp.Close()
+			return nil, fmt.Errorf("hep.address: %w", err)
+		}
+		hepSink = a.hep
+		metrics.RegisterHEP(reg, a.hep.Sent.Load, a.hep.Dropped.Load)
+		gwOpts = append(gwOpts, b2bua.WithObserver(a.hep))
+	}
 	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
 	if err != nil {
 		tcp.Close()
 		return nil, err
 	}
-	// Every SIP message of both legs, for the counters (and HEP, timelines).
-	tap := siptap.New(metrics.NewSIPMessages(reg))
+	// Every SIP message of both legs, for the counters, HEP and timelines.
+	tap := siptap.New(metrics.NewSIPMessages(reg), hepSink)
 	a.detachTap = siptap.AttachCore(tap, a.gw.CoreTapOwner())
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits), sipws.WithTap(tap)}
 	if adm := a.gw.Admission(); adm != nil {
@@ -377,6 +389,11 @@ func (a *app) close(ctx context.Context) error {
 				ln.Close()
 			}
 		}
+	}
+	if a.hep != nil {
+		// After the gateway (its calls' quality reports are queued) and the
+		// WebSocket server and core tap (nothing more is tapped).
+		a.hep.Close()
 	}
 	if a.pprof != nil {
 		a.pprof.Close()

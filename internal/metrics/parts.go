@@ -227,3 +227,18 @@ func RegisterSTUN(reg prometheus.Registerer, stats func() stunserver.Stats) {
 		},
 	})
 }
+
+// RegisterHEP exposes the HEP export's packet counts: sent to the
+// collector, and dropped (queue full, too large, or refused by the network).
+func RegisterHEP(reg prometheus.Registerer, sent, dropped func() uint64) {
+	packets := prometheus.NewDesc("imsgate_hep_packets_total",
+		"HEP packets exported to hep.address: sent, or dropped (the export queue full, a packet too large for a datagram, or the write refused).",
+		[]string{"outcome"}, nil)
+	reg.MustRegister(values{
+		descs: []*prometheus.Desc{packets},
+		read: func(emit func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+			emit(packets, prometheus.CounterValue, float64(sent()), "sent")
+			emit(packets, prometheus.CounterValue, float64(dropped()), "dropped")
+		},
+	})
+}
