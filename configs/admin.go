@@ -10,7 +10,13 @@ type Admin struct {
 	// /metrics asks for; /healthz and /readyz stay open for probes.
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
+	// TimelineCalls is how many ended calls keep their timeline for
+	// /api/calls (besides the calls up now).
+	TimelineCalls int `yaml:"timeline_calls"`
 }
+
+// DefaultTimelineCalls is admin.timeline_calls when the file leaves it out.
+const DefaultTimelineCalls = 200
 
 // AdminOff is the admin.listen value that serves no admin listener.
 const AdminOff = "off"
@@ -20,6 +26,9 @@ const DefaultAdminListen = "127.0.0.1:9460"
 
 func (c *Config) validateAdmin() error {
 	a := c.Admin
+	if a.TimelineCalls < 0 {
+		return keyErr("admin.timeline_calls", "%d is negative", a.TimelineCalls)
+	}
 	if a.Listen == AdminOff {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/imsgate/imsgate/internal/admin"
 	"github.com/imsgate/imsgate/internal/cdr"
 	"github.com/imsgate/imsgate/internal/metrics"
+	"github.com/imsgate/imsgate/internal/timeline"
 )
 
 // startAdmin registers every part's metrics in reg and serves admin.listen:
@@ -48,7 +49,7 @@ func (a *app) startAdmin(cfg configs.Admin, reg *prometheus.Registry) error {
 	}
 	a.adminLn = ln
 	a.admin = &http.Server{
-		Handler:           admin.Handler(admin.Config{Token: token, Gatherer: reg, Ready: a.ready}),
+		Handler:           admin.Handler(admin.Config{Token: token, Gatherer: reg, Ready: a.ready, API: timeline.Handler(a.timeline)}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

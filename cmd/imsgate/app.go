@@ -28,6 +28,7 @@ import (
 	"github.com/imsgate/imsgate/internal/netcheck"
 	"github.com/imsgate/imsgate/internal/siptap"
 	"github.com/imsgate/imsgate/internal/stunserver"
+	"github.com/imsgate/imsgate/internal/timeline"
 	"github.com/imsgate/imsgate/internal/turnserver"
 	"github.com/imsgate/imsgate/mediabridge"
 	"github.com/imsgate/imsgate/sipws"
@@ -63,7 +64,8 @@ type app struct {
 	draining atomic.Bool // readyz answers 503 from drain on
 	// detachTap stops the core leg's messages reaching the tap.
 	detachTap func()
-	hep       *hep.Exporter // nil without hep.address
+	hep       *hep.Exporter   // nil without hep.address
+	timeline  *timeline.Store // nil with admin.listen off
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
@@ -130,6 +132,11 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		}
 		gwOpts = append(gwOpts, b2bua.WithObserver(a.cdr))
 	}
+	// The call timelines (/api/calls) live on the admin listener.
+	if cfg.Admin.Listen != configs.AdminOff {
+		a.timeline = timeline.New(cfg.Admin.TimelineCalls)
+		gwOpts = append(gwOpts, b2bua.WithObserver(a.timeline))
+	}
 	var hepSink siptap.Sink
 	if cfg.HEP.Address != "" {
 		if a.hep, err = hep.New(cfg.HEP, log.Named("hep")); err != nil {
@@ -146,7 +153,11 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		return nil, err
 	}
 	// Every SIP message of both legs, for the counters, HEP and timelines.
-	tap := siptap.New(metrics.NewSIPMessages(reg), hepSink)
+	var timelineSink siptap.Sink
+	if a.timeline != nil {
+		timelineSink = a.timeline
+	}
+	tap := siptap.New(metrics.NewSIPMessages(reg), hepSink, timelineSink)
 	a.detachTap = siptap.AttachCore(tap, a.gw.CoreTapOwner())
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits), sipws.WithTap(tap)}
 	if adm := a.gw.Admission(); adm != nil {

@@ -22,17 +22,23 @@ type Config struct {
 	// no upstream answering), or nil when it may; nil Ready is always
 	// ready.
 	Ready func() error
+	// API, when set, serves /api/ (the call timelines) behind the token.
+	API http.Handler
 }
 
 // Handler serves:
 //
 //	GET /metrics  the Prometheus text format (401 without the token, when set)
+//	/api/...      Config.API (the call timelines), behind the token too
 //	GET /healthz  200 while the process serves at all
 //	GET /readyz   200, or 503 with the reason Ready gives
 func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	metrics := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	mux.Handle("GET /metrics", bearer(cfg.Token, metrics))
+	if cfg.API != nil {
+		mux.Handle("/api/", bearer(cfg.Token, cfg.API))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		plain(w, http.StatusOK, "ok")
 	})

@@ -1,0 +1,272 @@
+// Package timeline keeps each call's story in time order, for the operator
+// asking why a call failed: every SIP message of both legs (tapped on the
+// wire, siptap), the call's state changes, its end and its quality, for the
+// calls up now and the last ended ones. Memory is bounded three ways: events
+// per call, the ended calls kept, and the bytes of whole SIP messages held
+// over all calls (past it a message keeps its first line only).
+package timeline
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/imsgate/imsgate/b2bua"
+	"github.com/imsgate/imsgate/internal/siptap"
+	"github.com/imsgate/imsgate/mediabridge"
+)
+
+// Bounds.
+const (
+	maxEvents = 300 // per call; later ones are counted only
+	// maxMessageBytes is what one event keeps of a SIP message.
+	maxMessageBytes = 8 << 10
+	// messageBudget is the bytes of SIP messages kept over all calls.
+	messageBudget = 64 << 20
+	// Messages whose call is not known yet (a browser's INVITE is tapped
+	// before the call exists) wait this long, this many per Call-ID and
+	// this many Call-IDs at most.
+	pendingFor    = 32 * time.Second
+	pendingEvents = 16
+	pendingIDs    = 1024
+)
+
+// Event is one thing that happened to a call.
+type Event struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"` // sip, state, end
+	Leg  string    `json:"leg,omitempty"`
+	// Dir is in (to the gateway) or out, From and To the message's
+	// addresses as it went.
+	Dir       string `json:"dir,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+	// Text is a SIP message's first line, a state's name, an end's reason.
+	Text    string `json:"text"`
+	Message string `json:"message,omitempty"` // the SIP message, as much as was kept
+}
+
+// Call is one call's story.
+type Call struct {
+	ID         string     `json:"id"`
+	WebCallID  string     `json:"web_call_id"`
+	CoreCallID string     `json:"core_call_id"`
+	Origin     string     `json:"origin"`
+	Caller     string     `json:"caller"`
+	Callee     string     `json:"callee"`
+	Started    time.Time  `json:"started"`
+	State      string     `json:"state"`
+	Ended      *time.Time `json:"ended,omitempty"`
+	EndReason  string     `json:"end_reason,omitempty"`
+	EndedBy    string     `json:"ended_by,omitempty"`
+	Status     int        `json:"status,omitempty"`
+	// QoS is the quality at the end; live calls' is read by Store.Live.
+	QoS           *mediabridge.QoS `json:"qos,omitempty"`
+	Events        []Event          `json:"events,omitempty"`
+	DroppedEvents int              `json:"dropped_events,omitempty"`
+
+	kept int // bytes of messages this call holds in the budget
+}
+
+type pending struct {
+	first  time.Time
+	events []Event
+}
+
+// Store holds the timelines. It is a siptap.Sink and a b2bua.Observer.
+type Store struct {
+	keep int // ended calls kept
+
+	mu       sync.Mutex
+	active   map[string]*Call
+	ended    []*Call          // oldest first
+	byCallID map[string]*Call // either leg's Call-ID, for active and kept calls
+	pending  map[string]*pending
+	budget   int // bytes of messages still to be kept
+}
+
+// New keeps the active calls and the last keep ended ones.
+func New(keep int) *Store {
+	return &Store{keep: keep, active: map[string]*Call{}, byCallID: map[string]*Call{},
+		pending: map[string]*pending{}, budget: messageBudget}
+}
+
+// SIPMessage files a message under its call, or waits for the call.
+func (s *Store) SIPMessage(m *siptap.Message) {
+	h, ok := siptap.ParseHead(m.Raw)
+	if !ok || h.CallID == "" {
+		return
+	}
+	ev := Event{At: m.At, Kind: "sip", Leg: m.Leg.String(), Dir: m.Dir.String(), Transport: m.Transport,
+		From: m.Remote.String(), To: m.Local.String(), Text: h.First}
+	if m.Dir == siptap.Out {
+		ev.From, ev.To = ev.To, ev.From
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.byCallID[h.CallID]; c != nil {
+		s.add(c, ev, m.Raw)
+		return
+	}
+	s.wait(h.CallID, ev, m.Raw)
+}
+
+// add appends ev to c, with as much of raw as the budget allows.
+func (s *Store) add(c *Call, ev Event, raw []byte) {
+	if len(c.Events) >= maxEvents {
+		c.DroppedEvents++
+		return
+	}
+	if n := min(len(raw), maxMessageBytes); n > 0 && n <= s.budget {
+		ev.Message = string(raw[:n])
+		s.budget -= n
+		c.kept += n
+	}
+	// In time order: a state is stamped when it began, which can be before
+	// a message the gateway sent on the way to it.
+	i := len(c.Events)
+	for i > 0 && c.Events[i-1].At.After(ev.At) {
+		i--
+	}
+	c.Events = slices.Insert(c.Events, i, ev)
+}
+
+func (s *Store) wait(callID string, ev Event, raw []byte) {
+	now := time.Now()
+	for id, p := range s.pending {
+		if now.Sub(p.first) > pendingFor {
+			delete(s.pending, id)
+		}
+	}
+	p := s.pending[callID]
+	if p == nil {
+		if len(s.pending) >= pendingIDs {
+			return
+		}
+		p = &pending{first: now}
+		s.pending[callID] = p
+	}
+	if len(p.events) < pendingEvents {
+		ev.Message = string(raw[:min(len(raw), maxMessageBytes)])
+		p.events = append(p.events, ev)
+	}
+}
+
+// CallStateChanged starts a call's timeline at its first state, taking the
+// messages that came before it, and notes each state.
+func (s *Store) CallStateChanged(call b2bua.CallInfo, state b2bua.CallState, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.active[call.ID]
+	if c == nil {
+		c = &Call{ID: call.ID, WebCallID: call.WebCallID, CoreCallID: call.CoreCallID, Origin: call.Origin.String(),
+			Caller: call.Caller, Callee: call.Callee, Started: call.Started}
+		s.active[call.ID] = c
+		var early []Event
+		for _, id := range []string{call.WebCallID, call.CoreCallID} {
+			if id == "" {
+				continue
+			}
+			s.byCallID[id] = c
+			if p := s.pending[id]; p != nil {
+				early = append(early, p.events...)
+				delete(s.pending, id)
+			}
+		}
+		sort.SliceStable(early, func(i, j int) bool { return early[i].At.Before(early[j].At) })
+		for _, ev := range early {
+			raw := []byte(ev.Message)
+			ev.Message = ""
+			s.add(c, ev, raw)
+		}
+	}
+	c.State = state.String()
+	s.add(c, Event{At: at, Kind: "state", Text: state.String()}, nil)
+}
+
+// CallEnded notes the end and its quality, and keeps the call among the
+// ended ones.
+func (s *Store) CallEnded(call b2bua.CallInfo, cause b2bua.Cause, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.active[call.ID]
+	if c == nil {
+		return
+	}
+	delete(s.active, call.ID)
+	end := at
+	c.Ended, c.State = &end, b2bua.StateEnded.String()
+	c.EndReason, c.EndedBy, c.Status = cause.Reason.String(), cause.By.String(), cause.Status
+	text := cause.Reason.String() + " by " + cause.By.String()
+	if cause.Err != nil {
+		text += ": " + cause.Err.Error()
+	}
+	s.add(c, Event{At: at, Kind: "end", Text: text}, nil)
+	if call.Summary != nil {
+		q := call.Summary.QoS
+		c.QoS = &q
+	}
+	s.ended = append(s.ended, c)
+	if len(s.ended) > s.keep {
+		old := s.ended[0]
+		s.ended = s.ended[1:]
+		s.forget(old)
+	}
+}
+
+// forget drops an ended call for good, giving its bytes back.
+func (s *Store) forget(c *Call) {
+	for _, id := range []string{c.WebCallID, c.CoreCallID} {
+		if s.byCallID[id] == c {
+			delete(s.byCallID, id)
+		}
+	}
+	s.budget += c.kept
+}
+
+// Summary is a call without its events.
+func (c *Call) summary() Call {
+	out := *c
+	out.Events = nil
+	return out
+}
+
+// List is the active calls, oldest first, and the ended ones, latest first,
+// without their events.
+func (s *Store) List() (active, ended []Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.active {
+		active = append(active, c.summary())
+	}
+	sort.Slice(active, func(i, j int) bool { return active[i].Started.Before(active[j].Started) })
+	for i := len(s.ended) - 1; i >= 0; i-- {
+		ended = append(ended, s.ended[i].summary())
+	}
+	return active, ended
+}
+
+// Get is a call's whole timeline, by the gateway's id or either Call-ID.
+func (s *Store) Get(id string) (Call, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.active[id]
+	if c == nil {
+		c = s.byCallID[id]
+	}
+	if c == nil {
+		for _, e := range s.ended {
+			if e.ID == id {
+				c = e
+			}
+		}
+	}
+	if c == nil {
+		return Call{}, false
+	}
+	out := *c
+	out.Events = append([]Event(nil), c.Events...)
+	return out, true
+}

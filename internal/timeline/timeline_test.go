@@ -1,0 +1,107 @@
+package timeline
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsgate/imsgate/b2bua"
+	"github.com/imsgate/imsgate/internal/siptap"
+)
+
+func sipMsg(at time.Time, leg siptap.Leg, dir siptap.Direction, first, callID string, size int) *siptap.Message {
+	raw := first + "\r\nCall-ID: " + callID + "\r\nCSeq: 1 INVITE\r\n\r\n"
+	raw += strings.Repeat("x", max(0, size-len(raw)))
+	return &siptap.Message{At: at, Leg: leg, Dir: dir, Transport: "WS",
+		Local: netip.MustParseAddrPort("127.0.0.1:8080"), Remote: netip.MustParseAddrPort("127.0.0.9:40000"), Raw: []byte(raw)}
+}
+
+func info(id string) b2bua.CallInfo {
+	return b2bua.CallInfo{ID: id, WebCallID: "w-" + id, CoreCallID: "c-" + id, Started: time.Now()}
+}
+
+// TestMessagesBeforeTheCall: the browser's INVITE is tapped before the
+// call exists; it waits and is filed in time order once the call starts,
+// by either Call-ID.
+func TestMessagesBeforeTheCall(t *testing.T) {
+	s := New(10)
+	t0 := time.Now()
+	s.SIPMessage(sipMsg(t0, siptap.LegWeb, siptap.In, "INVITE sip:a SIP/2.0", "w-1", 0))
+	s.SIPMessage(sipMsg(t0.Add(2*time.Millisecond), siptap.LegCore, siptap.Out, "INVITE sip:a SIP/2.0", "c-1", 0))
+	s.CallStateChanged(info("1"), b2bua.StateCalling, t0.Add(time.Millisecond))
+	s.SIPMessage(sipMsg(t0.Add(3*time.Millisecond), siptap.LegCore, siptap.In, "SIP/2.0 200 OK", "c-1", 0))
+	for _, id := range []string{"1", "w-1", "c-1"} {
+		c, ok := s.Get(id)
+		if !ok {
+			t.Fatalf("call not found by %s", id)
+		}
+		var got []string
+		for _, ev := range c.Events {
+			got = append(got, ev.Kind+":"+ev.Text)
+		}
+		want := "sip:INVITE sip:a SIP/2.0 state:calling sip:INVITE sip:a SIP/2.0 sip:SIP/2.0 200 OK"
+		if strings.Join(got, " ") != want {
+			t.Errorf("by %s: %v, want %s", id, got, want)
+		}
+	}
+	if _, ok := s.Get("nobody"); ok {
+		t.Error("found a call that never was")
+	}
+}
+
+// TestBounds: events per call, ended calls kept, the bytes of messages
+// held over all calls, and the messages waiting for a call are all bounded.
+func TestBounds(t *testing.T) {
+	s := New(3)
+	now := time.Now()
+	s.CallStateChanged(info("big"), b2bua.StateCalling, now)
+	for range maxEvents + 50 {
+		s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "INFO sip:a SIP/2.0", "w-big", maxMessageBytes*2))
+	}
+	c, _ := s.Get("big")
+	if len(c.Events) != maxEvents || c.DroppedEvents != 51 {
+		t.Errorf("%d events, %d dropped; want %d and 51", len(c.Events), c.DroppedEvents, maxEvents)
+	}
+	if n := len(c.Events[1].Message); n != maxMessageBytes {
+		t.Errorf("a message kept %d bytes, want %d", n, maxMessageBytes)
+	}
+	// The budget: with it spent, messages keep their first line only.
+	s.budget = 0
+	s.CallStateChanged(info("poor"), b2bua.StateCalling, now)
+	s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "BYE sip:a SIP/2.0", "w-poor", 100))
+	if c, _ := s.Get("poor"); c.Events[1].Message != "" || c.Events[1].Text != "BYE sip:a SIP/2.0" {
+		t.Errorf("over the budget: %+v", c.Events[1])
+	}
+	// Ended calls: the oldest go, and give their bytes back.
+	s.CallEnded(info("big"), b2bua.Cause{}, now)
+	for i := range 3 {
+		id := fmt.Sprint("e", i)
+		s.CallStateChanged(info(id), b2bua.StateCalling, now)
+		s.CallEnded(info(id), b2bua.Cause{}, now)
+	}
+	if _, ok := s.Get("big"); ok {
+		t.Error("the oldest ended call is still kept")
+	}
+	if _, ok := s.Get("w-big"); ok {
+		t.Error("the oldest ended call is still found by its Call-ID")
+	}
+	// It held maxEvents-1 messages (its first event is the state).
+	if want := (maxEvents - 1) * maxMessageBytes; s.budget != want {
+		t.Errorf("budget %d after the big call went, want its %d bytes back", s.budget, want)
+	}
+	active, ended := s.List()
+	if len(active) != 1 || len(ended) != 3 || ended[0].ID != "e2" {
+		t.Errorf("list: %d active, %d ended (first %s)", len(active), len(ended), ended[0].ID)
+	}
+	// Messages of no call: bounded in Call-IDs and per Call-ID.
+	for i := range pendingIDs + 10 {
+		for range pendingEvents + 5 {
+			s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "OPTIONS sip:a SIP/2.0", fmt.Sprint("x", i), 10))
+		}
+	}
+	if len(s.pending) != pendingIDs || len(s.pending["x0"].events) != pendingEvents {
+		t.Errorf("pending: %d Call-IDs, %d events for one", len(s.pending), len(s.pending["x0"].events))
+	}
+}
