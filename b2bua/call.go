@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,6 +301,7 @@ func (c *Call) onMedia(ev mediabridge.Event) {
 		c.onMediaConnected()
 	case mediabridge.EventFailed:
 		c.log.Warn("media failed on the web leg", zap.Error(ev.Err))
+		c.note("media", "browser media failed: %v", ev.Err)
 	case mediabridge.EventDTMF:
 		c.onDigit(ev)
 	case mediabridge.EventConsentLost:
@@ -311,7 +313,15 @@ func (c *Call) onMedia(ev mediabridge.Event) {
 			return
 		}
 		c.log.Warn("browser's ICE consent checks stopped")
+		c.note("media", "the browser's ICE consent checks stopped")
 		c.end(Cause{Reason: EndMediaTimeout, By: SideWeb})
+	}
+}
+
+// note tells the observers that hear notes (the timeline) what happened.
+func (c *Call) note(kind, format string, args ...any) {
+	if n, ok := c.g.observer.(NoteObserver); ok {
+		n.CallNoted(c.info(), CallNote{Kind: kind, Text: fmt.Sprintf(format, args...)}, time.Now())
 	}
 }
 

@@ -172,8 +172,30 @@ type Observer interface {
 	CallEnded(call CallInfo, cause Cause, at time.Time)
 }
 
+// CallNote is something that happened to a call besides its states: its
+// browser media coming up or failing, its browser's WebSocket dropping and
+// coming back.
+type CallNote struct {
+	Kind string // "media" or "ws"
+	Text string
+}
+
+// NoteObserver is an Observer that also hears each call's notes (the call
+// timeline). Called on the call's goroutine; must not block.
+type NoteObserver interface {
+	CallNoted(call CallInfo, note CallNote, at time.Time)
+}
+
 // observers tells each of several observers in turn.
 type observers []Observer
+
+func (os observers) CallNoted(call CallInfo, note CallNote, at time.Time) {
+	for _, o := range os {
+		if n, ok := o.(NoteObserver); ok {
+			n.CallNoted(call, note, at)
+		}
+	}
+}
 
 func (os observers) CallStateChanged(call CallInfo, state CallState, at time.Time) {
 	for _, o := range os {

@@ -40,8 +40,25 @@ func (c *Call) onMediaConnected() {
 	c.mediaPath = path
 	c.g.mediaPaths.Add(path)
 	c.log.Info("media path", zap.String("path", path), zap.Stringer("remote_addr", st.WebAddr))
+	c.note("media", "ICE and DTLS up, SRTP keyed: media path %s, browser at %s", path, st.WebAddr)
 }
 
 // MediaPaths counts connected calls by the path their browser media took:
 // "udp", "ice-tcp", "turn-udp", "turn-tcp", "turn-tls".
 func (g *Gateway) MediaPaths() map[string]uint64 { return g.mediaPaths.Snapshot() }
+
+// LiveQoS is the quality of every call up now, by the gateway's call id
+// (the timelines' samples, the status page).
+func (g *Gateway) LiveQoS() map[string]mediabridge.QoS {
+	g.mu.Lock()
+	calls := make([]*Call, 0, len(g.calls))
+	for _, c := range g.calls {
+		calls = append(calls, c)
+	}
+	g.mu.Unlock()
+	out := make(map[string]mediabridge.QoS, len(calls))
+	for _, c := range calls {
+		out[c.id] = c.media.QoS()
+	}
+	return out
+}

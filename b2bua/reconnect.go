@@ -31,6 +31,7 @@ func (c *Call) onFlowClosed() {
 	c.detached = true
 	c.arm(timerKey{timerReconnect, SideWeb}, grace)
 	c.log.Info("browser's WebSocket dropped; call kept for its reconnection", zap.Duration("grace", grace))
+	c.note("ws", "the browser's WebSocket dropped; the call waits %s for it to come back", grace)
 	// What was on its way to the browser will get no answer.
 	for tx := range c.web.out {
 		c.onTxFailed(tx, errFlowGone, false)
@@ -59,6 +60,7 @@ func (c *Call) onFlowMoved(f webFlow) {
 		c.arm(timerKey{timerConsent, SideWeb}, c.g.consentPeriod)
 	}
 	c.log.Info("browser reconnected; call moved to its new connection", zap.String("new_flow", f.Flow()))
+	c.note("ws", "the browser is back on a new WebSocket (flow %s)", f.Flow())
 }
 
 // instanceOf is a Contact's +sip.instance (RFC 5626 §4.1), unquoted.

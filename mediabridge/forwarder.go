@@ -32,6 +32,9 @@ type ptMap struct {
 	// core only if eventsToCore (dtmf.to_core) and the core took them.
 	webEvents    [128]uint32
 	eventsToCore bool
+	// codec is the audio codec the legs agreed on (Session.Codec), for
+	// rating the call's quality from any goroutine.
+	codec string
 }
 
 func newPTMap() *ptMap {

@@ -464,7 +464,7 @@ func (l *legQoS) figures() LegQoS {
 
 // QoS is the call's quality, rated for the codec the legs agreed on. While
 // media flows it is at most qosPublishEvery old; once the session is
-// closed it is final. For the call's goroutine.
+// closed it is final. Safe from any goroutine.
 func (s *Session) QoS() QoS {
 	var out QoS
 	if s.quiet.Load() {
@@ -472,7 +472,11 @@ func (s *Session) QoS() QoS {
 	} else if q := s.fwd.qos.snap.Load(); q != nil {
 		out = *q
 	}
-	codec := emodel.CodecNamed(s.Codec())
+	var name string
+	if m := s.fwd.pts.Load(); m != nil {
+		name = m.codec
+	}
+	codec := emodel.CodecNamed(name)
 	rate(&out.Web, codec)
 	rate(&out.Core, codec)
 	return out

@@ -152,6 +152,9 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		tcp.Close()
 		return nil, err
 	}
+	if a.timeline != nil {
+		a.timeline.SampleQoS(a.gw.LiveQoS)
+	}
 	// Every SIP message of both legs, for the counters, HEP and timelines.
 	var timelineSink siptap.Sink
 	if a.timeline != nil {
@@ -381,6 +384,9 @@ func (a *app) close(ctx context.Context) error {
 	}
 	if a.detachTap != nil {
 		a.detachTap()
+	}
+	if a.timeline != nil {
+		a.timeline.Close()
 	}
 	if a.cdr != nil {
 		// After the gateway: the calls it ended have their records queued.

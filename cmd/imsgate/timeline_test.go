@@ -85,7 +85,7 @@ func TestLoopbackCallTimeline(t *testing.T) {
 		for _, want := range []string{
 			"web in INVITE sip:echo@imsgate.test", "core out INVITE sip:echo@imsgate.test", "core in SIP/2.0 200",
 			"web out SIP/2.0 200", "web in ACK", "core out ACK", "web in BYE", "core out BYE", "core in SIP/2.0 200",
-			"state calling", "state confirmed", "end hangup by web",
+			"state calling", "state confirmed", "media ICE and DTLS up, SRTP keyed: media path udp", "end hangup by web",
 		} {
 			found := false
 			for _, s := range story {

@@ -7,6 +7,7 @@
 package timeline
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -35,7 +36,7 @@ const (
 // Event is one thing that happened to a call.
 type Event struct {
 	At   time.Time `json:"at"`
-	Kind string    `json:"kind"` // sip, state, end
+	Kind string    `json:"kind"` // sip, state, media, ws, qos, end
 	Leg  string    `json:"leg,omitempty"`
 	// Dir is in (to the gateway) or out, From and To the message's
 	// addresses as it went.
@@ -62,7 +63,7 @@ type Call struct {
 	EndReason  string     `json:"end_reason,omitempty"`
 	EndedBy    string     `json:"ended_by,omitempty"`
 	Status     int        `json:"status,omitempty"`
-	// QoS is the quality at the end; live calls' is read by Store.Live.
+	// QoS is the quality at the end, or for a call up its last sample.
 	QoS           *mediabridge.QoS `json:"qos,omitempty"`
 	Events        []Event          `json:"events,omitempty"`
 	DroppedEvents int              `json:"dropped_events,omitempty"`
@@ -75,9 +76,15 @@ type pending struct {
 	events []Event
 }
 
-// Store holds the timelines. It is a siptap.Sink and a b2bua.Observer.
+// qosEvery is how often the calls up are sampled for their quality.
+const qosEvery = 5 * time.Second
+
+// Store holds the timelines. It is a siptap.Sink and a b2bua.Observer
+// (and NoteObserver).
 type Store struct {
 	keep int // ended calls kept
+	stop chan struct{}
+	done chan struct{}
 
 	mu       sync.Mutex
 	active   map[string]*Call
@@ -91,6 +98,69 @@ type Store struct {
 func New(keep int) *Store {
 	return &Store{keep: keep, active: map[string]*Call{}, byCallID: map[string]*Call{},
 		pending: map[string]*pending{}, budget: messageBudget}
+}
+
+// SampleQoS notes each call's quality every qosEvery, as live gives it (by
+// call id), until Close.
+func (s *Store) SampleQoS(live func() map[string]mediabridge.QoS) {
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(qosEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case at := <-tick.C:
+				s.sampled(live(), at)
+			}
+		}
+	}()
+}
+
+// Close stops the sampling.
+func (s *Store) Close() {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
+}
+
+// sampled files one round of samples, for the calls whose media flows.
+func (s *Store) sampled(live map[string]mediabridge.QoS, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, q := range live {
+		c := s.active[id]
+		if c == nil || (q.Web.MOS == 0 && q.Core.MOS == 0) {
+			continue
+		}
+		c.QoS = &q
+		s.add(c, Event{At: at, Kind: "qos", Text: "web " + legText(q.Web) + "; core " + legText(q.Core)}, nil)
+	}
+}
+
+// legText is a leg's quality in a line.
+func legText(q mediabridge.LegQoS) string {
+	if q.MOS == 0 {
+		return "no media"
+	}
+	text := fmt.Sprintf("MOS %.2f, loss %.1f%% in / %.1f%% out, jitter %.1f / %.1f ms", q.MOS,
+		q.LossPercent, q.RemoteLossPercent, q.JitterMs, q.RemoteJitterMs)
+	if q.RTTMs > 0 {
+		text += fmt.Sprintf(", RTT %.0f ms", q.RTTMs)
+	}
+	return text
+}
+
+// CallNoted files a call's note (its media, its browser's connection).
+func (s *Store) CallNoted(call b2bua.CallInfo, note b2bua.CallNote, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.active[call.ID]; c != nil {
+		s.add(c, Event{At: at, Kind: note.Kind, Text: note.Text}, nil)
+	}
 }
 
 // SIPMessage files a message under its call, or waits for the call.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imsgate/imsgate/b2bua"
 	"github.com/imsgate/imsgate/internal/siptap"
+	"github.com/imsgate/imsgate/mediabridge"
 )
 
 func sipMsg(at time.Time, leg siptap.Leg, dir siptap.Direction, first, callID string, size int) *siptap.Message {
@@ -103,5 +104,28 @@ func TestBounds(t *testing.T) {
 	}
 	if len(s.pending) != pendingIDs || len(s.pending["x0"].events) != pendingEvents {
 		t.Errorf("pending: %d Call-IDs, %d events for one", len(s.pending), len(s.pending["x0"].events))
+	}
+}
+
+// TestSamplesAndNotes: a call's notes and quality samples join its
+// timeline; a call without media yet gets no sample.
+func TestSamplesAndNotes(t *testing.T) {
+	s := New(10)
+	now := time.Now()
+	s.CallStateChanged(info("1"), b2bua.StateCalling, now)
+	s.CallStateChanged(info("2"), b2bua.StateCalling, now)
+	s.CallNoted(info("1"), b2bua.CallNote{Kind: "media", Text: "ICE and DTLS up"}, now.Add(time.Second))
+	q := mediabridge.QoS{Web: mediabridge.LegQoS{MOS: 3.9, LossPercent: 5, JitterMs: 4.5, RTTMs: 40}}
+	s.sampled(map[string]mediabridge.QoS{"1": q, "2": {}, "gone": q}, now.Add(2*time.Second))
+	c, _ := s.Get("1")
+	if len(c.Events) != 3 || c.Events[1].Kind != "media" || c.Events[2].Kind != "qos" || c.QoS == nil {
+		t.Fatalf("events %+v, qos %v", c.Events, c.QoS)
+	}
+	want := "web MOS 3.90, loss 5.0% in / 0.0% out, jitter 4.5 / 0.0 ms, RTT 40 ms; core no media"
+	if c.Events[2].Text != want {
+		t.Errorf("sample %q, want %q", c.Events[2].Text, want)
+	}
+	if c2, _ := s.Get("2"); len(c2.Events) != 1 || c2.QoS != nil {
+		t.Errorf("a call without media was sampled: %+v", c2.Events)
 	}
 }
