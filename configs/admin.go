@@ -13,7 +13,13 @@ type Admin struct {
 	// TimelineCalls is how many ended calls keep their timeline for
 	// /api/calls (besides the calls up now).
 	TimelineCalls int `yaml:"timeline_calls"`
+	// StatusLibDir is where the status page's charting library (uPlot
+	// from npm) is read from.
+	StatusLibDir string `yaml:"status_lib_dir"`
 }
+
+// DefaultStatusLibDir is admin.status_lib_dir when the file leaves it out.
+const DefaultStatusLibDir = "cmd/imsgate/statuspage/node_modules/uplot/dist"
 
 // DefaultTimelineCalls is admin.timeline_calls when the file leaves it out.
 const DefaultTimelineCalls = 200

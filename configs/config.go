@@ -246,7 +246,7 @@ func Default() Config {
 		},
 		TURN:   defaultTURN(),
 		Demo:   Demo{Listen: "127.0.0.1:5090"},
-		Admin:  Admin{Listen: DefaultAdminListen, TimelineCalls: DefaultTimelineCalls},
+		Admin:  Admin{Listen: DefaultAdminListen, TimelineCalls: DefaultTimelineCalls, StatusLibDir: DefaultStatusLibDir},
 		CDR:    CDR{RotateBytes: DefaultCDRRotateBytes},
 		Auth:   Auth{Mode: AuthPassthrough, Leeway: 30 * time.Second, ExpiryGrace: 5 * time.Minute},
 		Limits: DefaultLimits(),

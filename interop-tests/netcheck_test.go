@@ -165,31 +165,7 @@ func runNetcheck(t *testing.T, page, spki string) netcheckResult {
 		"pageURL": page, "artifactsDir": artifactDir(t), "screenshot": "netcheck.png",
 		"chromiumArgs": []string{"--ignore-certificate-errors-spki-list=" + spki}, "timeoutMs": 90000,
 	})
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, "netcheck-browser", procOptions{dir: interopDir(), stdout: pw},
-		"node", filepath.Join(interopDir(), "browser", "netcheck.js"), string(arg))
-	pw.Close()
-	lines := make(chan string, 1)
-	go func() {
-		defer pr.Close()
-		last := ""
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 0, 64*1024), 8<<20)
-		for sc.Scan() {
-			last = sc.Text()
-		}
-		lines <- last
-	}()
-	var last string
-	select {
-	case last = <-lines:
-	case <-time.After(150 * time.Second):
-		p.stop(t)
-		t.Fatalf("netcheck.js printed no result; see %s", p.logPath)
-	}
+	last := runPageScript(t, "netcheck-browser", "netcheck.js", arg, 150*time.Second)
 	var r netcheckResult
 	if err := json.Unmarshal([]byte(last), &r); err != nil || !r.OK || !r.Netcheck.Done {
 		t.Fatalf("netcheck page: %v %s\nconsole: %s\n%s", err, r.Error, strings.Join(r.Console, "\n"), last)
@@ -272,4 +248,37 @@ func requireProbesEnded(t *testing.T, gw *proc, before, want int, failed map[str
 func dropUDPExceptRelay(t *testing.T) (dropped func() int) {
 	t.Helper()
 	return nftDrop(t, netcheckTable, fmt.Sprintf("udp dport %d udp sport != %d-%d counter drop", webrtcPort, turnRelayFirst, turnRelayLast))
+}
+
+// runPageScript runs one of browser/'s single-page drivers (netcheck.js,
+// statuspage.js) with its JSON options and returns the last line it
+// printed, its result.
+func runPageScript(t *testing.T, name, script string, arg []byte, timeout time.Duration) string {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, name, procOptions{dir: interopDir(), stdout: pw},
+		"node", filepath.Join(interopDir(), "browser", script), string(arg))
+	pw.Close()
+	lines := make(chan string, 1)
+	go func() {
+		defer pr.Close()
+		last := ""
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 0, 64*1024), 8<<20)
+		for sc.Scan() {
+			last = sc.Text()
+		}
+		lines <- last
+	}()
+	select {
+	case last := <-lines:
+		return last
+	case <-time.After(timeout):
+		p.stop(t)
+		t.Fatalf("%s printed no result; see %s", script, p.logPath)
+	}
+	return ""
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/imsgate/imsgate/internal/certs"
 	"github.com/imsgate/imsgate/internal/edge"
 	"github.com/imsgate/imsgate/internal/hep"
+	"github.com/imsgate/imsgate/internal/history"
 	"github.com/imsgate/imsgate/internal/listenpair"
 	"github.com/imsgate/imsgate/internal/metrics"
 	"github.com/imsgate/imsgate/internal/netcheck"
@@ -64,13 +65,17 @@ type app struct {
 	draining atomic.Bool // readyz answers 503 from drain on
 	// detachTap stops the core leg's messages reaching the tap.
 	detachTap func()
-	hep       *hep.Exporter   // nil without hep.address
-	timeline  *timeline.Store // nil with admin.listen off
+	hep       *hep.Exporter    // nil without hep.address
+	timeline  *timeline.Store  // nil with admin.listen off
+	history   *history.History // likewise
 
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
 	served  error
 }
+
+// historyEvery is how often the status page's charts get a point.
+const historyEvery = 5 * time.Second
 
 // start binds every listener named in cfg and starts serving.
 func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
@@ -135,7 +140,8 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	// The call timelines (/api/calls) live on the admin listener.
 	if cfg.Admin.Listen != configs.AdminOff {
 		a.timeline = timeline.New(cfg.Admin.TimelineCalls)
-		gwOpts = append(gwOpts, b2bua.WithObserver(a.timeline))
+		a.history = history.New(historyEvery, time.Hour, func() int { return a.gw.Calls() })
+		gwOpts = append(gwOpts, b2bua.WithObserver(a.timeline), b2bua.WithObserver(a.history))
 	}
 	var hepSink siptap.Sink
 	if cfg.HEP.Address != "" {
@@ -154,6 +160,7 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 	}
 	if a.timeline != nil {
 		a.timeline.SampleQoS(a.gw.LiveQoS)
+		a.history.Start()
 	}
 	// Every SIP message of both legs, for the counters, HEP and timelines.
 	var timelineSink siptap.Sink
@@ -387,6 +394,7 @@ func (a *app) close(ctx context.Context) error {
 	}
 	if a.timeline != nil {
 		a.timeline.Close()
+		a.history.Close()
 	}
 	if a.cdr != nil {
 		// After the gateway: the calls it ended have their records queued.

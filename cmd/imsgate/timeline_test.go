@@ -104,4 +104,18 @@ func TestLoopbackCallTimeline(t *testing.T) {
 	if b := get(t, base+"/api/calls/nosuchcall", http.StatusNotFound); !strings.Contains(b, "no such call") {
 		t.Errorf("unknown call: %q", b)
 	}
+	// The status page and its figures.
+	if b := get(t, base+"/", http.StatusOK); !strings.Contains(b, "status.js") {
+		t.Errorf("the status page: %q", b)
+	}
+	var stats struct {
+		Now struct {
+			CallsActive, Registrations int
+			Ready                      bool
+		}
+		History []any
+	}
+	if err := json.Unmarshal([]byte(get(t, base+"/api/stats", http.StatusOK)), &stats); err != nil || !stats.Now.Ready || stats.Now.Registrations != 1 {
+		t.Errorf("/api/stats: %v %+v", err, stats)
+	}
 }

@@ -22,14 +22,19 @@ type Config struct {
 	// no upstream answering), or nil when it may; nil Ready is always
 	// ready.
 	Ready func() error
-	// API, when set, serves /api/ (the call timelines) behind the token.
+	// API, when set, serves /api/ (the call timelines, the status page's
+	// figures) behind the token.
 	API http.Handler
+	// Page, when set, serves the rest (the status page), without the
+	// token: it holds no data, and asks for the token to read the API.
+	Page http.Handler
 }
 
 // Handler serves:
 //
 //	GET /metrics  the Prometheus text format (401 without the token, when set)
 //	/api/...      Config.API (the call timelines), behind the token too
+//	/...          Config.Page (the status page), open
 //	GET /healthz  200 while the process serves at all
 //	GET /readyz   200, or 503 with the reason Ready gives
 func Handler(cfg Config) http.Handler {
@@ -38,6 +43,9 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /metrics", bearer(cfg.Token, metrics))
 	if cfg.API != nil {
 		mux.Handle("/api/", bearer(cfg.Token, cfg.API))
+	}
+	if cfg.Page != nil {
+		mux.Handle("/", cfg.Page)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		plain(w, http.StatusOK, "ok")

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/imsgate/imsgate/internal/hostkey"
+	"github.com/imsgate/imsgate/internal/pageassets"
 
 	"go.uber.org/zap"
 
@@ -45,6 +46,10 @@ const (
 	// offerReadTimeout bounds how long an offer's body may take to arrive.
 	offerReadTimeout = 5 * time.Second
 )
+
+// pageCSP lets the page run its own script and style only, and fetch and
+// probe this origin.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
 
 //go:embed static/index.html static/netcheck.js
 var staticFiles embed.FS
@@ -109,33 +114,11 @@ func newHandler(media Prober, cfg Config, log *zap.Logger) (*server, http.Handle
 		log.Error("netcheck page missing", zap.Error(err))
 		return s, http.NotFoundHandler()
 	}
-	mux.HandleFunc("GET /netcheck/{$}", serveStatic(static, "index.html"))
-	mux.HandleFunc("GET /netcheck/netcheck.js", serveStatic(static, "netcheck.js"))
+	mux.HandleFunc("GET /netcheck/{$}", pageassets.Embedded(static, "index.html", pageCSP))
+	mux.HandleFunc("GET /netcheck/netcheck.js", pageassets.Embedded(static, "netcheck.js", pageCSP))
 	mux.HandleFunc("POST /netcheck/probe", s.newProbe)
 	mux.HandleFunc("DELETE /netcheck/probe/{id}", s.endProbe)
 	return s, mux
-}
-
-func serveStatic(static fs.FS, name string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, err := static.Open(name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		content, ok := f.(io.ReadSeeker) // embed.FS files always seek
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		h := w.Header()
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Content-Type-Options", "nosniff")
-		// Its own script and style only; fetches and probes to this origin.
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'")
-		http.ServeContent(w, r, name, time.Time{}, content)
-	}
 }
 
 // paths are the probe's ?path= values: the candidates the answer names.

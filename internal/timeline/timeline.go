@@ -176,7 +176,15 @@ func (s *Store) SIPMessage(m *siptap.Message) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c := s.byCallID[h.CallID]; c != nil {
+	c := s.byCallID[h.CallID]
+	if c != nil && c.Ended != nil && h.Method == "INVITE" && h.Status == 0 {
+		// A new INVITE on an ended call's Call-ID is the next call: a
+		// browser answering a 401/407 keeps its Call-ID (RFC 3261
+		// §22.2). It and what follows wait for that call.
+		delete(s.byCallID, h.CallID)
+		c = nil
+	}
+	if c != nil {
 		s.add(c, ev, m.Raw)
 		return
 	}

@@ -129,3 +129,37 @@ func TestSamplesAndNotes(t *testing.T) {
 		t.Errorf("a call without media was sampled: %+v", c2.Events)
 	}
 }
+
+// TestChallengedThenAnswered: a browser answers the core's 407 with a new
+// INVITE on the same Call-ID; it is the next call's, not the ended one's.
+func TestChallengedThenAnswered(t *testing.T) {
+	s := New(10)
+	t0 := time.Now()
+	first := b2bua.CallInfo{ID: "1", WebCallID: "w", CoreCallID: "c1", Started: t0}
+	s.SIPMessage(sipMsg(t0, siptap.LegWeb, siptap.In, "INVITE sip:a SIP/2.0", "w", 0))
+	s.CallStateChanged(first, b2bua.StateCalling, t0)
+	s.SIPMessage(sipMsg(t0.Add(time.Millisecond), siptap.LegWeb, siptap.Out, "SIP/2.0 407 Proxy Authentication Required", "w", 0))
+	s.CallEnded(first, b2bua.Cause{}, t0.Add(time.Millisecond))
+	s.SIPMessage(sipMsg(t0.Add(2*time.Millisecond), siptap.LegWeb, siptap.In, "ACK sip:a SIP/2.0", "w", 0))
+	s.SIPMessage(sipMsg(t0.Add(3*time.Millisecond), siptap.LegWeb, siptap.In, "INVITE sip:a SIP/2.0", "w", 0))
+	s.SIPMessage(sipMsg(t0.Add(4*time.Millisecond), siptap.LegWeb, siptap.Out, "SIP/2.0 100 Trying", "w", 0))
+	second := b2bua.CallInfo{ID: "2", WebCallID: "w", CoreCallID: "c2", Started: t0.Add(3 * time.Millisecond)}
+	s.CallStateChanged(second, b2bua.StateCalling, t0.Add(3*time.Millisecond))
+	texts := func(id string) string {
+		c, _ := s.Get(id)
+		var out []string
+		for _, ev := range c.Events {
+			out = append(out, ev.Text)
+		}
+		return strings.Join(out, ", ")
+	}
+	if got, want := texts("1"), "INVITE sip:a SIP/2.0, calling, SIP/2.0 407 Proxy Authentication Required, unknown by unknown, ACK sip:a SIP/2.0"; got != want {
+		t.Errorf("the challenged call: %s\nwant %s", got, want)
+	}
+	if got, want := texts("2"), "INVITE sip:a SIP/2.0, calling, SIP/2.0 100 Trying"; got != want {
+		t.Errorf("the answered call: %s\nwant %s", got, want)
+	}
+	if c, _ := s.Get("w"); c.ID != "2" {
+		t.Errorf("the Call-ID finds call %s, want the latest", c.ID)
+	}
+}

@@ -2,14 +2,11 @@ package webphone
 
 import (
 	"embed"
-	"errors"
-	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/imsgate/imsgate/internal/pageassets"
 	"go.uber.org/zap"
 )
 
@@ -33,53 +30,10 @@ func Handler(libDir string, log *zap.Logger) http.Handler {
 		return http.NotFoundHandler()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", serveEmbedded(static, "index.html"))
-	mux.HandleFunc("GET /index.html", serveEmbedded(static, "index.html"))
-	mux.HandleFunc("GET /phone.js", serveEmbedded(static, "phone.js"))
-	mux.HandleFunc("GET /phone.css", serveEmbedded(static, "phone.css"))
-	mux.Handle("GET /lib/"+LibFile, libHandler(filepath.Join(libDir, LibFile), log))
+	mux.HandleFunc("GET /{$}", pageassets.Embedded(static, "index.html", ""))
+	mux.HandleFunc("GET /index.html", pageassets.Embedded(static, "index.html", ""))
+	mux.HandleFunc("GET /phone.js", pageassets.Embedded(static, "phone.js", ""))
+	mux.HandleFunc("GET /phone.css", pageassets.Embedded(static, "phone.css", ""))
+	mux.Handle("GET /lib/"+LibFile, pageassets.Library(filepath.Join(libDir, LibFile), InstallHint, log))
 	return mux
-}
-
-func serveEmbedded(static fs.FS, name string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, err := static.Open(name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		content, ok := f.(io.ReadSeeker) // embed.FS files always seek
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		// The page is a demo that changes with the binary: never cache it stale.
-		w.Header().Set("Cache-Control", "no-cache")
-		// ServeContent, not ServeFileFS: the latter redirects /index.html to ./.
-		http.ServeContent(w, r, name, time.Time{}, content)
-	}
-}
-
-func libHandler(path string, log *zap.Logger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, err := os.Open(path)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				log.Warn("web phone library missing", zap.String("path", path), zap.String("reason", InstallHint))
-			} else {
-				log.Error("open web phone library", zap.String("path", path), zap.Error(err))
-			}
-			http.Error(w, InstallHint, http.StatusServiceUnavailable)
-			return
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil || st.IsDir() {
-			http.Error(w, InstallHint, http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		http.ServeContent(w, r, LibFile, st.ModTime(), f)
-	}
 }
