@@ -27,8 +27,9 @@ const (
 // ended by the browser's hangup, one rejected 404 by the core and the
 // INVITEs Kamailio challenged (407, answered by JsSIP with new ones), their
 // setup time and post-dial delay, the digits by form, the upgrades and the
-// media path; without the token it answers 401; and Prometheus's own
-// promtool check metrics passes on what it served.
+// media path, the SIP messages of each leg by method and status, and the
+// answered call's MOS on each leg; without the token it answers 401; and
+// Prometheus's own promtool check metrics passes on what it served.
 func TestMetricsAfterCalls(t *testing.T) {
 	if !onPath("promtool") {
 		t.Fatal("promtool is not installed (bash .ci/run installs Debian's prometheus)")
@@ -72,6 +73,16 @@ func TestMetricsAfterCalls(t *testing.T) {
 		{"imsgate_dtmf_digits_total", map[string]string{"direction": "web_to_core", "arrived": "rfc4733"}, 2},
 		{"imsgate_ws_upgrades_total", nil, 2},
 		{"imsgate_call_media_paths_total", map[string]string{"path": "udp"}, 1},
+		// Both legs' SIP, counted on the wire: the browser's INVITEs (the
+		// first challenged), Kamailio's 407s and 404.
+		{"imsgate_sip_messages_total", map[string]string{"leg": "web", "direction": "in", "method": "INVITE", "status": "none"}, 3},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "in", "method": "INVITE", "status": "407"}, 2},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "core", "direction": "in", "method": "INVITE", "status": "404"}, 1},
+		{"imsgate_sip_messages_total", map[string]string{"leg": "web", "direction": "out", "method": "INVITE", "status": "404"}, 1},
+		// The answered call's quality, each leg.
+		{"imsgate_call_mos", map[string]string{"leg": "web"}, 1},
+		{"imsgate_call_mos", map[string]string{"leg": "core"}, 1},
+		{"imsgate_media_packets_total", map[string]string{"direction": "core_to_web"}, 50},
 		{"process_cpu_seconds_total", nil, 0.01},
 	} {
 		got, ok := families.Sum(w.name, w.labels)
