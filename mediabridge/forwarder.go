@@ -187,7 +187,13 @@ func (f *forwarder) webToCore(buf []byte, n int, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
-	f.qos.core.tx.sent(pkt, m.clock[webPT], sc.now)
+	// A digit written in place of the audio is an event: its timestamp is
+	// the digit's start, no clock for the sender report.
+	txClock := m.audioClockWeb(webPT)
+	if m.coreEvents[pkt[1]&0x7f] != 0 {
+		txClock = 0
+	}
+	f.qos.core.tx.sent(pkt, txClock, sc.now)
 	f.webToCoreFlow.add(n)
 }
 
@@ -241,7 +247,7 @@ func (f *forwarder) coreToWeb(pkt []byte, src netip.AddrPort, sc *loopScratch) {
 		f.dropped.Add(1)
 		return
 	}
-	f.qos.web.tx.sent(pkt, m.clock[pt], sc.now)
+	f.qos.web.tx.sent(pkt, m.audioClockWeb(pt), sc.now)
 	f.coreToWebFlow.add(n)
 }
 

@@ -55,6 +55,10 @@ type rxStream struct {
 	// stay in the call's totals, not in the new source's report blocks.
 	carryExpected, carryLost int64
 
+	// badSeq is where a jump must go on for the count to restart (A.1's
+	// bad_seq): one stray packet does not.
+	badSeq uint32
+
 	transit     uint32 // the last packet's arrival minus its timestamp, in its clock
 	haveTransit bool
 	jitter      float64 // A.8's J, in timestamp units
@@ -80,7 +84,11 @@ func (r *rxStream) receive(pkt []byte, clock uint32, now, base time.Time) {
 		}
 		r.maxSeq = seq
 	case delta <= 1<<16-maxMisorder:
-		r.restart(ssrc, seq) // a jump: the sender restarted its sequence
+		if uint32(seq) != r.badSeq {
+			r.badSeq = uint32(seq + 1) // a stray packet, unless the next follows it
+			return
+		}
+		r.restart(ssrc, seq) // two in a row: the sender restarted its sequence
 	}
 	r.received++
 	if clock == 0 || now.IsZero() {
@@ -107,7 +115,7 @@ func (r *rxStream) restart(ssrc uint32, seq uint16) {
 		r.carryLost += lost
 	}
 	*r = rxStream{
-		ssrc: ssrc, started: true, maxSeq: seq, baseSeq: uint32(seq),
+		ssrc: ssrc, started: true, maxSeq: seq, baseSeq: uint32(seq), badSeq: 1<<16 + 1,
 		carryExpected: r.carryExpected, carryLost: r.carryLost,
 		lastSR: r.lastSR, lastSRAt: r.lastSRAt,
 	}
@@ -170,17 +178,35 @@ func (t *txStream) gaps() int64 {
 }
 
 func (t *txStream) sent(pkt []byte, clock uint32, now time.Time) {
+	ssrc := uint32(pkt[8])<<24 | uint32(pkt[9])<<16 | uint32(pkt[10])<<8 | uint32(pkt[11])
+	if t.started && ssrc != t.ssrc {
+		*t = txStream{} // a sender report counts one SSRC's packets
+	}
 	if !t.started {
 		t.started, t.firstSeq = true, uint16(pkt[2])<<8|uint16(pkt[3])
 	}
 	t.seqs.receive(pkt, 0, time.Time{}, time.Time{})
-	t.ssrc = uint32(pkt[8])<<24 | uint32(pkt[9])<<16 | uint32(pkt[10])<<8 | uint32(pkt[11])
+	t.ssrc = ssrc
 	t.packets++
-	t.octets += uint32(len(pkt) - rtpHeaderLen)
+	t.octets += uint32(payloadLen(pkt))
 	if clock != 0 {
 		t.lastTS = uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
 		t.lastAt, t.clock = now, clock
 	}
+}
+
+// payloadLen is an RTP packet's payload octets: without CSRCs, header
+// extension or padding (RFC 3550 §6.4.1's sender's octet count).
+func payloadLen(pkt []byte) int {
+	n := rtpHeaderLen + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 && len(pkt) >= n+4 {
+		n += 4 + 4*(int(pkt[n+2])<<8|int(pkt[n+3]))
+	}
+	end := len(pkt)
+	if pkt[0]&0x20 != 0 && end > n {
+		end -= int(pkt[end-1])
+	}
+	return max(end-n, 0)
 }
 
 // remoteView is what the far end of a leg last reported about the stream
@@ -219,7 +245,10 @@ func (l *legQoS) readReports(raw []byte, ours uint32, now time.Time) bool {
 		var blocks []rtcp.ReceptionReport
 		switch p := p.(type) {
 		case *rtcp.SenderReport:
-			l.rx.lastSR, l.rx.lastSRAt = uint32(p.NTPTime>>16), now
+			// The LSR we echo is that of the stream we receive.
+			if !l.rx.started || p.SSRC == l.rx.ssrc {
+				l.rx.lastSR, l.rx.lastSRAt = uint32(p.NTPTime>>16), now
+			}
 			blocks = p.Reports
 		case *rtcp.ReceiverReport:
 			blocks = p.Reports

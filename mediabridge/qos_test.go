@@ -37,7 +37,10 @@ func TestRxStreamAccounting(t *testing.T) {
 		{"every tenth lost", seqs(1, 100, 199, func(s uint16) bool { return s%10 == 5 }), 100, 10, 199},
 		{"across the wrap", seqs(1, 65500, 99, nil), 136, 0, 1<<16 + 99},
 		{"late and duplicate packets", []pkt{{1, 10}, {1, 12}, {1, 11}, {1, 12}, {1, 13}}, 4, -1, 13},
-		{"a jump restarts the count, earlier loss kept", append(seqs(1, 10, 20, func(s uint16) bool { return s == 15 }), seqs(1, 40000, 40009, nil)...), 21, 1, 40009},
+		// A.1: the first packet of a jump is held as stray; the next, in
+		// line with it, restarts the count.
+		{"a jump restarts the count, earlier loss kept", append(seqs(1, 10, 20, func(s uint16) bool { return s == 15 }), seqs(1, 40000, 40009, nil)...), 20, 1, 40009},
+		{"a stray packet does not", append(append(seqs(1, 10, 20, nil), pkt{1, 50000}), seqs(1, 21, 30, nil)...), 21, 0, 30},
 		{"a new source", append(seqs(1, 10, 19, func(s uint16) bool { return s == 12 }), seqs(2, 500, 509, func(s uint16) bool { return s == 505 })...), 20, 2, 509},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,5 +276,32 @@ func TestQoSBothLegs(t *testing.T) {
 	}
 	if about == nil || about.TotalLost == 0 || about.FractionLost == 0 {
 		t.Fatalf("the gateway's reports to the core: %+v, want blocks about its stream with its loss", fromUs)
+	}
+}
+
+func TestPayloadLen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want int
+	}{
+		{"plain", append(bareRTP(1, 1, 1), make([]byte, 160)...), 160},
+		{"two CSRCs", func() []byte { p := append(bareRTP(1, 1, 1), make([]byte, 8+160)...); p[0] |= 2; return p }(), 160},
+		{"an extension of one word", func() []byte {
+			p := append(bareRTP(1, 1, 1), 0xbe, 0xde, 0, 1, 1, 2, 3, 4)
+			p[0] |= 0x10
+			return append(p, make([]byte, 160)...)
+		}(), 160},
+		{"padding", func() []byte {
+			p := append(bareRTP(1, 1, 1), make([]byte, 164)...)
+			p[0] |= 0x20
+			p[len(p)-1] = 4
+			return p
+		}(), 160},
+		{"padding longer than the packet", func() []byte { p := bareRTP(1, 1, 1); p[0] |= 0x20; p[11] = 200; return p }(), 0},
+	} {
+		if got := payloadLen(tc.pkt); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

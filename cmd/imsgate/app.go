@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,22 +154,34 @@ func start(cfg configs.Config, log *zap.Logger) (_ *app, err error) {
 		metrics.RegisterHEP(reg, a.hep.Sent.Load, a.hep.Dropped.Load)
 		gwOpts = append(gwOpts, b2bua.WithObserver(a.hep))
 	}
-	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
-	if err != nil {
-		tcp.Close()
-		return nil, err
-	}
-	if a.timeline != nil {
-		a.timeline.SampleQoS(a.gw.LiveQoS)
-		a.history.Start()
-	}
-	// Every SIP message of both legs, for the counters, HEP and timelines.
+	// Every SIP message of both legs, for the counters, HEP and timelines;
+	// the core leg's from before the gateway starts (its first REGISTERs
+	// and keepalives), by its SIP port until it can tell for itself.
 	var timelineSink siptap.Sink
 	if a.timeline != nil {
 		timelineSink = a.timeline
 	}
 	tap := siptap.New(metrics.NewSIPMessages(reg), hepSink, timelineSink)
-	a.detachTap = siptap.AttachCore(tap, a.gw.CoreTapOwner())
+	var owner atomic.Pointer[siptap.CoreOwner]
+	sipPort := pc.LocalAddr().(*net.UDPAddr).Port
+	a.detachTap = siptap.AttachCore(tap, func(local, remote, transport string) (string, bool) {
+		if o := owner.Load(); o != nil {
+			return (*o)(local, remote, transport)
+		}
+		_, port, _ := net.SplitHostPort(local)
+		return transport, port == strconv.Itoa(sipPort)
+	})
+	a.gw, err = b2bua.New(cfg, a.media, pc, tcp, log.Named("b2bua"), gwOpts...)
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	gwOwner := a.gw.CoreTapOwner()
+	owner.Store(&gwOwner)
+	if a.timeline != nil {
+		a.timeline.SampleQoS(a.gw.LiveQoS)
+		a.history.Start()
+	}
 	opts := []sipws.Option{sipws.WithTLSPolicy(cfg.TLS), sipws.WithLimits(cfg.Limits), sipws.WithTap(tap)}
 	if adm := a.gw.Admission(); adm != nil {
 		opts = append(opts, sipws.WithAdmission(adm))

@@ -1,6 +1,7 @@
 package siptap
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -55,18 +56,31 @@ func (tracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
 	emitCore(Out, transport, laddr, raddr, msg)
 }
 
+// tcpReads puts the core's TCP and TLS reads back into messages.
+var tcpReads streams
+
 func emitCore(dir Direction, transport, laddr, raddr string, msg []byte) {
 	core.mu.RLock()
 	defer core.mu.RUnlock()
-	if len(core.taps) == 0 || len(msg) < 4 { // keepalive CRLFs
+	if len(core.taps) == 0 {
 		return
 	}
-	for t, owner := range core.taps {
-		tp, ours := owner(laddr, raddr, transport)
-		if !ours {
-			continue
+	now := time.Now()
+	msgs := [][]byte{msg}
+	if dir == In && transport == "TCP" {
+		msgs = tcpReads.feed(laddr+" "+raddr, msg, now)
+	}
+	for _, m := range msgs {
+		if len(bytes.Trim(m, "\r\n")) == 0 {
+			continue // keepalive CRLFs
 		}
-		t.Emit(&Message{At: time.Now(), Leg: LegCore, Dir: dir, Transport: tp,
-			Local: AddrPort(laddr), Remote: AddrPort(raddr), Raw: msg})
+		for t, owner := range core.taps {
+			tp, ours := owner(laddr, raddr, transport)
+			if !ours {
+				continue
+			}
+			t.Emit(&Message{At: now, Leg: LegCore, Dir: dir, Transport: tp,
+				Local: AddrPort(laddr), Remote: AddrPort(raddr), Raw: m})
+		}
 	}
 }

@@ -1,6 +1,11 @@
 package siptap
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestParseHead(t *testing.T) {
 	for _, tc := range []struct {
@@ -35,6 +40,55 @@ func FuzzParseHead(f *testing.F) {
 		h, ok := ParseHead(raw)
 		if ok && h.Method == "" && h.Status == 0 {
 			t.Fatalf("a head with neither method nor status: %+v", h)
+		}
+	})
+}
+
+// TestStreams: TCP reads as they came, split and joined, give back the
+// messages; keepalives and a connection's excess are dropped.
+func TestStreams(t *testing.T) {
+	a := "INVITE sip:a SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 4\r\n\r\nv=0\n"
+	b := "SIP/2.0 200 OK\r\nl: 0\r\n\r\n"
+	c := "BYE sip:a SIP/2.0\nCall-ID: 2\n\n"
+	var s streams
+	now := time.Now()
+	var got []string
+	for _, chunk := range []string{a[:10], a[10:40], a[40:] + "\r\n\r\n" + b, c[:5], c[5:]} {
+		for _, m := range s.feed("conn", []byte(chunk), now) {
+			got = append(got, string(m))
+		}
+	}
+	if want := []string{a, b, c}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("messages %q, want %q", got, want)
+	}
+	if len(s.bufs) != 0 {
+		t.Errorf("%d connections still followed with nothing waiting", len(s.bufs))
+	}
+	// A head that never ends is dropped past the bound.
+	for range 3 * maxStreamBuf / 1024 {
+		s.feed("flood", bytes.Repeat([]byte("x"), 1024), now)
+		if st := s.bufs["flood"]; st != nil && len(st.buf) > maxStreamBuf {
+			t.Fatalf("%d bytes buffered", len(st.buf))
+		}
+	}
+}
+
+func FuzzStreams(f *testing.F) {
+	f.Add([]byte("INVITE sip:a SIP/2.0\r\nContent-Length: 2\r\n\r\nab"), 7)
+	f.Add([]byte("\r\n\r\nSIP/2.0 200 OK\r\nl: x\r\n\r\n"), 3)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		var s streams
+		if cut < 0 || cut > len(data) {
+			cut = len(data) / 2
+		}
+		total := 0
+		for _, chunk := range [][]byte{data[:cut], data[cut:]} {
+			for _, m := range s.feed("c", chunk, time.Now()) {
+				total += len(m)
+			}
+		}
+		if total > len(data) {
+			t.Fatalf("%d bytes of messages from %d read", total, len(data))
 		}
 	})
 }

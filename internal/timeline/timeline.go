@@ -25,12 +25,19 @@ const (
 	maxMessageBytes = 8 << 10
 	// messageBudget is the bytes of SIP messages kept over all calls.
 	messageBudget = 64 << 20
-	// Messages whose call is not known yet (a browser's INVITE is tapped
-	// before the call exists) wait this long, this many per Call-ID and
-	// this many Call-IDs at most.
+	// Messages of an INVITE transaction whose call is not known yet (a
+	// browser's INVITE is tapped before the call exists) wait this long,
+	// this many per Call-ID and this many Call-IDs at most (the oldest go
+	// first); their bytes count against the budget.
 	pendingFor    = 32 * time.Second
 	pendingEvents = 16
 	pendingIDs    = 1024
+	// A first line and a Call-ID are kept up to this long.
+	maxFirstLine = 256
+	maxCallID    = 256
+	// maxQoSEvents is how many quality samples a call keeps; later ones
+	// replace the last, so a long call keeps its start and its latest.
+	maxQoSEvents = 60
 )
 
 // Event is one thing that happened to a call.
@@ -68,12 +75,14 @@ type Call struct {
 	Events        []Event          `json:"events,omitempty"`
 	DroppedEvents int              `json:"dropped_events,omitempty"`
 
-	kept int // bytes of messages this call holds in the budget
+	kept      int // bytes of messages this call holds in the budget
+	qosEvents int
 }
 
 type pending struct {
 	first  time.Time
 	events []Event
+	kept   int // bytes of messages, out of the budget
 }
 
 // qosEvery is how often the calls up are sampled for their quality.
@@ -91,7 +100,8 @@ type Store struct {
 	ended    []*Call          // oldest first
 	byCallID map[string]*Call // either leg's Call-ID, for active and kept calls
 	pending  map[string]*pending
-	budget   int // bytes of messages still to be kept
+	waiting  []string // pending's Call-IDs, oldest first (some may be gone)
+	budget   int      // bytes of messages still to be kept
 }
 
 // New keeps the active calls and the last keep ended ones.
@@ -166,8 +176,11 @@ func (s *Store) CallNoted(call b2bua.CallInfo, note b2bua.CallNote, at time.Time
 // SIPMessage files a message under its call, or waits for the call.
 func (s *Store) SIPMessage(m *siptap.Message) {
 	h, ok := siptap.ParseHead(m.Raw)
-	if !ok || h.CallID == "" {
+	if !ok || h.CallID == "" || len(h.CallID) > maxCallID {
 		return
+	}
+	if len(h.First) > maxFirstLine {
+		h.First = h.First[:maxFirstLine]
 	}
 	ev := Event{At: m.At, Kind: "sip", Leg: m.Leg.String(), Dir: m.Dir.String(), Transport: m.Transport,
 		From: m.Remote.String(), To: m.Local.String(), Text: h.First}
@@ -188,12 +201,28 @@ func (s *Store) SIPMessage(m *siptap.Message) {
 		s.add(c, ev, m.Raw)
 		return
 	}
-	s.wait(h.CallID, ev, m.Raw)
+	// Only an INVITE's messages can be a call that does not exist yet.
+	if h.Method == "INVITE" || h.Method == "CANCEL" || h.Method == "ACK" {
+		s.wait(h.CallID, ev, m.Raw)
+	}
 }
 
-// add appends ev to c, with as much of raw as the budget allows.
+// add appends ev to c, with as much of raw as the budget allows. A call's
+// end is always kept; its quality samples past maxQoSEvents replace the
+// last one.
 func (s *Store) add(c *Call, ev Event, raw []byte) {
-	if len(c.Events) >= maxEvents {
+	if ev.Kind == "qos" {
+		if c.qosEvents >= maxQoSEvents {
+			for i := len(c.Events) - 1; i >= 0; i-- {
+				if c.Events[i].Kind == "qos" {
+					c.Events[i] = ev
+					return
+				}
+			}
+		}
+		c.qosEvents++
+	}
+	if len(c.Events) >= maxEvents && ev.Kind != "end" {
 		c.DroppedEvents++
 		return
 	}
@@ -213,23 +242,41 @@ func (s *Store) add(c *Call, ev Event, raw []byte) {
 
 func (s *Store) wait(callID string, ev Event, raw []byte) {
 	now := time.Now()
-	for id, p := range s.pending {
-		if now.Sub(p.first) > pendingFor {
-			delete(s.pending, id)
+	p := s.pending[callID]
+	// The oldest wait longest: the expired go, and the oldest make room
+	// for a new Call-ID.
+	for len(s.waiting) > 0 {
+		id := s.waiting[0]
+		old := s.pending[id]
+		full := p == nil && len(s.pending) >= pendingIDs
+		if old != nil && now.Sub(old.first) <= pendingFor && !full {
+			break
+		}
+		s.waiting = s.waiting[1:]
+		if old != nil {
+			s.drop(id, old)
 		}
 	}
-	p := s.pending[callID]
+	p = s.pending[callID] // its own may have expired just now
 	if p == nil {
-		if len(s.pending) >= pendingIDs {
-			return
-		}
 		p = &pending{first: now}
 		s.pending[callID] = p
+		s.waiting = append(s.waiting, callID)
 	}
 	if len(p.events) < pendingEvents {
-		ev.Message = string(raw[:min(len(raw), maxMessageBytes)])
+		if n := min(len(raw), maxMessageBytes); n <= s.budget {
+			ev.Message = string(raw[:n])
+			s.budget -= n
+			p.kept += n
+		}
 		p.events = append(p.events, ev)
 	}
+}
+
+// drop forgets messages that waited for a call, giving their bytes back.
+func (s *Store) drop(id string, p *pending) {
+	delete(s.pending, id)
+	s.budget += p.kept
 }
 
 // CallStateChanged starts a call's timeline at its first state, taking the
@@ -250,7 +297,7 @@ func (s *Store) CallStateChanged(call b2bua.CallInfo, state b2bua.CallState, at 
 			s.byCallID[id] = c
 			if p := s.pending[id]; p != nil {
 				early = append(early, p.events...)
-				delete(s.pending, id)
+				s.drop(id, p)
 			}
 		}
 		sort.SliceStable(early, func(i, j int) bool { return early[i].At.Before(early[j].At) })

@@ -96,14 +96,40 @@ func TestBounds(t *testing.T) {
 	if len(active) != 1 || len(ended) != 3 || ended[0].ID != "e2" {
 		t.Errorf("list: %d active, %d ended (first %s)", len(active), len(ended), ended[0].ID)
 	}
-	// Messages of no call: bounded in Call-IDs and per Call-ID.
+	// INVITEs of no call yet wait, bounded in Call-IDs (the oldest go) and
+	// per Call-ID; what is no INVITE's never waits.
 	for i := range pendingIDs + 10 {
 		for range pendingEvents + 5 {
-			s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "OPTIONS sip:a SIP/2.0", fmt.Sprint("x", i), 10))
+			s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "INVITE sip:a SIP/2.0", fmt.Sprint("x", i), 10))
 		}
 	}
-	if len(s.pending) != pendingIDs || len(s.pending["x0"].events) != pendingEvents {
-		t.Errorf("pending: %d Call-IDs, %d events for one", len(s.pending), len(s.pending["x0"].events))
+	s.SIPMessage(sipMsg(now, siptap.LegWeb, siptap.In, "OPTIONS sip:a SIP/2.0", "options", 10))
+	if len(s.pending) != pendingIDs || s.pending["x9"] != nil || len(s.pending["x10"].events) != pendingEvents || s.pending["options"] != nil {
+		t.Errorf("pending: %d Call-IDs (x9 %v, options %v), %d events for x10", len(s.pending), s.pending["x9"] != nil, s.pending["options"] != nil, len(s.pending["x10"].events))
+	}
+}
+
+// TestLongCall: a long call's quality samples past maxQoSEvents replace the
+// last one, and its end is kept even when its events are full.
+func TestLongCall(t *testing.T) {
+	s := New(10)
+	now := time.Now()
+	s.CallStateChanged(info("long"), b2bua.StateCalling, now)
+	q := mediabridge.QoS{Web: mediabridge.LegQoS{MOS: 4.4}}
+	for i := range maxQoSEvents + 40 {
+		s.sampled(map[string]mediabridge.QoS{"long": q}, now.Add(time.Duration(i)*qosEvery))
+	}
+	c, _ := s.Get("long")
+	if len(c.Events) != 1+maxQoSEvents || !c.Events[maxQoSEvents].At.Equal(now.Add((maxQoSEvents+39)*qosEvery)) {
+		t.Errorf("%d events, the last sample at %v", len(c.Events), c.Events[len(c.Events)-1].At)
+	}
+	for range maxEvents {
+		s.SIPMessage(sipMsg(now.Add(time.Hour), siptap.LegWeb, siptap.In, "INFO sip:a SIP/2.0", "w-long", 10))
+	}
+	s.CallEnded(info("long"), b2bua.Cause{}, now.Add(2*time.Hour))
+	c, _ = s.Get("long")
+	if last := c.Events[len(c.Events)-1]; last.Kind != "end" {
+		t.Errorf("the last event of a full call is %+v, want its end", last)
 	}
 }
 
