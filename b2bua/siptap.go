@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/imsgate/imsgate/internal/siptap"
 )
@@ -32,7 +31,7 @@ func (g *Gateway) CoreTapOwner() siptap.CoreOwner {
 			return "", false
 		}
 		for _, up := range g.core.ups.list() {
-			if net.JoinHostPort(strings.Trim(up.proxy.Host, "[]"), strconv.Itoa(up.proxy.Port)) == local {
+			if up.hostport() == local {
 				return "", false
 			}
 		}

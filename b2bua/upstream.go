@@ -90,6 +90,12 @@ func newUpstreams(cfg configs.Upstream) (*upstreams, error) {
 // list is the upstreams in order now.
 func (u *upstreams) list() []*upstream { return *u.set.Load() }
 
+// hostport is the upstream's address as the transports write it ("host:port",
+// "[v6]:port").
+func (up *upstream) hostport() string {
+	return net.JoinHostPort(strings.Trim(up.proxy.Host, "[]"), strconv.Itoa(up.proxy.Port))
+}
+
 // pick is the upstream requests outside a dialog go to now; nil while
 // there is none (RFC 3263 has found nothing yet and there is no fallback).
 func (u *upstreams) pick() *upstream {
@@ -137,7 +143,7 @@ func (u *upstreams) noAnswer(dest string) *upstream {
 		return nil
 	}
 	for _, up := range u.list() {
-		if net.JoinHostPort(strings.Trim(up.proxy.Host, "[]"), strconv.Itoa(up.proxy.Port)) == dest && up.up.Swap(false) {
+		if up.hostport() == dest && up.up.Swap(false) {
 			return up
 		}
 	}

@@ -32,8 +32,8 @@ type ptMap struct {
 	// core only if eventsToCore (dtmf.to_core) and the core took them.
 	webEvents    [128]uint32
 	eventsToCore bool
-	// codec is the audio codec the legs agreed on (Session.Codec), for
-	// rating the call's quality from any goroutine.
+	// codec is the audio codec the legs agreed on (Session.Codec), read
+	// from any goroutine: the call's quality is rated by it.
 	codec string
 }
 

@@ -484,7 +484,7 @@ func (s *Session) installPairs() {
 			m.alsoFromWeb(p.webAlt, p.core.pt)
 		}
 	}
-	m.codec = s.Codec()
+	m.codec = audioCodec(s.pairs)
 	web, core := s.web.dir, s.core.dir
 	m.webToCoreOff = !web.sends() || !core.receives()
 	m.coreToWebOff = !core.sends() || !web.receives()

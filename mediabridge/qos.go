@@ -501,11 +501,7 @@ func (s *Session) QoS() QoS {
 	} else if q := s.fwd.qos.snap.Load(); q != nil {
 		out = *q
 	}
-	var name string
-	if m := s.fwd.pts.Load(); m != nil {
-		name = m.codec
-	}
-	codec := emodel.CodecNamed(name)
+	codec := emodel.CodecNamed(s.Codec())
 	rate(&out.Web, codec)
 	rate(&out.Core, codec)
 	return out

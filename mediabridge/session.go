@@ -116,10 +116,17 @@ func (s *Session) WebAlive() bool {
 }
 
 // Codec is the audio codec the legs agreed on, as name/clock ("PCMU/8000",
-// "opus/48000"), or "" before an answer. For the call's goroutine, which
-// negotiates.
+// "opus/48000"), or "" before an answer.
 func (s *Session) Codec() string {
-	for _, p := range s.pairs {
+	if m := s.fwd.pts.Load(); m != nil {
+		return m.codec
+	}
+	return ""
+}
+
+// audioCodec is the first audio codec of pairs, as Codec tells it.
+func audioCodec(pairs []pair) string {
+	for _, p := range pairs {
 		if !p.web.isDTMF() && !p.web.none() {
 			return p.web.name + "/" + strconv.FormatUint(uint64(p.web.clock), 10)
 		}

@@ -187,7 +187,7 @@ func (c *Conn) tapped(dir siptap.Direction, data []byte) {
 		return
 	}
 	c.srv.tap.Emit(&siptap.Message{At: time.Now(), Leg: siptap.LegWeb, Dir: dir, Transport: c.transport,
-		Local: siptap.AddrPort(c.ws.LocalAddr().String()), Remote: siptap.AddrPort(c.remote.String()), Raw: data})
+		Local: siptap.NetAddrPort(c.ws.LocalAddr()), Remote: siptap.NetAddrPort(c.remote), Raw: data})
 }
 
 // Close starts closing the connection with a close frame carrying code and

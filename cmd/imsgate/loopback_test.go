@@ -122,6 +122,29 @@ func echoCall(t *testing.T, ctx context.Context, ua *webua.UA, echoed int) *webu
 	return call
 }
 
+// answeredThenRefused is the operator tests' pair of calls: an echo call
+// that carries audio (and digits, as INFO), hung up by ua, then a call the
+// core refuses with 486.
+func answeredThenRefused(t *testing.T, ctx context.Context, ua *webua.UA, digits ...string) {
+	t.Helper()
+	call := echoCall(t, ctx, ua, 10)
+	for _, digit := range digits {
+		if res, err := call.SendDTMF(ctx, digit); err != nil || res.StatusCode != 200 {
+			t.Fatalf("dtmf %s: %v, %v", digit, res, err)
+		}
+	}
+	if err := call.HangUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := ua.Invite(ctx, "sip:busy@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := busy.Result(ctx); err != nil || res.StatusCode != 486 {
+		t.Fatalf("busy: %v, %v; want 486", res, err)
+	}
+}
+
 // browser dials and registers a Go browser for user.
 func (r *rig) browser(ctx context.Context, user string) *webua.UA {
 	r.t.Helper()

@@ -25,24 +25,7 @@ func TestLoopbackMetrics(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice := r.browser(ctx, "alice")
-
-	call := echoCall(t, ctx, alice, 10)
-	for _, digit := range []string{"5", "#"} {
-		if res, err := call.SendDTMF(ctx, digit); err != nil || res.StatusCode != 200 {
-			t.Fatalf("dtmf %s: %v, %v", digit, res, err)
-		}
-	}
-	if err := call.HangUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	busy, err := alice.Invite(ctx, "sip:busy@"+domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := busy.Result(ctx); err != nil || res.StatusCode != 486 {
-		t.Fatalf("busy: %v, %v; want 486", res, err)
-	}
+	answeredThenRefused(t, ctx, r.browser(ctx, "alice"), "5", "#")
 	want := []struct {
 		name   string
 		labels map[string]string

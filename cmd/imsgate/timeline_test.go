@@ -22,18 +22,7 @@ func TestLoopbackCallTimeline(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice := r.browser(ctx, "alice")
-	call := echoCall(t, ctx, alice, 10)
-	if err := call.HangUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	busy, err := alice.Invite(ctx, "sip:busy@"+domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := busy.Result(ctx); err != nil || res.StatusCode != 486 {
-		t.Fatalf("busy: %v, %v; want 486", res, err)
-	}
+	answeredThenRefused(t, ctx, r.browser(ctx, "alice"))
 	base := "http://" + r.gw.AdminAddr()
 	var list struct{ Active, Ended []timeline.Call }
 	waitFor(t, ctx, "both calls to end", func() bool {

@@ -171,8 +171,8 @@ func (e *Exporter) enqueue(p packet) {
 
 // SIPMessage exports one SIP message, from its sender to its receiver.
 func (e *Exporter) SIPMessage(m *siptap.Message) {
-	p := packet{at: m.At, src: m.Remote, dst: m.Local, ipProto: ipProtoTCP, protoType: protoSIP,
-		payload: append([]byte(nil), m.Raw...)}
+	// encode copies the payload into the packet before this returns.
+	p := packet{at: m.At, src: m.Remote, dst: m.Local, ipProto: ipProtoTCP, protoType: protoSIP, payload: m.Raw}
 	if m.Dir == siptap.Out {
 		p.src, p.dst = m.Local, m.Remote
 	}

@@ -38,9 +38,10 @@ type History struct {
 
 	mu     sync.Mutex
 	points []Point // oldest first, at most keep
-	cur    Point   // what is gathering for the next point
-	setupN int
-	mosN   int
+	// What is gathering for the next point.
+	started, ended   int
+	setupSum, mosSum float64
+	setupN, mosN     int
 }
 
 // New samples active every interval, keeping span's worth.
@@ -78,19 +79,18 @@ func (h *History) sample(at time.Time) {
 	active := h.active()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := h.cur
-	p.At, p.CallsActive = at, active
+	p := Point{At: at, CallsActive: active, Started: h.started, Ended: h.ended}
 	if h.setupN > 0 {
-		p.SetupMs /= float64(h.setupN)
+		p.SetupMs = h.setupSum / float64(h.setupN)
 	}
 	if h.mosN > 0 {
-		p.MOS /= float64(h.mosN)
+		p.MOS = h.mosSum / float64(h.mosN)
 	}
 	h.points = append(h.points, p)
 	if len(h.points) > h.keep {
 		h.points = h.points[1:]
 	}
-	h.cur, h.setupN, h.mosN = Point{}, 0, 0
+	h.started, h.ended, h.setupSum, h.mosSum, h.setupN, h.mosN = 0, 0, 0, 0, 0, 0
 }
 
 // CallStateChanged counts a call in and times its answer.
@@ -99,9 +99,9 @@ func (h *History) CallStateChanged(call b2bua.CallInfo, state b2bua.CallState, a
 	defer h.mu.Unlock()
 	switch state {
 	case b2bua.StateCalling:
-		h.cur.Started++
+		h.started++
 	case b2bua.StateConfirmed:
-		h.cur.SetupMs += float64(at.Sub(call.Started)) / float64(time.Millisecond)
+		h.setupSum += float64(at.Sub(call.Started)) / float64(time.Millisecond)
 		h.setupN++
 	}
 }
@@ -110,14 +110,14 @@ func (h *History) CallStateChanged(call b2bua.CallInfo, state b2bua.CallState, a
 func (h *History) CallEnded(call b2bua.CallInfo, _ b2bua.Cause, _ time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.cur.Ended++
+	h.ended++
 	if s := call.Summary; s != nil {
 		mos := s.QoS.Web.MOS
 		if c := s.QoS.Core.MOS; c != 0 && (mos == 0 || c < mos) {
 			mos = c
 		}
 		if mos != 0 {
-			h.cur.MOS += mos
+			h.mosSum += mos
 			h.mosN++
 		}
 	}

@@ -42,8 +42,8 @@ var knownStatus = map[int]bool{
 
 // SIPMessage counts m.
 func (s *SIPMessages) SIPMessage(m *siptap.Message) {
-	h, ok := siptap.ParseHead(m.Raw)
-	if !ok {
+	h := m.Head
+	if !m.HasHead {
 		return
 	}
 	method := h.Method

@@ -8,6 +8,7 @@ package siptap
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -57,6 +58,10 @@ type Message struct {
 	// Raw is the message as it went; sinks read it during the call only
 	// and copy what they keep.
 	Raw []byte
+	// Head is Raw's first line, Call-ID and CSeq method, read once by Emit
+	// for every sink; HasHead is false when Raw is no SIP message.
+	Head    Head
+	HasHead bool
 }
 
 // Head is what the counters and the timeline need of a message, read
@@ -141,18 +146,31 @@ func New(sinks ...Sink) *Tap {
 	return &Tap{sinks: kept}
 }
 
-// Emit hands m to every sink.
+// Emit reads m's head and hands m to every sink.
 func (t *Tap) Emit(m *Message) {
 	if t == nil {
 		return
 	}
+	m.Head, m.HasHead = ParseHead(m.Raw)
 	for _, s := range t.sinks {
 		s.SIPMessage(m)
 	}
 }
 
-// AddrPort reads a net.Addr's or "host:port"'s address; the zero value when
-// it has none.
+// NetAddrPort is a net.Addr's address and port; the zero value when it has
+// none.
+func NetAddrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	return AddrPort(a.String())
+}
+
+// AddrPort reads a "host:port"'s address; the zero value when it has none.
 func AddrPort(s string) netip.AddrPort {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {

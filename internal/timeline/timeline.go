@@ -175,8 +175,8 @@ func (s *Store) CallNoted(call b2bua.CallInfo, note b2bua.CallNote, at time.Time
 
 // SIPMessage files a message under its call, or waits for the call.
 func (s *Store) SIPMessage(m *siptap.Message) {
-	h, ok := siptap.ParseHead(m.Raw)
-	if !ok || h.CallID == "" || len(h.CallID) > maxCallID {
+	h := m.Head
+	if !m.HasHead || h.CallID == "" || len(h.CallID) > maxCallID {
 		return
 	}
 	if len(h.First) > maxFirstLine {

@@ -15,8 +15,10 @@ import (
 func sipMsg(at time.Time, leg siptap.Leg, dir siptap.Direction, first, callID string, size int) *siptap.Message {
 	raw := first + "\r\nCall-ID: " + callID + "\r\nCSeq: 1 INVITE\r\n\r\n"
 	raw += strings.Repeat("x", max(0, size-len(raw)))
-	return &siptap.Message{At: at, Leg: leg, Dir: dir, Transport: "WS",
+	m := &siptap.Message{At: at, Leg: leg, Dir: dir, Transport: "WS",
 		Local: netip.MustParseAddrPort("127.0.0.1:8080"), Remote: netip.MustParseAddrPort("127.0.0.9:40000"), Raw: []byte(raw)}
+	m.Head, m.HasHead = siptap.ParseHead(m.Raw) // as the tap's Emit does
+	return m
 }
 
 func info(id string) b2bua.CallInfo {
